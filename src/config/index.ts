@@ -1,0 +1,38 @@
+// Public API of the description file: parse + validate, types, the schema, path locations.
+export {
+  formatError,
+  formatPath,
+  locator,
+  parseDescription,
+  type ConfigError,
+  type Locate,
+  type ParseResult,
+  type PathSegment,
+  type Position
+} from './parse.ts'
+export {
+  protocolOfPortName,
+  resolveDefaults,
+  type Check,
+  type ClusterConfig,
+  type Description,
+  type Endpoint,
+  type Generation,
+  type JumpHost,
+  type Probe,
+  type Protocol,
+  type ServiceConfig,
+  type ServicePort,
+  type Settings,
+  type SidecarConfig,
+  type SshConfig,
+  type Vm,
+  type WorkloadGroup
+} from './defaults.ts'
+export {
+  descriptionSchema,
+  GENERATIONS,
+  PROTOCOLS,
+  type DescriptionInput,
+  type ParsedDescription
+} from './schema.ts'

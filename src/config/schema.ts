@@ -1,0 +1,363 @@
+// The description file's schema: one source for validation, TypeScript types and the JSON
+// Schema in schema/. Format checks live in formats.ts so their messages say what is valid.
+// Cross-references (vm -> group, check -> vm) are checked in semantics.ts; derived defaults
+// (that depend on other fields) are filled in by defaults.ts.
+import * as z from 'zod'
+import * as f from './formats.ts'
+
+/** A string checked by one of the format functions, with a description for editors. */
+function text(check: f.Check, description: string) {
+  return z
+    .string()
+    .superRefine((value, ctx) => {
+      const message = check(value)
+      if (message !== undefined) ctx.addIssue({ code: 'custom', message, input: value })
+    })
+    .meta({ description })
+}
+
+function show(input: unknown): string {
+  return typeof input === 'string' ? JSON.stringify(input) : String(input)
+}
+
+/** An integer in [min, max]; `what` completes "must be …". */
+function int(min: number, max: number, what: string, description: string) {
+  const error = (issue: { input?: unknown }): string | undefined =>
+    typeof issue.input === 'number' ? `must be ${what}, got ${show(issue.input)}` : undefined
+  return z.number().int({ error }).min(min, { error }).max(max, { error }).meta({ description })
+}
+
+const port = (description: string) => int(1, 65535, 'a port number from 1 to 65535', description)
+const seconds = (min: number, max: number, description: string) =>
+  int(min, max, `a number of seconds from ${min} to ${max}`, description)
+
+const UINT32 = 4294967295
+const INT32 = 2147483647
+
+export const GENERATIONS = [
+  'auto',
+  'modern',
+  'multinetwork-1.4',
+  'meshexpansion-1.1',
+  'scripts-0.8'
+] as const
+
+/** Port protocols Istio understands on a ServiceEntry port. */
+export const PROTOCOLS = ['HTTP', 'HTTPS', 'GRPC', 'HTTP2', 'MONGO', 'TCP', 'TLS'] as const
+
+const labels = (description: string) =>
+  z
+    .record(
+      text(f.qualifiedName, 'label key'),
+      text(f.labelValue, 'label value (quote numbers: "1")')
+    )
+    .meta({ description })
+
+const portName = text(
+  f.dnsLabelAs('port name'),
+  'port name, by Istio convention <protocol>[-<suffix>], e.g. http-web, tcp-mysql'
+)
+
+export const clusterSchema = z
+  .strictObject({
+    kubeconfig: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({
+        description:
+          'Path of a kubeconfig file. Default: KUBECONFIG, then ~/.kube/config, then in-cluster. ' +
+          'Never the content itself.'
+      }),
+    context: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'kubeconfig context. Default: its current context.' }),
+    istioNamespace: text(f.dnsLabel, 'Namespace of the Istio control plane.').default(
+      'istio-system'
+    ),
+    revision: text(
+      f.revision,
+      '"auto" (the default tag, else none), "default" or an Istio revision name.'
+    ).default('auto'),
+    clusterID: text(
+      f.labelValue,
+      '"auto" (read from the sidecar injector values) or the cluster ID; "" is honoured.'
+    ).default('auto'),
+    istiodAddress: text(
+      f.istiodAddress,
+      '"auto" (the east-west gateway address), an IP, a hostname, or host:port the VMs use to reach istiod.'
+    ).default('auto'),
+    ingressService: text(
+      f.serviceRef,
+      'The east-west gateway Service: <name> or <name>.<namespace> (default namespace: istioNamespace).'
+    ).default('istio-eastwestgateway'),
+    exposeIstiod: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Create the Gateway and VirtualService that expose istiod.' }),
+    generation: z
+      .enum(GENERATIONS)
+      .default('auto')
+      .meta({ description: 'Which Istio onboarding procedure to follow; auto = detect.' }),
+    network: text(f.labelValue, 'Network of the cluster ("" = a single network).').default('')
+  })
+  .meta({ description: 'The cluster; everything is optional and discovered when absent.' })
+
+export const probeSchema = z
+  .strictObject({
+    initialDelaySeconds: seconds(0, INT32, 'Seconds before the first probe.').optional(),
+    timeoutSeconds: seconds(1, INT32, 'Seconds before a probe times out.').optional(),
+    periodSeconds: seconds(1, INT32, 'Seconds between probes.').optional(),
+    successThreshold: int(1, INT32, 'a count from 1', 'Successes to be ready.').optional(),
+    failureThreshold: int(1, INT32, 'a count from 1', 'Failures to be not ready.').optional(),
+    httpGet: z
+      .strictObject({
+        path: z.string().optional(),
+        port: port('Port to probe.'),
+        host: z.string().optional(),
+        scheme: z.enum(['HTTP', 'HTTPS']).optional(),
+        httpHeaders: z
+          .array(z.strictObject({ name: z.string().min(1), value: z.string() }))
+          .optional()
+      })
+      .optional(),
+    tcpSocket: z
+      .strictObject({ host: z.string().optional(), port: port('Port to probe.') })
+      .optional(),
+    exec: z.strictObject({ command: z.array(z.string()).min(1) }).optional(),
+    grpc: z
+      .strictObject({ port: port('Port to probe.'), service: z.string().optional() })
+      .optional()
+  })
+  .meta({
+    description:
+      'Readiness probe of the workloads (Istio ReadinessProbe): exactly one of httpGet, tcpSocket, exec, grpc.'
+  })
+
+export const servicePortSchema = z.strictObject({
+  name: portName,
+  number: port('Port of the service.'),
+  protocol: z.enum(PROTOCOLS).optional().meta({
+    description: 'Default: from the name prefix (http-…→HTTP, grpc-…→GRPC, …), else TCP.'
+  }),
+  targetPort: port('Port on the VM. Default: number.').optional()
+})
+
+export const serviceSchema = z
+  .strictObject({
+    kind: z
+      .enum(['ServiceEntry', 'Service', 'none'])
+      .default('ServiceEntry')
+      .meta({ description: 'What fronts the VM workloads.' }),
+    name: text(
+      f.dnsLabel,
+      'Name of the ServiceEntry or Service. Default: the group name.'
+    ).optional(),
+    hosts: z
+      .array(text(f.serviceHost, 'A host name of the ServiceEntry.'))
+      .min(1)
+      .optional()
+      .meta({
+        description: 'ServiceEntry hosts. Default: [<name>.<namespace>.svc.cluster.local].'
+      }),
+    ports: z
+      .array(servicePortSchema)
+      .optional()
+      .meta({ description: "Service ports. Default: one per entry of the group's ports." })
+  })
+  .meta({ description: 'The ServiceEntry or Kubernetes Service that fronts the VMs of the group.' })
+
+export const sidecarSchema = z
+  .strictObject({
+    version: text(f.sidecarVersion, '"auto" (the cluster\'s Istio version) or x.y.z.').optional(),
+    package: text(
+      f.packageSource,
+      'Sidecar package: an http(s) URL the host downloads, or a path on the runner that is pushed ' +
+        '(air-gapped hosts). Default: the official package of the version.'
+    ).optional()
+  })
+  .meta({ description: 'Which sidecar package to install.' })
+
+export const jumpHostSchema = z.strictObject({
+  host: text(f.host, 'Jump host: IP address or hostname.'),
+  port: port('SSH port of the jump host.').default(22),
+  user: text(f.userName, 'User on the jump host. Default: the user of the VM.').optional()
+})
+
+export const workloadGroupSchema = z
+  .strictObject({
+    name: text(
+      f.dnsLabel,
+      'Name of the WorkloadGroup (also the default Service and account name).'
+    ),
+    namespace: text(f.dnsLabel, 'Namespace of the group, its VMs and their identity.'),
+    serviceAccount: text(
+      f.dnsSubdomain,
+      'Service account of the VMs. Default: the group name.'
+    ).optional(),
+    labels: labels('Labels of the workloads. Default: {app: <name>}.').optional(),
+    annotations: z
+      .record(text(f.qualifiedName, 'annotation key'), z.string())
+      .default({})
+      .meta({ description: 'Annotations of the workloads.' }),
+    ports: z
+      .record(portName, port('Port on the VM.'))
+      .default({})
+      .meta({ description: 'Ports of the workloads: name -> port number.' }),
+    network: text(f.labelValue, 'Network of the VMs. Default: cluster.network.').optional(),
+    locality: text(f.locality, 'region/zone/subzone of the VMs ("" = none).').default(''),
+    weight: int(0, UINT32, 'from 0 to 4294967295', 'Load-balancing weight.').optional(),
+    probe: probeSchema.optional(),
+    registration: z.enum(['manual', 'auto']).default('manual').meta({
+      description:
+        'manual: a WorkloadEntry per VM; auto: istiod registers the VMs (auto-registration).'
+    }),
+    service: serviceSchema.prefault({}),
+    captureDns: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Capture DNS on the VM so cluster names resolve.' }),
+    includeOutboundIPRanges: z
+      .array(text(f.cidrOrAll, 'CIDR, or * for all.'))
+      .default(['*'])
+      .meta({ description: 'Outbound ranges captured by the sidecar (ISTIO_SERVICE_CIDR).' }),
+    excludeOutboundIPRanges: z
+      .array(text(f.cidr, 'CIDR.'))
+      .default([])
+      .meta({ description: 'Outbound ranges never captured.' }),
+    proxyConfig: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({ description: 'Content of the proxy.istio.io/config annotation (a ProxyConfig).' }),
+    sidecar: sidecarSchema.optional()
+  })
+  .meta({ description: 'A group of VMs that run the same workload.' })
+
+export const vmSchema = z
+  .strictObject({
+    name: text(f.dnsSubdomain, 'Name of the VM (names its WorkloadEntry).'),
+    group: text(
+      f.dnsLabel,
+      'Name of its workload group. Optional when there is exactly one group.'
+    ).optional(),
+    host: text(
+      f.hostOrLocal,
+      'Where to reach it over SSH: IP address or hostname; "local" = the runner itself, no SSH.'
+    ),
+    port: port('SSH port. Default: ssh.port.').optional(),
+    user: text(f.userName, 'SSH user. Default: ssh.user.').optional(),
+    address: text(
+      f.meshAddress,
+      'The address the mesh uses to reach the VM: "auto" (host if it is an IP, else found on the VM) or an IP.'
+    ).default('auto'),
+    network: text(f.labelValue, "Network of the VM. Default: its group's network.").optional(),
+    jump: z
+      .array(jumpHostSchema)
+      .optional()
+      .meta({ description: 'Jump hosts, in order. Default: ssh.jump.' }),
+    sidecar: sidecarSchema.optional()
+  })
+  .meta({ description: 'A host to add to the mesh.' })
+
+export const sshSchema = z
+  .strictObject({
+    user: text(f.userName, 'Default SSH user.').default('root'),
+    port: port('Default SSH port.').default(22),
+    privateKeyEnv: text(
+      f.envName,
+      'Name of the environment variable that holds the private key (never the key itself).'
+    ).default('SSH_PRIVATE_KEY'),
+    privateKeyPath: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'Path of a private key file on the runner, instead of privateKeyEnv.' }),
+    passphraseEnv: text(
+      f.envName,
+      'Name of the environment variable with the key passphrase.'
+    ).optional(),
+    knownHostsEnv: text(
+      f.envName,
+      'Name of the environment variable with known_hosts lines.'
+    ).default('SSH_KNOWN_HOSTS'),
+    strictHostKeyChecking: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Refuse hosts whose key is not in known_hosts.' }),
+    connectTimeout: seconds(1, 3600, 'Seconds to wait for a connection.').default(10),
+    commandTimeout: seconds(1, 86400, 'Seconds a remote command may take.').default(600),
+    keepalive: seconds(0, 3600, 'Seconds between keepalives (0 = none).').default(15),
+    jump: z
+      .array(jumpHostSchema)
+      .default([])
+      .meta({ description: 'Default jump hosts of every VM.' })
+  })
+  .meta({
+    description: 'SSH defaults for every VM. Secrets come from environment variables named here.'
+  })
+
+export const settingsSchema = z
+  .strictObject({
+    parallelism: int(1, 1000, 'from 1 to 1000', 'Hosts worked on at the same time.').default(10),
+    tokenDuration: seconds(600, UINT32, 'Lifetime of each bootstrap token.').default(3600),
+    owner: text(f.labelValue, 'Value of the owner label on everything created.').default(
+      'mesh-expansion'
+    ),
+    failFast: z.boolean().default(false).meta({ description: 'Stop at the first failed host.' }),
+    maxFailures: int(1, 1000000, 'from 1', 'Stop after this many failed hosts.').optional(),
+    shard: text(f.shard, 'i/n: work on the i-th of n slices of the VM list.').default('1/1')
+  })
+  .meta({ description: 'How the run behaves.' })
+
+export const checkSchema = z
+  .strictObject({
+    name: z.string().min(1).optional().meta({ description: 'Default: "<from> -> <to or url>".' }),
+    from: text(f.endpoint, 'vm/<name> or pod/<namespace>/<label-selector>.'),
+    to: text(
+      f.endpoint,
+      'vm/<name> or pod/<namespace>/<label-selector>. Either to or url.'
+    ).optional(),
+    url: text(f.httpUrl, 'URL to request. Either to or url.').optional(),
+    port: port("Port of the target. Default: the first port of the target VM's group.").optional(),
+    path: z.string().startsWith('/').default('/').meta({ description: 'Path requested on to.' }),
+    expect: z
+      .strictObject({
+        status: int(100, 599, 'an HTTP status from 100 to 599', 'Expected status.').default(200),
+        headers: z
+          .record(z.string(), z.string())
+          .default({})
+          .meta({ description: 'Headers that must be present and contain the given text.' }),
+        body: z.string().optional().meta({ description: 'Text the body must contain.' })
+      })
+      .prefault({}),
+    timeout: seconds(1, 3600, 'Seconds per attempt.').default(10),
+    attempts: int(1, 100, 'from 1 to 100', 'Attempts before the check fails.').default(5)
+  })
+  .meta({ description: 'A request that proves traffic goes through the mesh.' })
+
+export const descriptionSchema = z
+  .strictObject({
+    cluster: clusterSchema.prefault({}),
+    workloadGroups: z
+      .array(workloadGroupSchema)
+      .min(1, { error: 'at least one workload group is required' }),
+    vms: z.array(vmSchema).default([]),
+    ssh: sshSchema.prefault({}),
+    settings: settingsSchema.prefault({}),
+    checks: z.array(checkSchema).default([])
+  })
+  .meta({
+    title: 'mesh-expansion description',
+    description: 'What to add to an Istio mesh: the cluster, workload groups, hosts and checks.'
+  })
+
+/** The description as written (optional keys absent). */
+export type DescriptionInput = z.input<typeof descriptionSchema>
+/** The description after schema defaults, before derived defaults. */
+export type ParsedDescription = z.output<typeof descriptionSchema>
+export type Generation = (typeof GENERATIONS)[number]
+export type Protocol = (typeof PROTOCOLS)[number]
+export type Probe = z.output<typeof probeSchema>
+export type JumpHost = z.output<typeof jumpHostSchema>
