@@ -1,0 +1,87 @@
+// What the runner machine needs for the lab: host packages (installed when missing and root,
+// else named), and kernel limits raised for many VMs.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { run } from './exec.ts'
+
+/** Commands the lab runs, and the Debian package that brings each. */
+const TOOLS: Record<string, string> = {
+  debootstrap: 'debootstrap',
+  'systemd-nspawn': 'systemd-container',
+  ip: 'iproute2',
+  ssh: 'openssh-client',
+  'ssh-keygen': 'openssh-client',
+  nsenter: 'util-linux',
+  mount: 'mount'
+}
+
+const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
+
+export function findTool(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...SEARCH_PATH]
+  for (const d of dirs) {
+    const p = `${d}/${name}`
+    if (existsSync(p)) return p
+  }
+  return undefined
+}
+
+/** Debian packages missing for the lab's tools (debootstrap only when the image must be built). */
+export function missingHostPackages(needDebootstrap: boolean): string[] {
+  const missing = new Set<string>()
+  for (const [tool, pkg] of Object.entries(TOOLS)) {
+    if (tool === 'debootstrap' && !needDebootstrap) continue
+    if (findTool(tool) === undefined) missing.add(pkg)
+  }
+  return [...missing]
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0
+}
+
+/** Installs the missing host packages when root; otherwise throws naming what is missing. */
+export async function ensureHostPackages(
+  needDebootstrap: boolean,
+  log: (line: string) => void = () => {}
+): Promise<void> {
+  if (!isRoot()) {
+    throw new Error(
+      'the lab needs root (network namespaces, mounts, systemd-nspawn); run it with sudo or as root'
+    )
+  }
+  const missing = missingHostPackages(needDebootstrap)
+  if (missing.length === 0) return
+  if (findTool('apt-get') === undefined) {
+    throw new Error(
+      `the lab needs these Debian/Ubuntu packages, and this machine has no apt-get to install them: ${missing.join(' ')}`
+    )
+  }
+  log(`installing host packages: ${missing.join(' ')}`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  const update = await run(['apt-get', 'update', '-q'], { env, timeoutMs: 10 * 60_000 })
+  if (update.code !== 0) throw new Error(`apt-get update failed: ${update.stderr.trim()}`)
+  const install = await run(['apt-get', 'install', '-y', '-q', ...missing], {
+    env,
+    timeoutMs: 10 * 60_000
+  })
+  if (install.code !== 0) {
+    throw new Error(`apt-get install ${missing.join(' ')} failed: ${install.stderr.trim()}`)
+  }
+  const still = missingHostPackages(needDebootstrap)
+  if (still.length > 0) throw new Error(`still missing after apt-get install: ${still.join(' ')}`)
+}
+
+function raiseSysctl(path: string, atLeast: number): void {
+  try {
+    const now = Number(readFileSync(path, 'utf8').trim())
+    if (!(now >= atLeast)) writeFileSync(path, String(atLeast))
+  } catch {
+    // not fatal: only many VMs need it, and the error will name inotify if it bites
+  }
+}
+
+/** Each VM's systemd takes inotify instances; past about 20 VMs the defaults run out. */
+export function raiseInotifyLimits(): void {
+  raiseSysctl('/proc/sys/fs/inotify/max_user_instances', 8192)
+  raiseSysctl('/proc/sys/fs/inotify/max_user_watches', 1048576)
+}

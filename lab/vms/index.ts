@@ -1,0 +1,537 @@
+// The lab's VMs as a library: `upLab` boots N Debian VMs (systemd-nspawn on overlayfs, each in
+// its own network namespace on the lab bridge) reachable over SSH with strict host-key
+// checking; `downLab` removes everything the lab made; per-VM helpers for tests.
+import { spawn } from 'node:child_process'
+import {
+  existsSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  mkdirSync
+} from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import pLimit from 'p-limit'
+import { run, sleep, withLock, type RunResult } from './exec.ts'
+import { ensureHostPackages, raiseInotifyLimits } from './host.ts'
+import { ensureImage, imageReady, VM_USER } from './image.ts'
+import {
+  BRIDGE,
+  BRIDGE_ADDRESS,
+  CLUSTER_ADDRESS,
+  CLUSTER_NETNS,
+  GATEWAY_ADDRESS,
+  POD_CIDR,
+  SERVICE_CIDR,
+  createNetns,
+  deleteLabNetwork,
+  deleteNetns,
+  ensureBridge,
+  ensureClusterNetns,
+  listLabNetns,
+  vmAddress,
+  vmName,
+  vmVeth
+} from './net.ts'
+import {
+  RUN_DIR,
+  isAlive,
+  processRef,
+  readState,
+  writeState,
+  type Bind,
+  type ProcessRef,
+  type StateFile,
+  type VmRecord
+} from './state.ts'
+import {
+  fingerprint,
+  generateKeyPair,
+  initPid,
+  knownHostsLines,
+  mergedDir,
+  mountOverlay,
+  provision,
+  startVm,
+  stopVm,
+  unmountOverlay,
+  waitForSshBanner
+} from './vm.ts'
+
+export {
+  BRIDGE,
+  BRIDGE_ADDRESS,
+  CLUSTER_ADDRESS,
+  CLUSTER_NETNS,
+  GATEWAY_ADDRESS,
+  POD_CIDR,
+  SERVICE_CIDR,
+  addClusterAddress,
+  removeClusterAddress,
+  vmAddress
+} from './net.ts'
+export { RUN_DIR, STATE_FILE } from './state.ts'
+export type { Bind } from './state.ts'
+export type { RunResult } from './exec.ts'
+
+/** Where the runner's Node binary appears inside a VM started with `nodeBinary`. */
+export const VM_NODE_PATH = '/opt/node/bin/node'
+/** The relay for VM i listens on 198.18.0.1:(RELAY_BASE_PORT + i). */
+export const RELAY_BASE_PORT = 2200
+
+export interface LabVm {
+  name: string
+  /** 1-based */
+  index: number
+  /** The VM's own address on the lab network (what the mesh uses to reach it). */
+  address: string
+  /** Where to connect for SSH: the VM itself, or the latency relay in front of it. */
+  sshHost: string
+  sshPort: number
+  user: string
+  /** The lab's private key (the same for every VM), path and content. */
+  privateKeyPath: string
+  privateKey: string
+  /** A known_hosts file with this VM's host key, for its address and for the relay if any. */
+  knownHostsPath: string
+  hostKeyFingerprint: string
+  netns: string
+}
+
+export interface LabState {
+  bridge: string
+  bridgeAddress: string
+  gatewayAddress: string
+  clusterNetns: string
+  clusterAddress: string
+  podCidr: string
+  serviceCidr: string
+  runDir: string
+  latencyMs: number
+  privateKeyPath: string
+  /** A known_hosts file with every VM's host key. */
+  knownHostsPath: string
+  vms: LabVm[]
+  /** Milliseconds from the start of `upLab` until every VM answered (when measured). */
+  readyMs?: number
+}
+
+export interface UpOptions {
+  vms: number
+  /** Round-trip latency emulated in front of each VM's sshd (a delaying relay), in ms. */
+  latencyMs?: number
+  /** Wait until `systemctl is-system-running` says `running` in every VM (default true). */
+  waitRunning?: boolean
+  /** Bind-mounts this Node binary read-only at /opt/node/bin/node in every VM (a CI runner VM). */
+  nodeBinary?: string
+  /** More bind mounts into every VM. */
+  binds?: Bind[]
+  log?: (line: string) => void
+}
+
+const LOCK = `${RUN_DIR}.lock`
+const LOCK_WAIT_MS = 25 * 60_000
+const relayScript = fileURLToPath(new URL('./relay.ts', import.meta.url))
+
+function toLabState(s: StateFile): LabState {
+  const privateKey = existsSync(s.privateKeyPath) ? readFileSync(s.privateKeyPath, 'utf8') : ''
+  const state: LabState = {
+    bridge: BRIDGE,
+    bridgeAddress: BRIDGE_ADDRESS,
+    gatewayAddress: GATEWAY_ADDRESS,
+    clusterNetns: CLUSTER_NETNS,
+    clusterAddress: CLUSTER_ADDRESS,
+    podCidr: POD_CIDR,
+    serviceCidr: SERVICE_CIDR,
+    runDir: RUN_DIR,
+    latencyMs: s.latencyMs,
+    privateKeyPath: s.privateKeyPath,
+    knownHostsPath: s.knownHostsPath,
+    vms: s.vms.map(v => ({
+      name: v.name,
+      index: v.index,
+      address: v.address,
+      sshHost: v.sshHost,
+      sshPort: v.sshPort,
+      user: s.user,
+      privateKeyPath: s.privateKeyPath,
+      privateKey,
+      knownHostsPath: v.knownHostsPath,
+      hostKeyFingerprint: v.hostKeyFingerprint,
+      netns: v.netns
+    }))
+  }
+  if (s.readyMs !== undefined) state.readyMs = s.readyMs
+  return state
+}
+
+/** The OpenSSH command that reaches a VM with strict host-key checking. */
+export function sshCommand(vm: LabVm): string[] {
+  return [
+    'ssh',
+    '-i',
+    vm.privateKeyPath,
+    '-o',
+    `UserKnownHostsFile=${vm.knownHostsPath}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    ...(vm.sshPort === 22 ? [] : ['-p', String(vm.sshPort)]),
+    `${vm.user}@${vm.sshHost}`
+  ]
+}
+
+/** Boots the lab: cleans up any earlier (or crashed) lab first, then N VMs, ready for SSH. */
+export async function upLab(options: UpOptions): Promise<LabState> {
+  const log = options.log ?? (() => {})
+  const count = options.vms
+  if (!Number.isInteger(count) || count < 0 || count > 500) {
+    throw new Error(`--vms must be a whole number from 0 to 500, got ${count}`)
+  }
+  const latencyMs = options.latencyMs ?? 0
+  if (!(latencyMs >= 0 && latencyMs <= 10_000))
+    throw new Error(`latency must be 0..10000 ms, got ${latencyMs}`)
+  await ensureHostPackages(!imageReady(), log)
+  mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 })
+  return withLock(LOCK, LOCK_WAIT_MS, async () => {
+    await cleanup(log)
+    raiseInotifyLimits()
+    const image = await ensureImage({ log })
+    const started = Date.now()
+    mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 })
+    const labKey = await generateKeyPair(join(RUN_DIR, 'id_ed25519'), 'mesh-expansion-lab')
+    const binds: Bind[] = [...(options.binds ?? [])]
+    if (options.nodeBinary !== undefined)
+      binds.push({ host: options.nodeBinary, vm: VM_NODE_PATH, readOnly: true })
+    const state: StateFile = {
+      version: 1,
+      createdAt: new Date().toISOString(),
+      image,
+      latencyMs,
+      user: VM_USER,
+      privateKeyPath: labKey.privateKeyPath,
+      knownHostsPath: join(RUN_DIR, 'known_hosts'),
+      vms: []
+    }
+    for (let i = 1; i <= count; i++) {
+      const name = vmName(i)
+      const address = vmAddress(i)
+      state.vms.push({
+        name,
+        index: i,
+        netns: name,
+        veth: vmVeth(i),
+        address,
+        sshHost: latencyMs > 0 ? BRIDGE_ADDRESS : address,
+        sshPort: latencyMs > 0 ? RELAY_BASE_PORT + i : 22,
+        dir: join(RUN_DIR, 'vms', name),
+        hostKeyFingerprint: '',
+        knownHostsPath: join(RUN_DIR, 'vms', name, 'known_hosts'),
+        binds
+      })
+    }
+    writeState(state) // before anything is made: a crash from here on is cleaned up from it
+    try {
+      await ensureBridge()
+      await ensureClusterNetns()
+      const limit = pLimit(16)
+      await Promise.all(
+        state.vms.map(vm =>
+          limit(async () => {
+            mkdirSync(vm.dir, { recursive: true, mode: 0o700 })
+            await createNetns(vm.netns, vm.veth, vm.address, true)
+            await mountOverlay(vm, image)
+            const hostKeyPath = join(vm.dir, 'ssh_host_ed25519_key')
+            const hostKey = await generateKeyPair(hostKeyPath, vm.name)
+            provision(
+              vm,
+              { private: readFileSync(hostKeyPath, 'utf8'), public: hostKey.publicKey },
+              labKey.publicKey
+            )
+            rmSync(hostKeyPath) // the VM holds its private key; the runner keeps only the public one
+            vm.hostKeyFingerprint = fingerprint(hostKey.publicKey)
+            writeFileSync(vm.knownHostsPath, knownHostsLines(vm, hostKey.publicKey))
+            vm.nspawn = startVm(vm)
+            writeState(state)
+          })
+        )
+      )
+      writeFileSync(
+        state.knownHostsPath,
+        state.vms.map(vm => readFileSync(vm.knownHostsPath, 'utf8')).join('')
+      )
+      if (latencyMs > 0 && count > 0) {
+        state.relay = startRelayProcess(state, latencyMs / 2)
+        writeState(state)
+      }
+      const waitMs = 60_000 + 1_000 * count
+      await Promise.all(
+        state.vms.map(async vm => {
+          await waitForSshBanner(vm.sshHost, vm.sshPort, waitMs).catch((e: Error) => {
+            throw new Error(`${vm.name}: ${e.message}${consoleTail(vm)}`)
+          })
+          if (options.waitRunning ?? true) await waitRunning(vm, waitMs)
+        })
+      )
+      state.readyMs = Date.now() - started
+      writeState(state)
+      log(`${count} VM(s) reachable over SSH ${(state.readyMs / 1000).toFixed(1)} s after start`)
+      return toLabState(state)
+    } catch (e) {
+      log(`lab up failed, cleaning up: ${(e as Error).message}`)
+      await cleanup(log).catch(() => {})
+      throw e
+    }
+  })
+}
+
+function consoleTail(vm: VmRecord): string {
+  try {
+    const lines = readFileSync(join(vm.dir, 'console.log'), 'utf8').trim().split('\n').slice(-10)
+    return `\nlast console lines of ${vm.name}:\n${lines.join('\n')}`
+  } catch {
+    return ''
+  }
+}
+
+async function waitRunning(vm: VmRecord, timeoutMs: number): Promise<void> {
+  const pid = initPid(vm.nspawn)
+  if (pid === undefined) throw new Error(`${vm.name} is not running${consoleTail(vm)}`)
+  const r = await nsenter(pid, ['systemctl', 'is-system-running', '--wait'], { timeoutMs })
+  const status = r.stdout.trim()
+  if (status === 'running') return
+  const failed = await nsenter(pid, ['systemctl', '--failed', '--no-legend', '--plain'], {})
+  throw new Error(
+    `${vm.name}: systemctl is-system-running says "${status}"; failed units: ${failed.stdout.trim() || 'none'}`
+  )
+}
+
+function startRelayProcess(state: StateFile, oneWayMs: number): ProcessRef {
+  const config = {
+    delayMs: oneWayMs,
+    routes: state.vms.map(vm => ({
+      listenHost: vm.sshHost,
+      listenPort: vm.sshPort,
+      targetHost: vm.address,
+      targetPort: 22
+    }))
+  }
+  const configPath = join(RUN_DIR, 'relay.json')
+  writeFileSync(configPath, JSON.stringify(config))
+  const log = openSync(join(RUN_DIR, 'relay.log'), 'a')
+  const child = spawn(process.execPath, [relayScript, configPath], {
+    detached: true,
+    stdio: ['ignore', log, log]
+  })
+  closeSync(log)
+  child.unref()
+  const ref = child.pid === undefined ? undefined : processRef(child.pid)
+  if (ref === undefined)
+    throw new Error('the latency relay did not start (see relay.log in the run dir)')
+  return ref
+}
+
+async function killAndWait(ref: ProcessRef | undefined, graceMs: number): Promise<void> {
+  if (ref === undefined || !isAlive(ref)) return
+  try {
+    process.kill(ref.pid, 'SIGTERM')
+  } catch {
+    return
+  }
+  const deadline = Date.now() + graceMs
+  while (isAlive(ref) && Date.now() < deadline) await sleep(50)
+  if (isAlive(ref)) {
+    try {
+      process.kill(ref.pid, 'SIGKILL')
+    } catch {
+      // gone
+    }
+    const hard = Date.now() + 5_000
+    while (isAlive(ref) && Date.now() < hard) await sleep(50)
+  }
+}
+
+function cmdline(pid: string): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+  } catch {
+    return []
+  }
+}
+
+/** Lab processes not (or no longer) in the state file: nspawns of mxlab-* VMs and relays. */
+function strayProcesses(): { nspawn: ProcessRef[]; relays: ProcessRef[] } {
+  const nspawn: ProcessRef[] = []
+  const relays: ProcessRef[] = []
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue
+    const argv = cmdline(pid)
+    const ref = processRef(Number(pid))
+    if (ref === undefined) continue
+    const m = argv.indexOf('-M')
+    if (argv[0]?.endsWith('systemd-nspawn') && m >= 0 && argv[m + 1]?.startsWith('mxlab-'))
+      nspawn.push(ref)
+    else if (argv[1] === relayScript && argv[2]?.startsWith(RUN_DIR)) relays.push(ref)
+  }
+  return { nspawn, relays }
+}
+
+function labMounts(): string[] {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map(l => l.split(' ')[1] ?? '')
+    .filter(p => p.startsWith(`${RUN_DIR}/`))
+}
+
+/** Removes everything the lab made: from the state file, then anything named like ours. */
+async function cleanup(log: (line: string) => void): Promise<void> {
+  const state = readState()
+  if (state) log(`cleaning up the lab from ${state.createdAt} (${state.vms.length} VMs)`)
+  await killAndWait(state?.relay, 2_000)
+  await Promise.all((state?.vms ?? []).map(vm => stopVm(vm)))
+  const stray = strayProcesses()
+  for (const r of stray.relays) await killAndWait(r, 2_000)
+  await Promise.all(
+    stray.nspawn.map((ref, i) =>
+      stopVm({ name: `stray nspawn ${ref.pid}`, nspawn: ref } as VmRecord).catch((e: Error) =>
+        log(`stray ${i}: ${e.message}`)
+      )
+    )
+  )
+  // Processes someone started inside the lab's namespaces (e.g. the cluster's pods) go too.
+  for (const ns of await listLabNetns()) {
+    const pids = (await run(['ip', 'netns', 'pids', ns])).stdout
+      .split('\n')
+      .filter(p => /^\d+$/.test(p))
+    for (const pid of pids) await killAndWait(processRef(Number(pid)), 2_000)
+  }
+  for (const vm of state?.vms ?? []) await unmountOverlay(vm)
+  for (const mount of labMounts().sort().reverse()) {
+    const r = await run(['umount', mount])
+    if (r.code !== 0) await run(['umount', '-l', mount])
+  }
+  for (const vm of state?.vms ?? []) await deleteNetns(vm.netns)
+  await deleteLabNetwork()
+  const left = labMounts()
+  if (left.length > 0) throw new Error(`cannot unmount: ${left.join(' ')}`)
+  rmSync(RUN_DIR, { recursive: true, force: true })
+}
+
+/** Stops every VM and removes every namespace, bridge, mount, process and file the lab made. */
+export async function downLab(options: { log?: (line: string) => void } = {}): Promise<void> {
+  const log = options.log ?? (() => {})
+  if (process.getuid?.() !== 0) throw new Error('the lab needs root to take it down')
+  await withLock(LOCK, LOCK_WAIT_MS, () => cleanup(log))
+}
+
+export interface LabStatus {
+  /** A state file is there and every VM's nspawn is alive. */
+  up: boolean
+  state?: LabState
+  vms: { name: string; address: string; running: boolean }[]
+  /** Leftovers with no (or a stale) state file: namespaces named mxlab-*. */
+  strayNetns: string[]
+}
+
+export async function labStatus(): Promise<LabStatus> {
+  const s = readState()
+  const netns = await listLabNetns().catch(() => [])
+  const known = new Set([CLUSTER_NETNS, ...(s?.vms.map(v => v.netns) ?? [])])
+  const vms = (s?.vms ?? []).map(v => ({
+    name: v.name,
+    address: v.address,
+    running: isAlive(v.nspawn)
+  }))
+  const status: LabStatus = {
+    up: s !== undefined && vms.every(v => v.running),
+    vms,
+    strayNetns: netns.filter(n => !known.has(n) || s === undefined)
+  }
+  if (s) status.state = toLabState(s)
+  return status
+}
+
+/** The running lab, read from its state file (for tests in another process than `up`). */
+export function currentLab(): LabState | undefined {
+  const s = readState()
+  return s ? toLabState(s) : undefined
+}
+
+function record(vm: LabVm | string): VmRecord {
+  const name = typeof vm === 'string' ? vm : vm.name
+  const rec = readState()?.vms.find(v => v.name === name)
+  if (rec === undefined) throw new Error(`no lab VM named ${name} (is the lab up?)`)
+  return rec
+}
+
+function nsenter(
+  pid: number,
+  argv: string[],
+  options: { input?: string | Buffer; timeoutMs?: number }
+): Promise<RunResult> {
+  return run(
+    ['nsenter', '-t', String(pid), '-m', '-u', '-i', '-n', '-p', '-r', '-w', '--', ...argv],
+    {
+      ...options,
+      env: {
+        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        LANG: 'C.UTF-8',
+        HOME: '/root'
+      }
+    }
+  )
+}
+
+/**
+ * Runs a command as root inside a VM through its init's namespaces (no SSH: works when the
+ * test has broken SSH on purpose). A string runs with /bin/sh -c.
+ */
+export async function runInVm(
+  vm: LabVm | string,
+  command: string[] | string,
+  options: { input?: string | Buffer; timeoutMs?: number } = {}
+): Promise<RunResult> {
+  const rec = record(vm)
+  const pid = initPid(rec.nspawn)
+  if (pid === undefined) throw new Error(`${rec.name} is not running`)
+  const argv = typeof command === 'string' ? ['/bin/sh', '-c', command] : command
+  return nsenter(pid, argv, options)
+}
+
+/** Powers a VM off and boots it again on the same overlay (its files survive, like a reboot). */
+export async function restartVm(
+  vm: LabVm | string,
+  options: { waitRunning?: boolean } = {}
+): Promise<void> {
+  await withLock(LOCK, LOCK_WAIT_MS, async () => {
+    const state = readState()
+    const rec = state?.vms.find(v => v.name === (typeof vm === 'string' ? vm : vm.name))
+    if (state === undefined || rec === undefined) throw new Error(`no lab VM named ${String(vm)}`)
+    await stopVm(rec, 20_000)
+    rec.nspawn = startVm(rec)
+    writeState(state)
+    await waitForSshBanner(rec.sshHost, rec.sshPort, 60_000)
+    if (options.waitRunning ?? true) await waitRunning(rec, 60_000)
+  })
+}
+
+/** Stops sshd in a VM (for tests of an unreachable host). */
+export async function stopSshd(vm: LabVm | string): Promise<void> {
+  const r = await runInVm(vm, ['systemctl', 'stop', 'ssh.service'], { timeoutMs: 30_000 })
+  if (r.code !== 0) throw new Error(`cannot stop sshd: ${r.stderr.trim()}`)
+}
+
+/** Starts sshd again in a VM. */
+export async function startSshd(vm: LabVm | string): Promise<void> {
+  const r = await runInVm(vm, ['systemctl', 'start', 'ssh.service'], { timeoutMs: 30_000 })
+  if (r.code !== 0) throw new Error(`cannot start sshd: ${r.stderr.trim()}`)
+}
+
+/** The merged root of a VM's overlay on the runner (to inspect its files from outside). */
+export function vmRootDir(vm: LabVm | string): string {
+  return mergedDir(record(vm))
+}
