@@ -18,6 +18,7 @@ const banner = [
 ].join('\n')
 
 await rm(`${root}/dist`, { recursive: true, force: true })
+// esbuild has already printed the errors; exit without a second, longer copy of them.
 await build({
   absWorkingDir: root,
   entryPoints: { main: 'src/main.ts', post: 'src/post.ts', cli: 'src/cli.ts' },
@@ -33,4 +34,4 @@ await build({
   banner: { js: banner },
   loader: { '.node': 'empty' },
   logLevel: 'warning'
-})
+}).catch(() => process.exit(1))
