@@ -16,7 +16,7 @@ export function renderSchema(): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const text = renderSchema()
   if (process.argv.includes('--check')) {
-    let current = ''
+    let current: string
     try {
       current = readFileSync(target, 'utf8')
     } catch {

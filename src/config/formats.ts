@@ -269,20 +269,26 @@ export const endpoint: Check = value => {
   return typeof result === 'string' ? result : undefined
 }
 
-/** Edit distance, for "did you mean" hints on unknown keys and names. */
+/** Edit distance counting a swap of neighbours as one edit, for "did you mean" hints. */
 export function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0] ?? 0
-    row[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j] ?? 0
-      const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1
-      row[j] = Math.min(current + 1, (row[j - 1] ?? 0) + 1, previous + cost)
-      previous = current
+  const x = a.toLowerCase()
+  const y = b.toLowerCase()
+  const d: number[][] = Array.from({ length: x.length + 1 }, (_, i) =>
+    Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0))
+  )
+  const get = (i: number, j: number): number => d[i]?.[j] ?? 0
+  for (let i = 1; i <= x.length; i++) {
+    const row = d[i] ?? []
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1
+      let best = Math.min(get(i - 1, j) + 1, get(i, j - 1) + 1, get(i - 1, j - 1) + cost)
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) {
+        best = Math.min(best, get(i - 2, j - 2) + 1)
+      }
+      row[j] = best
     }
   }
-  return row[b.length] ?? 0
+  return get(x.length, y.length)
 }
 
 export function closest(word: string, candidates: readonly string[]): string | undefined {

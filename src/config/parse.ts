@@ -142,6 +142,10 @@ interface Pending {
   segments: PathSegment[]
   message: string
   anchor: Anchor
+  /** Set on "missing required key" errors: the key that is missing. */
+  missing?: string
+  /** Set on "unknown key" errors: the valid key it probably meant. */
+  meant?: string
 }
 
 function valueAt(data: unknown, segments: readonly PathSegment[]): unknown {
@@ -232,6 +236,7 @@ function convertIssue(
         return {
           segments: [...segments, key],
           anchor: 'key' as const,
+          meant: hint,
           message:
             `unknown key ${q(key)}` +
             (hint !== undefined ? `; did you mean ${q(hint)}?` : '') +
@@ -255,7 +260,8 @@ function convertIssue(
           {
             segments: segments.slice(0, -1),
             anchor: 'value',
-            message: `missing required key ${q(String(last))}`
+            message: `missing required key ${q(String(last))}`,
+            missing: String(last)
           }
         ]
       }
@@ -271,8 +277,8 @@ function convertIssue(
       ) {
         message += `; quote it: ${q(source ?? String(input))}`
       }
-      if (issue.expected === 'boolean' && typeof input === 'string') {
-        message += ' (write true or false, without quotes)'
+      if (issue.expected === 'boolean' && /^(y|n|yes|no|on|off)$/i.test(String(input))) {
+        message += ' (YAML 1.2 reads yes/no/on/off as text: write true or false)'
       }
       return [{ segments, anchor: 'value', message }]
     }
@@ -439,6 +445,7 @@ export function parseDescription(text: string, file: string): ParseResult {
     ])
   }
   const errors: ConfigError[] = []
+  const syntaxLines = new Set<number>()
   for (const doc of docs) {
     for (const problem of [...doc.errors, ...doc.warnings] as YAMLError[]) {
       const at = position(problem.pos[0])
@@ -452,7 +459,9 @@ export function parseDescription(text: string, file: string): ParseResult {
             ? ` (first at ${firstAt.line}:${firstAt.column})`
             : ''
         errors.push(error(segments, at, `duplicate key ${q(String(key ?? ''))}${seenBefore}`))
-      } else {
+      } else if (!syntaxLines.has(at.line)) {
+        // one mistake often yields several parser errors on its line: report the first
+        syntaxLines.add(at.line)
         errors.push(error([], at, `YAML syntax error: ${problem.message}`))
       }
     }
@@ -526,10 +535,20 @@ export function parseDescription(text: string, file: string): ParseResult {
 
   const result = descriptionSchema.safeParse(data)
   if (!result.success) {
-    for (const issue of result.error.issues) {
-      for (const pending of convertIssue(issue, data, nulls, doc, text)) {
-        if (!hidden(pending.segments)) errors.push(place(pending))
-      }
+    const pendings = result.error.issues.flatMap(issue =>
+      convertIssue(issue, data, nulls, doc, text)
+    )
+    // "hots" unknown and "host" missing are one mistake: keep only the did-you-mean
+    const meant = new Set(
+      pendings
+        .filter(p => p.meant !== undefined)
+        .map(p => JSON.stringify([...p.segments.slice(0, -1), p.meant]))
+    )
+    for (const pending of pendings) {
+      const covered =
+        pending.missing !== undefined &&
+        meant.has(JSON.stringify([...pending.segments, pending.missing]))
+      if (!covered && !hidden(pending.segments)) errors.push(place(pending))
     }
   }
   for (const issue of semanticIssues(data, locate)) {

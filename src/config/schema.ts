@@ -155,13 +155,9 @@ export const serviceSchema = z
       f.dnsLabel,
       'Name of the ServiceEntry or Service. Default: the group name.'
     ).optional(),
-    hosts: z
-      .array(text(f.serviceHost, 'A host name of the ServiceEntry.'))
-      .min(1)
-      .optional()
-      .meta({
-        description: 'ServiceEntry hosts. Default: [<name>.<namespace>.svc.cluster.local].'
-      }),
+    hosts: z.array(text(f.serviceHost, 'A host name of the ServiceEntry.')).min(1).optional().meta({
+      description: 'ServiceEntry hosts. Default: [<name>.<namespace>.svc.cluster.local].'
+    }),
     ports: z
       .array(servicePortSchema)
       .optional()

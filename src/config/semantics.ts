@@ -79,10 +79,13 @@ function checkGroup(group: Record<string, unknown>, base: PathSegment[], issues:
     const name = explicit ?? groupName
     const error =
       name !== undefined && f.dnsLabel(name) === undefined ? f.dns1035Label(name) : undefined
-    if (error !== undefined) {
+    if (error !== undefined && name !== undefined) {
       issues.push({
         path: explicit !== undefined ? [...base, 'service', 'name'] : [...base, 'name'],
-        message: `${error}; a Kubernetes Service name must start with a letter${explicit === undefined ? ' (set service.name)' : ''}`
+        message:
+          `${f.q(name)} cannot name a Kubernetes Service: it must be a DNS-1035 label ` +
+          '(start with a letter)' +
+          (explicit === undefined ? '; set service.name' : '')
       })
     }
   }
@@ -232,7 +235,7 @@ export function semanticIssues(data: unknown, locate: Locate): SemanticIssue[] {
           message:
             (host === 'local'
               ? 'the runner ("local") can be only one VM'
-              : `host ${host} port ${port} is already vms[${previous}]`) +
+              : `host ${host} port ${port} is already used by vms[${previous}]`) +
             (otherName !== undefined ? ` ${f.q(otherName)}` : '') +
             ` (at ${at(locate(['vms', previous, 'host']))})`
         })
