@@ -1,0 +1,366 @@
+// The sidecar stand-in against the istiod stand-in, in a network namespace that plays the VM
+// (lab/mesh/sandbox.ts): istio-start.sh and the agent from the package's files, run as they
+// would be by systemd. Correct files make it ready and it proxies with `server: envoy`; a wrong
+// root cert, an expired token or a missing hosts entry keep it not ready with the reason logged.
+import assert from 'node:assert/strict'
+import { execFile, spawnSync } from 'node:child_process'
+import { createServer, get, type Server } from 'node:http'
+import { join } from 'node:path'
+import { before, describe, test } from 'node:test'
+import { promisify } from 'node:util'
+import { labTestOptions } from '../helpers/lab.ts'
+import { createLabCa, type LabCa } from '../../lab/pki.ts'
+import { buildSidecarDeb } from '../../lab/mesh/deb.ts'
+import {
+  renderClusterEnv,
+  renderHosts,
+  renderMeshConfig,
+  type VmFilesInput
+} from '../../lab/mesh/files.ts'
+import { startIstiod, type Istiod } from '../../lab/mesh/istiod.ts'
+import { createAgentSandbox, type AgentSandbox } from '../../lab/mesh/sandbox.ts'
+import { createLocalTokenAuthority, type LocalTokenAuthority } from '../../lab/mesh/tokens.ts'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+
+const run = promisify(execFile)
+
+interface Scenario {
+  sandbox: AgentSandbox
+  istiod: Istiod
+  echo: Server
+  close(): Promise<void>
+}
+
+function httpGet(
+  url: string,
+  timeoutMs = 3000
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { timeout: timeoutMs }, res => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString('utf8')
+        })
+      )
+    })
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)))
+    req.on('error', reject)
+  })
+}
+
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch (error) {
+      last = error
+    }
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`
+  )
+}
+
+/** An echo service on the runner: answers with the request's headers as JSON. */
+function startEcho(host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    const body = JSON.stringify({ path: req.url, headers: req.headers })
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      server: 'echo',
+      'content-length': Buffer.byteLength(body)
+    })
+    res.end(body)
+  })
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => resolve(server))
+  })
+}
+
+const files: Omit<VmFilesInput, 'istiodIp'> = {
+  workloadName: 'vm-app',
+  namespace: 'vm',
+  serviceAccount: 'vm-sa',
+  inboundPorts: [9080],
+  labels: { app: 'vm-app', version: 'v1' }
+}
+
+describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
+  let ca: LabCa
+  let tokens: LocalTokenAuthority
+
+  before(async () => {
+    ca = await createLabCa()
+    tokens = createLocalTokenAuthority()
+  })
+
+  async function scenario(
+    change: { rootCertPem?: string; token?: string; hosts?: boolean } = {}
+  ): Promise<Scenario> {
+    const sandbox = await createAgentSandbox()
+    let istiod: Istiod | undefined
+    let echo: Server | undefined
+    const close = async (): Promise<void> => {
+      await sandbox.close()
+      await istiod?.close()
+      await new Promise(resolve => (echo ? echo.close(resolve) : resolve(undefined)))
+    }
+    try {
+      istiod = await startIstiod({
+        host: sandbox.gateway,
+        port: 15012,
+        ca,
+        reviewer: tokens.reviewer,
+        names: () => ({ 'echo.sample.svc.cluster.local': sandbox.gateway }),
+        heartbeatSeconds: 1
+      })
+      echo = await startEcho(sandbox.gateway, 8080)
+      const input = { ...files, istiodIp: sandbox.gateway }
+      await sandbox.writeFile(
+        'var/lib/istio/envoy/cluster.env',
+        renderClusterEnv(input),
+        'istio-proxy'
+      )
+      await sandbox.writeFile('etc/istio/config/mesh', renderMeshConfig(input), 'istio-proxy')
+      await sandbox.writeFile(
+        'etc/certs/root-cert.pem',
+        change.rootCertPem ?? ca.certPem,
+        'istio-proxy'
+      )
+      const token = change.token ?? tokens.mint({ namespace: 'vm', serviceAccount: 'vm-sa' })
+      await sandbox.writeFile('var/run/secrets/tokens/istio-token', token, 'istio-proxy', 0o600)
+      await sandbox.setHosts(change.hosts === false ? [] : [renderHosts(input).trim()])
+      sandbox.spawn([join(sandbox.root, 'usr/local/bin/istio-start.sh')], {
+        ISTIO_SIDECAR_CONFIG: join(sandbox.root, 'var/lib/istio/envoy/sidecar.env'),
+        ISTIO_CLUSTER_CONFIG: join(sandbox.root, 'var/lib/istio/envoy/cluster.env'),
+        ISTIO_BIN_BASE: join(sandbox.root, 'usr/local/bin'),
+        ISTIO_LOG_DIR: join(sandbox.root, 'var/log/istio'),
+        PROV_CERT: './etc/certs',
+        OUTPUT_CERTS: './etc/certs',
+        ISTIO_LAB_HEARTBEAT_SECONDS: '1'
+      })
+      return { sandbox, istiod, echo, close }
+    } catch (error) {
+      await close()
+      throw error
+    }
+  }
+
+  const log = (s: Scenario): Promise<string> =>
+    s.sandbox.readFile('var/log/istio/istio.log').catch(() => '')
+  const ready = (s: Scenario) => httpGet(`http://${s.sandbox.address}:15021/healthz/ready`)
+
+  async function expectNotReady(s: Scenario, reasons: string[]): Promise<string> {
+    const text = await until(`"${reasons.join('" and "')}" in istio.log`, 20_000, async () => {
+      const current = await log(s)
+      return reasons.every(reason => current.includes(reason)) ? current : undefined
+    })
+    const readiness = await ready(s)
+    assert.equal(readiness.status, 503)
+    assert.match(readiness.body, /not ready/)
+    assert.deepEqual(s.istiod.connectedProxies(), [])
+    return text
+  }
+
+  test('builds istio-sidecar.deb with the real layout', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mxmesh-deb-'))
+    try {
+      const deb = await buildSidecarDeb(dir, { version: '1.30.3' })
+      assert.equal(deb, join(dir, 'istio-sidecar.deb'))
+      const { stdout: fields } = await run('dpkg-deb', ['-f', deb, 'Package', 'Version', 'Depends'])
+      assert.match(fields, /Package: istio-sidecar/)
+      assert.match(fields, /Version: 1\.30\.3/)
+      assert.match(fields, /Depends: iproute2, iptables, sudo, hostname/)
+      const { stdout: contents } = await run('dpkg-deb', ['-c', deb])
+      for (const path of [
+        './usr/local/bin/istio-start.sh',
+        './usr/local/bin/pilot-agent',
+        './usr/local/bin/envoy',
+        './lib/systemd/system/istio.service',
+        './var/lib/istio/envoy/sidecar.env'
+      ]) {
+        assert.match(
+          contents,
+          new RegExp(`-rw[-x]r-[-x]r-[-x] root/root .* ${path.replace(/\./g, '\\.')}\n`)
+        )
+      }
+      const { stdout: unit } = await run('sh', [
+        '-c',
+        `dpkg-deb --fsys-tarfile '${deb}' | tar -xO ./lib/systemd/system/istio.service`
+      ])
+      assert.match(unit, /^ExecStart=\/usr\/local\/bin\/istio-start\.sh$/m)
+      assert.match(unit, /^ExecStopPost=\/usr\/local\/bin\/istio-start\.sh clean$/m)
+      assert.match(unit, /^Restart=always$/m)
+      assert.match(unit, /^RestartSec=10$/m)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('correct files: ready, connected, capturing and proxying with server: envoy', async () => {
+    const s = await scenario()
+    try {
+      await until('readiness 200', 30_000, async () =>
+        (await ready(s)).status === 200 ? true : undefined
+      )
+      const text = await log(s)
+      assert.match(
+        text,
+        /generated new workload certificate for spiffe:\/\/cluster\.local\/ns\/vm\/sa\/vm-sa/
+      )
+      const proxy = await s.istiod.waitForProxy(p => p.podName !== '', 5000)
+      assert.equal(proxy.spiffeId, 'spiffe://cluster.local/ns/vm/sa/vm-sa')
+      assert.equal(proxy.workloadName, 'vm-app')
+      assert.equal(proxy.ip, s.sandbox.address)
+
+      const chain = await s.sandbox.readFile('etc/certs/cert-chain.pem')
+      assert.match(chain, /BEGIN CERTIFICATE/)
+      assert.match(await s.sandbox.readFile('etc/certs/key.pem'), /PRIVATE KEY/)
+      const san = spawnSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], {
+        input: chain,
+        encoding: 'utf8'
+      })
+      assert.match(san.stdout, /URI:spiffe:\/\/cluster\.local\/ns\/vm\/sa\/vm-sa/)
+
+      const rules = await s.sandbox.exec(['iptables-save', '-t', 'nat'])
+      assert.equal(rules.code, 0, rules.stderr)
+      assert.match(rules.stdout, /-A OUTPUT -p tcp -j ISTIO_OUTPUT/)
+      assert.match(rules.stdout, /-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN/)
+      assert.match(rules.stdout, /-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001/)
+      assert.match(rules.stdout, /-A ISTIO_INBOUND -p tcp -m tcp --dport 9080 -j ISTIO_IN_REDIRECT/)
+      assert.match(rules.stdout, /--dport 53 -j REDIRECT --to-ports 15053/)
+
+      // Outbound: a user's curl, by the service's cluster name (DNS capture), through the proxy.
+      const curl = await s.sandbox.exec([
+        'setpriv',
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        'curl',
+        '-sS',
+        '-i',
+        '--max-time',
+        '10',
+        'http://echo.sample.svc.cluster.local:8080/hello'
+      ])
+      assert.equal(curl.code, 0, curl.stderr)
+      assert.match(curl.stdout, /^server: envoy\r$/m)
+      assert.doesNotMatch(curl.stdout, /^server: echo/m)
+      const echoed = JSON.parse(curl.stdout.slice(curl.stdout.indexOf('\r\n\r\n') + 4)) as {
+        headers: Record<string, string>
+      }
+      assert.equal(
+        echoed.headers['x-forwarded-client-cert'],
+        'By=echo.sample.svc.cluster.local:8080;URI=spiffe://cluster.local/ns/vm/sa/vm-sa'
+      )
+
+      // An unknown name gets NXDOMAIN from the agent's DNS proxy (the lab has no upstream DNS).
+      const unknown = await s.sandbox.exec([
+        'curl',
+        '-sS',
+        '--max-time',
+        '5',
+        'http://nope.sample.svc.cluster.local/'
+      ])
+      assert.notEqual(unknown.code, 0)
+      assert.match(unknown.stderr, /Could not resolve host/)
+
+      // Inbound: the runner calls the VM's port 9080; the agent forwards to the local app.
+      const app = s.sandbox.spawn([
+        'python3',
+        '-c',
+        [
+          'import http.server, json',
+          'class H(http.server.BaseHTTPRequestHandler):',
+          '    def do_GET(self):',
+          '        body = json.dumps(dict(self.headers)).encode()',
+          '        self.send_response(200); self.send_header("content-length", str(len(body))); self.end_headers(); self.wfile.write(body)',
+          '    def log_message(self, *a): pass',
+          'http.server.HTTPServer(("127.0.0.1", 9080), H).serve_forever()'
+        ].join('\n')
+      ])
+      assert.ok(app.pid)
+      const inbound = await until('the inbound app', 10_000, async () =>
+        httpGet(`http://${s.sandbox.address}:9080/`).then(r => (r.status === 200 ? r : undefined))
+      )
+      assert.equal(inbound.headers['server'], 'envoy')
+      const seen = JSON.parse(inbound.body) as Record<string, string>
+      const xfcc = seen['x-forwarded-client-cert'] ?? seen['X-Forwarded-Client-Cert'] ?? ''
+      assert.match(
+        xfcc,
+        new RegExp(
+          `^By=spiffe://cluster\\.local/ns/vm/sa/vm-sa;URI=tcp://${s.sandbox.gateway.replace(/\./g, '\\.')}:\\d+$`
+        )
+      )
+    } finally {
+      await s.close()
+    }
+  })
+
+  test('a wrong root cert: not ready, x509 unknown authority logged', async () => {
+    const other = await createLabCa('some other root')
+    const s = await scenario({ rootCertPem: other.certPem })
+    try {
+      const text = await expectNotReady(s, [
+        'failed to warm certificate',
+        'x509: certificate signed by unknown authority'
+      ])
+      assert.doesNotMatch(text, /generated new workload certificate/)
+    } finally {
+      await s.close()
+    }
+  })
+
+  test('an expired token: not ready, istiod answers authentication failure', async () => {
+    const expired = tokens.mint({
+      namespace: 'vm',
+      serviceAccount: 'vm-sa',
+      expirationSeconds: -60
+    })
+    const s = await scenario({ token: expired })
+    try {
+      await expectNotReady(s, ['failed to warm certificate', 'authentication failure'])
+      const failures = s.istiod.events().filter(e => e.kind === 'authentication-failed')
+      assert.ok(failures.length > 0)
+      assert.match(failures[0]?.detail ?? '', /expired/)
+    } finally {
+      await s.close()
+    }
+  })
+
+  test('a token for another audience: not ready, authentication failure', async () => {
+    const wrong = tokens.mint({ namespace: 'vm', serviceAccount: 'vm-sa', audiences: ['api'] })
+    const s = await scenario({ token: wrong })
+    try {
+      await expectNotReady(s, ['failed to warm certificate', 'authentication failure'])
+    } finally {
+      await s.close()
+    }
+  })
+
+  test('no hosts entry for istiod: not ready, no such host logged', async () => {
+    const s = await scenario({ hosts: false })
+    try {
+      await expectNotReady(s, [
+        'failed to warm certificate',
+        'dial tcp: lookup istiod.istio-system.svc: no such host'
+      ])
+    } finally {
+      await s.close()
+    }
+  })
+})

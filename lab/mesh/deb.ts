@@ -1,0 +1,84 @@
+// Builds the lab's istio-sidecar.deb: the real package's name, layout, unit and maintainer
+// scripts, with the stand-in agent (lab/mesh/sidecar/) in place of pilot-agent and Envoy.
+import { execFile } from 'node:child_process'
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+const sources = fileURLToPath(new URL('./sidecar/', import.meta.url))
+
+export interface SidecarDebOptions {
+  /** Package version, e.g. 1.30.3 (the Istio version the lab pretends to be). */
+  version: string
+  /** dpkg architecture; default: the runner's (`dpkg --print-architecture`), which the VMs share. */
+  architecture?: string
+  /** File name inside outDir; default istio-sidecar.deb, the real download's name. */
+  fileName?: string
+}
+
+/** Where each file of lab/mesh/sidecar/ goes in the package, with its mode. */
+export const SIDECAR_LAYOUT: ReadonlyArray<{ source: string; target: string; mode: number }> = [
+  { source: 'istio-start.sh', target: 'usr/local/bin/istio-start.sh', mode: 0o755 },
+  { source: 'pilot-agent.py', target: 'usr/local/bin/pilot-agent', mode: 0o755 },
+  { source: 'envoy', target: 'usr/local/bin/envoy', mode: 0o755 },
+  { source: 'istio.service', target: 'lib/systemd/system/istio.service', mode: 0o644 },
+  { source: 'sidecar.env', target: 'var/lib/istio/envoy/sidecar.env', mode: 0o644 },
+  {
+    source: 'envoy_bootstrap_tmpl.json',
+    target: 'var/lib/istio/envoy/envoy_bootstrap_tmpl.json',
+    mode: 0o644
+  },
+  { source: 'postinst', target: 'DEBIAN/postinst', mode: 0o755 },
+  { source: 'postrm', target: 'DEBIAN/postrm', mode: 0o755 }
+]
+
+/** The directory holding the stand-in's files (for tests that run the agent without a VM). */
+export function sidecarSourceDir(): string {
+  return sources
+}
+
+export function controlFile(version: string, architecture: string): string {
+  return [
+    'Package: istio-sidecar',
+    `Version: ${version}`,
+    'Section: net',
+    'Priority: optional',
+    `Architecture: ${architecture}`,
+    'Depends: iproute2, iptables, sudo, hostname, python3, openssl',
+    'Maintainer: mesh-expansion lab <lab@mesh-expansion.invalid>',
+    'Description: Istio sidecar (mesh-expansion lab stand-in)',
+    ' The layout and contract of the real istio-sidecar package: istio-start.sh, pilot-agent,',
+    ' envoy and istio.service. pilot-agent is a Python stand-in that gets a workload',
+    ' certificate from istiod, installs iptables capture and proxies traffic.',
+    ''
+  ].join('\n')
+}
+
+/** Builds the package into outDir and returns its path. Needs dpkg-deb (Debian runners). */
+export async function buildSidecarDeb(outDir: string, options: SidecarDebOptions): Promise<string> {
+  if (!/^[0-9][A-Za-z0-9.+~-]*$/.test(options.version)) {
+    throw new Error(`"${options.version}" is not a Debian package version`)
+  }
+  const architecture =
+    options.architecture ?? (await run('dpkg', ['--print-architecture'])).stdout.trim()
+  await mkdir(outDir, { recursive: true })
+  const staging = await mkdtemp(join(outDir, '.istio-sidecar-'))
+  try {
+    for (const file of SIDECAR_LAYOUT) {
+      const target = join(staging, file.target)
+      await mkdir(join(target, '..'), { recursive: true, mode: 0o755 })
+      await copyFile(join(sources, file.source), target)
+      await chmod(target, file.mode)
+    }
+    await writeFile(join(staging, 'DEBIAN/control'), controlFile(options.version, architecture))
+    await writeFile(join(staging, 'DEBIAN/conffiles'), '/var/lib/istio/envoy/sidecar.env\n')
+    await chmod(staging, 0o755)
+    const path = join(outDir, options.fileName ?? 'istio-sidecar.deb')
+    await run('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', staging, path])
+    return path
+  } finally {
+    await rm(staging, { recursive: true, force: true })
+  }
+}

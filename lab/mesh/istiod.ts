@@ -1,0 +1,408 @@
+// The istiod stand-in: TLS on 15012 with a serving certificate from the lab CA, a certificate
+// authority that authenticates VMs by their token (TokenReview, audience istio-ca), the name
+// table for DNS capture, and the list of connected proxies. Its own small protocol, JSON over
+// HTTPS, spoken by the sidecar stand-in's agent:
+//   POST /v1/certificates  Authorization: Bearer <token>, {csr, node}  -> {certChain: [leaf, root]}
+//   POST /v1/connect       (client certificate) {node} -> NDJSON lines {names} every heartbeat
+//   GET  /v1/names         (client certificate) -> {names}
+//   GET  /ready            -> 200
+import 'reflect-metadata'
+import * as x509 from '@peculiar/x509'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer } from 'node:https'
+import { isIP } from 'node:net'
+import type { TLSSocket } from 'node:tls'
+import type { LabCa } from '../pki.ts'
+import type { TokenReviewer } from './tokens.ts'
+
+export type { TokenReviewer, TokenReviewStatus } from './tokens.ts'
+
+export interface IstiodOptions {
+  /** Address to listen on, e.g. 198.18.0.2 (the east-west gateway IP); also in the certificate. */
+  host: string
+  /** Default 15012. 0 picks a free port (tests). */
+  port?: number
+  ca: LabCa
+  reviewer: TokenReviewer
+  trustDomain?: string
+  istioNamespace?: string
+  /** A revision other than `default` adds istiod-<rev>.<ns>.svc to the serving certificate. */
+  revision?: string
+  /** The name table (service host -> IP) served for DNS capture, read at each push. */
+  names: () => Record<string, string> | Promise<Record<string, string>>
+  /** Seconds between pushes on a proxy's stream (default 5). */
+  heartbeatSeconds?: number
+  /** Lifetime of workload certificates (default 24 h). */
+  certificateValiditySeconds?: number
+}
+
+/** What the agent says about itself (from cluster.env and the VM). */
+export interface ProxyNode {
+  id?: string
+  podName?: string
+  namespace?: string
+  serviceAccount?: string
+  workloadName?: string
+  ip?: string
+  clusterId?: string
+  network?: string
+  autoRegisterGroup?: string
+  labels?: string
+}
+
+export interface ConnectedProxy {
+  /** SPIFFE identity from the proxy's client certificate. */
+  spiffeId: string
+  namespace: string
+  serviceAccount: string
+  workloadName: string
+  podName: string
+  /** The address the proxy reports (ISTIO_SVC_IP), else the connection's source address. */
+  ip: string
+  /** The connection's source address. */
+  remoteAddress: string
+  clusterId: string
+  network: string
+  autoRegisterGroup: string
+  connectedAt: Date
+}
+
+export interface IstiodEvent {
+  time: Date
+  kind: 'certificate-issued' | 'authentication-failed' | 'connected' | 'disconnected' | 'rejected'
+  /** The identity involved when known. */
+  identity?: string
+  detail: string
+}
+
+export interface Istiod {
+  host: string
+  port: number
+  /** Hosts its serving certificate is valid for. */
+  serverNames: string[]
+  connectedProxies(): ConnectedProxy[]
+  events(): IstiodEvent[]
+  /** Resolves when a proxy matching the predicate is connected, or rejects after timeoutMs. */
+  waitForProxy(
+    predicate: (proxy: ConnectedProxy) => boolean,
+    timeoutMs: number
+  ): Promise<ConnectedProxy>
+  close(): Promise<void>
+}
+
+const SPIFFE = /^spiffe:\/\/([^/]+)\/ns\/([^/]+)\/sa\/([^/]+)$/
+const SERVICE_ACCOUNT_USER = /^system:serviceaccount:([^:]+):([^:]+)$/
+const MAX_BODY = 256 * 1024
+
+class RpcError extends Error {
+  readonly status: number
+  readonly code: string
+  constructor(status: number, code: string, message: string) {
+    super(message)
+    this.status = status
+    this.code = code
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_BODY) {
+        reject(new RpcError(413, 'InvalidArgument', 'request too large'))
+        req.destroy()
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8')
+      try {
+        resolve(text ? JSON.parse(text) : {})
+      } catch {
+        reject(new RpcError(400, 'InvalidArgument', 'the request body is not JSON'))
+      }
+    })
+    req.on('error', reject)
+  })
+}
+
+function asNode(value: unknown): ProxyNode {
+  if (typeof value !== 'object' || value === null) return {}
+  const node: ProxyNode = {}
+  for (const [key, field] of Object.entries(value)) {
+    if (typeof field === 'string') (node as Record<string, string>)[key] = field
+  }
+  return node
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text)
+  })
+  res.end(text)
+}
+
+/** The SPIFFE identity of a verified client certificate, or undefined. */
+function peerIdentity(req: IncomingMessage): string | undefined {
+  const socket = req.socket as TLSSocket
+  if (!socket.authorized) return undefined
+  const altNames = socket.getPeerCertificate().subjectaltname ?? ''
+  for (const entry of altNames.split(', ')) {
+    if (entry.startsWith('URI:spiffe://')) return entry.slice(4)
+  }
+  return undefined
+}
+
+async function csrIdentities(csrPem: string): Promise<string[]> {
+  let csr: x509.Pkcs10CertificateRequest
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem)
+  } catch (error) {
+    throw new RpcError(400, 'InvalidArgument', `failed to parse the CSR: ${String(error)}`)
+  }
+  const extension = csr.getExtension('2.5.29.17') // subjectAltName
+  if (!extension) return []
+  const san =
+    extension instanceof x509.SubjectAlternativeNameExtension
+      ? extension
+      : new x509.SubjectAlternativeNameExtension(extension.rawData)
+  return san.names
+    .toJSON()
+    .filter(name => name.type === 'url')
+    .map(name => name.value)
+}
+
+export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
+  const trustDomain = options.trustDomain ?? 'cluster.local'
+  const namespace = options.istioNamespace ?? 'istio-system'
+  const heartbeatMs = (options.heartbeatSeconds ?? 5) * 1000
+  const serverNames = [`istiod.${namespace}.svc`, `istiod.${namespace}.svc.cluster.local`]
+  if (options.revision && options.revision !== 'default') {
+    serverNames.push(`istiod-${options.revision}.${namespace}.svc`)
+    serverNames.push(`istiod-${options.revision}.${namespace}.svc.cluster.local`)
+  }
+  const serving = await options.ca.issue({
+    commonName: serverNames[0] ?? 'istiod',
+    dnsNames: serverNames,
+    ipAddresses: isIP(options.host) ? [options.host] : [],
+    validForSeconds: 7 * 86400
+  })
+
+  const log: IstiodEvent[] = []
+  const record = (event: Omit<IstiodEvent, 'time'>): void => {
+    log.push({ time: new Date(), ...event })
+    if (log.length > 1000) log.shift()
+  }
+  const proxies = new Map<number, ConnectedProxy>()
+  const timers = new Set<NodeJS.Timeout>()
+  const waiters = new Set<() => void>()
+  let nextProxy = 1
+
+  async function issueCertificate(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const header = req.headers.authorization ?? ''
+    const body = (await readBody(req)) as {
+      csr?: unknown
+      node?: unknown
+      validitySeconds?: unknown
+    }
+    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : ''
+    const fail = (reason: string, identity?: string): RpcError => {
+      record({ kind: 'authentication-failed', detail: reason, ...(identity ? { identity } : {}) })
+      return new RpcError(401, 'Unauthenticated', `authentication failure: ${reason}`)
+    }
+    if (!token) throw fail('no bearer token in the request')
+    if (typeof body.csr !== 'string')
+      throw new RpcError(400, 'InvalidArgument', 'the request has no csr')
+    let review
+    try {
+      review = await options.reviewer(token, ['istio-ca'])
+    } catch (error) {
+      throw fail(`token review failed: ${error instanceof Error ? error.message : String(error)}`)
+    }
+    if (!review.authenticated) throw fail(review.error ?? 'the token was not authenticated')
+    if (review.audiences && !review.audiences.includes('istio-ca')) {
+      throw fail(`the token audiences ${JSON.stringify(review.audiences)} do not include istio-ca`)
+    }
+    const user = SERVICE_ACCOUNT_USER.exec(review.user?.username ?? '')
+    if (!user) throw fail(`${review.user?.username ?? 'the token'} is not a service account`)
+    const [, tokenNamespace = '', tokenAccount = ''] = user
+    const requested = await csrIdentities(body.csr)
+    const tokenIdentity = `system:serviceaccount:${tokenNamespace}:${tokenAccount}`
+    if (requested.length !== 1) {
+      throw fail(
+        `the CSR must name exactly one SPIFFE identity, it names ${requested.length}`,
+        tokenIdentity
+      )
+    }
+    const match = SPIFFE.exec(requested[0] ?? '')
+    if (!match || match[2] !== tokenNamespace || match[3] !== tokenAccount) {
+      throw fail(
+        `the requested identity ${requested[0]} does not match the token's ${tokenIdentity}`,
+        tokenIdentity
+      )
+    }
+    const identity = `spiffe://${trustDomain}/ns/${tokenNamespace}/sa/${tokenAccount}`
+    const wanted = typeof body.validitySeconds === 'number' ? body.validitySeconds : undefined
+    const validity = Math.min(wanted ?? Infinity, options.certificateValiditySeconds ?? 86400)
+    let leaf: string
+    try {
+      leaf = await options.ca.signCsr(body.csr, {
+        commonName: tokenAccount.slice(0, 64),
+        uris: [identity],
+        validForSeconds: validity
+      })
+    } catch (error) {
+      throw new RpcError(400, 'InvalidArgument', `failed to sign the CSR: ${String(error)}`)
+    }
+    const node = asNode(body.node)
+    record({
+      kind: 'certificate-issued',
+      identity,
+      detail: `for ${node.podName ?? '?'} (${node.ip ?? req.socket.remoteAddress ?? '?'})`
+    })
+    sendJson(res, 200, { certChain: [leaf, options.ca.certPem] })
+  }
+
+  async function connect(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const identity = peerIdentity(req)
+    if (!identity) {
+      record({ kind: 'rejected', detail: 'connect without a valid client certificate' })
+      throw new RpcError(
+        401,
+        'Unauthenticated',
+        'authentication failure: no valid client certificate'
+      )
+    }
+    const node = asNode(((await readBody(req)) as { node?: unknown }).node)
+    const [, , certNamespace = '', certAccount = ''] = SPIFFE.exec(identity) ?? []
+    const remoteAddress = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''
+    const id = nextProxy++
+    const proxy: ConnectedProxy = {
+      spiffeId: identity,
+      namespace: certNamespace,
+      serviceAccount: certAccount,
+      workloadName: node.workloadName ?? '',
+      podName: node.podName ?? '',
+      ip: node.ip || remoteAddress,
+      remoteAddress,
+      clusterId: node.clusterId ?? '',
+      network: node.network ?? '',
+      autoRegisterGroup: node.autoRegisterGroup ?? '',
+      connectedAt: new Date()
+    }
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+    const push = async (): Promise<void> => {
+      const names = await options.names()
+      if (!res.writableEnded) res.write(JSON.stringify({ names }) + '\n')
+    }
+    await push()
+    proxies.set(id, proxy)
+    record({ kind: 'connected', identity, detail: `${proxy.podName} ${proxy.ip}` })
+    for (const wake of waiters) wake()
+    const timer = setInterval(() => {
+      push().catch(() => res.destroy())
+    }, heartbeatMs)
+    timers.add(timer)
+    res.on('close', () => {
+      clearInterval(timer)
+      timers.delete(timer)
+      if (proxies.delete(id))
+        record({ kind: 'disconnected', identity, detail: `${proxy.podName} ${proxy.ip}` })
+    })
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method === 'POST' && path === '/v1/certificates') return issueCertificate(req, res)
+    if (req.method === 'POST' && path === '/v1/connect') return connect(req, res)
+    if (req.method === 'GET' && path === '/v1/names') {
+      if (!peerIdentity(req))
+        throw new RpcError(
+          401,
+          'Unauthenticated',
+          'authentication failure: no valid client certificate'
+        )
+      return sendJson(res, 200, { names: await options.names() })
+    }
+    if (req.method === 'GET' && path === '/ready') return sendJson(res, 200, { ready: true })
+    throw new RpcError(404, 'Unimplemented', `unknown method ${req.method} ${path}`)
+  }
+
+  const server = createServer(
+    {
+      key: serving.keyPem,
+      cert: serving.certPem,
+      ca: [options.ca.certPem],
+      requestCert: true,
+      rejectUnauthorized: false // the token, not a certificate, authenticates the first request
+    },
+    (req, res) => {
+      handle(req, res).catch((error: unknown) => {
+        const rpc =
+          error instanceof RpcError
+            ? error
+            : new RpcError(500, 'Internal', error instanceof Error ? error.message : String(error))
+        if (!res.headersSent) sendJson(res, rpc.status, { code: rpc.code, message: rpc.message })
+        else res.destroy()
+      })
+    }
+  )
+  server.on('tlsClientError', () => {
+    // A client that rejects our certificate (wrong root cert on the VM) ends up here; the
+    // agent logs the reason on its side.
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 15012, options.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? 15012)
+
+  return {
+    host: options.host,
+    port,
+    serverNames,
+    connectedProxies: () => [...proxies.values()].map(proxy => ({ ...proxy })),
+    events: () => [...log],
+    waitForProxy(predicate, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const check = (): boolean => {
+          const found = [...proxies.values()].find(predicate)
+          if (!found) return false
+          cleanup()
+          resolve({ ...found })
+          return true
+        }
+        const timer = setTimeout(() => {
+          cleanup()
+          reject(new Error(`no matching proxy connected to istiod within ${timeoutMs} ms`))
+        }, timeoutMs)
+        const cleanup = (): void => {
+          clearTimeout(timer)
+          waiters.delete(wake)
+        }
+        const wake = (): void => {
+          check()
+        }
+        waiters.add(wake)
+        check()
+      })
+    },
+    async close() {
+      for (const timer of timers) clearInterval(timer)
+      timers.clear()
+      await new Promise<void>(resolve => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+    }
+  }
+}

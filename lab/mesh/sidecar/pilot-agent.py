@@ -1,0 +1,1030 @@
+#!/usr/bin/python3
+"""pilot-agent stand-in for the mesh-expansion lab (installed as /usr/local/bin/pilot-agent).
+
+Not Istio: a small agent with the real one's contract on a VM. It reads the environment that
+istio-start.sh exported (sidecar.env, then cluster.env) and the mesh config, gets a workload
+certificate from istiod with the VM's token, installs iptables capture (as root, through the
+`istio-iptables` subcommand), answers DNS for mesh names, and proxies outbound and inbound TCP,
+adding `server: envoy` and `x-forwarded-client-cert` to HTTP/1.x. Readiness on :15021.
+
+Like the real agent, it reads its files relative to the working directory (systemd starts it
+in /): ./etc/istio/config/mesh, ./var/run/secrets/tokens/istio-token, $PROV_CERT/root-cert.pem.
+Only the Python standard library is used: the VM has no third-party modules.
+"""
+
+import datetime
+import json
+import os
+import pwd
+import re
+import select
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import http.client
+
+VERSION = '1.30.3-lab'
+OUTBOUND_PORT = 15001
+INBOUND_PORT = 15006
+DNS_PORT = 15053
+READY_PORT = 15021
+MESH_CONFIG = './etc/istio/config/mesh'
+TOKEN_PATH = './var/run/secrets/tokens/istio-token'
+IPTABLES_STATE = './var/run/istio/iptables.json'
+SO_ORIGINAL_DST = 80
+HEAD_LIMIT = 64 * 1024
+IDLE_TIMEOUT = 300.0
+HTTP_METHODS = (b'GET ', b'POST ', b'PUT ', b'DELETE ', b'HEAD ', b'OPTIONS ', b'PATCH ', b'TRACE ')
+LOG_LOCK = threading.Lock()
+
+
+def log(level, scope, message):
+    """One line per event, the shape pilot-agent uses: time, level, scope, message."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+    with LOG_LOCK:
+        sys.stdout.write('%s\t%s\t%s\t%s\n' % (now, level, scope, message))
+        sys.stdout.flush()
+
+
+class AgentError(Exception):
+    """A failure with the message the real agent would log."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Mesh config: a parser for the YAML subset istioctl writes (block maps and sequences, plain and
+# quoted scalars, block literals, {} and [] and JSON flow values). PyYAML is not on the VM.
+
+
+class YamlError(Exception):
+    pass
+
+
+def _yaml_scalar(text, lineno):
+    text = text.strip()
+    if text == '':
+        return None
+    if text[0] == "'":
+        if len(text) < 2 or text[-1] != "'":
+            raise YamlError('line %d: unterminated single-quoted string' % lineno)
+        return text[1:-1].replace("''", "'")
+    if text[0] == '"':
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise YamlError('line %d: bad double-quoted string' % lineno)
+    if text[0] in '{[':
+        if text in ('{}', '[]'):
+            return {} if text == '{}' else []
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise YamlError('line %d: flow collections other than JSON are not supported' % lineno)
+    hash_at = text.find(' #')
+    if hash_at >= 0:
+        text = text[:hash_at].rstrip()
+    if text in ('true', 'True', 'TRUE'):
+        return True
+    if text in ('false', 'False', 'FALSE'):
+        return False
+    if text in ('null', 'Null', 'NULL', '~'):
+        return None
+    if re.fullmatch(r'[-+]?[0-9]+', text):
+        return int(text)
+    if re.fullmatch(r'[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?', text):
+        return float(text)
+    return text
+
+
+def _split_key(content, lineno):
+    """Splits `key: value` (key plain or quoted); returns (key, rest) or None if not a mapping."""
+    if content[0] in '\'"':
+        quote = content[0]
+        end = content.find(quote, 1)
+        while quote == "'" and end >= 0 and content[end + 1:end + 2] == "'":
+            end = content.find(quote, end + 2)
+        if end < 0:
+            raise YamlError('line %d: unterminated quoted key' % lineno)
+        key = _yaml_scalar(content[:end + 1], lineno)
+        rest = content[end + 1:].lstrip()
+        if not rest.startswith(':'):
+            return None
+        return str(key), rest[1:]
+    match = re.match(r'([^:#]+?):(\s|$)', content)
+    if not match:
+        return None
+    return match.group(1), content[match.end(1) + 1:]
+
+
+def parse_yaml(text):
+    lines = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        if '\t' in raw[: len(raw) - len(raw.lstrip())]:
+            raise YamlError('line %d: tabs are not allowed for indentation' % number)
+        stripped = raw.strip()
+        if stripped == '' or stripped.startswith('#') or stripped in ('---', '...'):
+            lines.append((None, raw, number))
+            continue
+        lines.append((len(raw) - len(raw.lstrip(' ')), raw, number))
+    significant = [entry for entry in lines if entry[0] is not None]
+    if not significant:
+        return {}
+    value, index = _parse_node(lines, _next(lines, 0), significant[0][0])
+    index = _next(lines, index)
+    if index < len(lines):
+        raise YamlError('line %d: unexpected content' % lines[index][2])
+    return value
+
+
+def _next(lines, index):
+    while index < len(lines) and lines[index][0] is None:
+        index += 1
+    return index
+
+
+def _block_literal(lines, index, parent_indent, style):
+    collected = []
+    block_indent = None
+    while index < len(lines):
+        indent, raw, _ = lines[index]
+        if indent is not None and indent <= parent_indent:
+            break
+        if indent is not None and block_indent is None:
+            block_indent = indent
+        collected.append(raw[block_indent:] if block_indent is not None and raw.strip() else '')
+        index += 1
+    while collected and collected[-1] == '':
+        collected.pop()
+    body = '\n'.join(collected)
+    if style == '|':
+        body += '\n'
+    elif style == '|+':
+        body += '\n'
+    return body, index
+
+
+def _parse_node(lines, index, indent):
+    content = lines[index][1].strip()
+    if content == '-' or content.startswith('- '):
+        return _parse_sequence(lines, index, indent)
+    return _parse_mapping(lines, index, indent)
+
+
+def _value_after(lines, index, rest, indent, lineno, in_sequence=False):
+    """The value that follows `key:` (rest is the text after the colon)."""
+    rest = rest.strip()
+    if rest in ('|', '|-', '|+'):
+        return _block_literal(lines, index + 1, indent, rest)
+    if rest.startswith('>'):
+        raise YamlError('line %d: folded block scalars are not supported' % lineno)
+    if rest != '':
+        return _yaml_scalar(rest, lineno), index + 1
+    following = _next(lines, index + 1)
+    if following >= len(lines):
+        return None, following
+    child_indent = lines[following][0]
+    child = lines[following][1].strip()
+    is_item = child == '-' or child.startswith('- ')
+    if child_indent > indent or (child_indent == indent and is_item and not in_sequence):
+        return _parse_node(lines, following, child_indent)
+    return None, index + 1
+
+
+def _parse_mapping(lines, index, indent):
+    result = {}
+    while True:
+        index = _next(lines, index)
+        if index >= len(lines):
+            return result, index
+        line_indent, raw, lineno = lines[index]
+        if line_indent < indent:
+            return result, index
+        if line_indent > indent:
+            raise YamlError('line %d: bad indentation' % lineno)
+        content = raw.strip()
+        if content.startswith('- '):
+            return result, index
+        split = _split_key(content, lineno)
+        if split is None:
+            raise YamlError('line %d: expected "key: value"' % lineno)
+        key, rest = split
+        value, index = _value_after(lines, index, rest, indent, lineno)
+        result[key] = value
+
+
+def _parse_sequence(lines, index, indent):
+    result = []
+    while True:
+        index = _next(lines, index)
+        if index >= len(lines):
+            return result, index
+        line_indent, raw, lineno = lines[index]
+        content = raw.strip()
+        if line_indent != indent or not (content == '-' or content.startswith('- ')):
+            if line_indent > indent:
+                raise YamlError('line %d: bad indentation' % lineno)
+            return result, index
+        item = content[1:].strip()
+        if item == '':
+            value, index = _value_after(lines, index, '', indent, lineno, in_sequence=True)
+            result.append(value)
+            continue
+        item_indent = indent + (len(content) - len(item))
+        if _split_key(item, lineno) is not None and item[0] not in '{["\'':
+            # "- key: value" starts a mapping whose keys align with `key`.
+            lines[index] = (item_indent, ' ' * item_indent + item, lineno)
+            value, index = _parse_mapping(lines, index, item_indent)
+            result.append(value)
+            continue
+        result.append(_yaml_scalar(item, lineno))
+        index += 1
+
+
+def read_mesh_config(path):
+    """defaultConfig of the mesh config; a missing or empty file means the defaults."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        log('warn', 'default', 'mesh config %s not found, using defaults' % path)
+        return {}
+    try:
+        mesh = parse_yaml(text)
+    except YamlError as error:
+        raise AgentError('failed to read mesh config %s: %s' % (path, error))
+    if mesh is None:
+        return {}
+    if not isinstance(mesh, dict):
+        raise AgentError('failed to read mesh config %s: not a map' % path)
+    config = mesh.get('defaultConfig') or {}
+    if not isinstance(config, dict):
+        raise AgentError('failed to read mesh config %s: defaultConfig is not a map' % path)
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# iptables capture (the `istio-iptables` subcommand, run as root by istio-start.sh)
+
+
+def split_list(value):
+    return [item.strip() for item in (value or '').split(',') if item.strip()]
+
+
+def proxy_ids():
+    """uid/gid the agent runs as: ISTIO_PROXY_UID/GID (tests) or the istio-proxy user."""
+    if os.environ.get('ISTIO_PROXY_UID'):
+        uid = int(os.environ['ISTIO_PROXY_UID'])
+        return uid, int(os.environ.get('ISTIO_PROXY_GID') or uid)
+    user = os.environ.get('EXEC_USER') or 'istio-proxy'
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise AgentError('user %s does not exist (is the istio-sidecar package installed?)' % user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def builtin_rules(uid, gid, env):
+    """Rules appended to the built-in nat chains: (chain, rule spec)."""
+    rules = [('PREROUTING', '-p tcp -j ISTIO_INBOUND'), ('OUTPUT', '-p tcp -j ISTIO_OUTPUT')]
+    if env.get('ISTIO_META_DNS_CAPTURE') == 'true':
+        rules += [
+            ('OUTPUT', '-p udp --dport 53 -m owner --uid-owner %d -j RETURN' % uid),
+            ('OUTPUT', '-p udp --dport 53 -m owner --gid-owner %d -j RETURN' % gid),
+            ('OUTPUT', '-p udp --dport 53 -j REDIRECT --to-ports %d' % DNS_PORT),
+        ]
+    return rules
+
+
+def render_iptables(uid, gid, env):
+    """iptables-restore input (nat table) for the capture described by the environment."""
+    exclude = split_list(env.get('ISTIO_LOCAL_EXCLUDE_PORTS'))
+    inbound = env.get('ISTIO_INBOUND_PORTS', '')
+    cidrs = env.get('ISTIO_SERVICE_CIDR', '')
+    out = ['*nat']
+    for chain in ('ISTIO_INBOUND', 'ISTIO_IN_REDIRECT', 'ISTIO_OUTPUT', 'ISTIO_REDIRECT'):
+        out.append(':%s - [0:0]' % chain)
+    out.append('-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports %d' % OUTBOUND_PORT)
+    out.append('-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports %d' % INBOUND_PORT)
+    if inbound.strip() == '*':
+        for port in ['15008', '15090', '15021', '15020'] + exclude:
+            out.append('-A ISTIO_INBOUND -p tcp --dport %s -j RETURN' % port)
+        out.append('-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT')
+    else:
+        for port in split_list(inbound):
+            if port not in exclude:
+                out.append('-A ISTIO_INBOUND -p tcp --dport %s -j ISTIO_IN_REDIRECT' % port)
+    out.append('-A ISTIO_OUTPUT -m owner --uid-owner %d -j RETURN' % uid)
+    out.append('-A ISTIO_OUTPUT -m owner --gid-owner %d -j RETURN' % gid)
+    if env.get('ISTIO_META_DNS_CAPTURE') == 'true':
+        out.append('-A ISTIO_OUTPUT -p tcp --dport 53 -j REDIRECT --to-ports %d' % DNS_PORT)
+    out.append('-A ISTIO_OUTPUT -o lo -j RETURN')
+    out.append('-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN')
+    if cidrs.strip() == '*':
+        out.append('-A ISTIO_OUTPUT -j ISTIO_REDIRECT')
+    else:
+        for cidr in split_list(cidrs):
+            out.append('-A ISTIO_OUTPUT -d %s -j ISTIO_REDIRECT' % cidr)
+    for chain, spec in builtin_rules(uid, gid, env):
+        out.append('-A %s %s' % (chain, spec))
+    out.append('COMMIT')
+    return '\n'.join(out) + '\n'
+
+
+def run(argv, stdin=None):
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=30)
+
+
+def clean_iptables(env):
+    """Removes our jumps and chains; safe to run when nothing is installed."""
+    try:
+        uid, gid = proxy_ids()
+    except AgentError:
+        uid, gid = 0, 0
+    for chain, spec in builtin_rules(uid, gid, dict(env, ISTIO_META_DNS_CAPTURE='true')):
+        for _ in range(20):  # each rule may have been added more than once
+            if run(['iptables', '-t', 'nat', '-D', chain] + spec.split()).returncode != 0:
+                break
+    for chain in ('ISTIO_INBOUND', 'ISTIO_IN_REDIRECT', 'ISTIO_OUTPUT', 'ISTIO_REDIRECT'):
+        run(['iptables', '-t', 'nat', '-F', chain])
+        run(['iptables', '-t', 'nat', '-X', chain])
+    try:
+        os.unlink(IPTABLES_STATE)
+    except FileNotFoundError:
+        pass
+
+
+def install_iptables(env):
+    uid, gid = proxy_ids()
+    clean_iptables(env)
+    rules = render_iptables(uid, gid, env)
+    result = run(['iptables-restore', '--noflush'], stdin=rules)
+    if result.returncode != 0:
+        raise AgentError('iptables-restore failed: %s' % (result.stderr.strip() or result.stdout.strip()))
+    os.makedirs(os.path.dirname(IPTABLES_STATE), exist_ok=True)
+    state = {
+        'uid': uid,
+        'gid': gid,
+        'serviceCidr': env.get('ISTIO_SERVICE_CIDR', ''),
+        'inboundPorts': env.get('ISTIO_INBOUND_PORTS', ''),
+        'localExcludePorts': env.get('ISTIO_LOCAL_EXCLUDE_PORTS', ''),
+        'dnsCapture': env.get('ISTIO_META_DNS_CAPTURE') == 'true',
+    }
+    with open(IPTABLES_STATE, 'w', encoding='utf-8') as handle:
+        json.dump(state, handle)
+    os.chmod(IPTABLES_STATE, 0o644)
+    sys.stdout.write(rules)
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Talking to istiod
+
+
+def split_address(address, default_port=15012):
+    host, _, port = address.rpartition(':')
+    if not host:
+        return address, default_port
+    return host.strip('[]'), int(port)
+
+
+def describe_network_error(error, host, port):
+    """The words the Go agent would use for the same failure."""
+    if isinstance(error, socket.gaierror):
+        return 'dial tcp: lookup %s: no such host' % host
+    if isinstance(error, ssl.SSLCertVerificationError):
+        message = error.verify_message or str(error)
+        if 'hostname mismatch' in message or "doesn't match" in message:
+            return 'x509: certificate is valid for other names, not %s' % host
+        if 'expired' in message:
+            return 'x509: certificate has expired or is not yet valid'
+        return 'x509: certificate signed by unknown authority'
+    if isinstance(error, ConnectionRefusedError):
+        return 'dial tcp %s:%d: connect: connection refused' % (host, port)
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return 'dial tcp %s:%d: i/o timeout' % (host, port)
+    if isinstance(error, ssl.SSLError):
+        return 'tls: %s' % (error.reason or error)
+    return str(error)
+
+
+class Istiod:
+    def __init__(self, address, root_cert, client_cert=None):
+        self.host, self.port = split_address(address)
+        self.root_cert = root_cert
+        self.client_cert = client_cert
+
+    def connect(self, timeout):
+        try:
+            context = ssl.create_default_context(cafile=self.root_cert)
+        except FileNotFoundError:
+            raise AgentError('open %s: no such file or directory' % self.root_cert)
+        except ssl.SSLError as error:
+            raise AgentError('failed to load root cert %s: %s' % (self.root_cert, error.reason or error))
+        if self.client_cert:
+            context.load_cert_chain(*self.client_cert)
+        connection = http.client.HTTPSConnection(self.host, self.port, context=context, timeout=timeout)
+        try:
+            connection.connect()
+        except (OSError, ssl.SSLError) as error:
+            connection.close()
+            raise AgentError(
+                'rpc error: code = Unavailable desc = connection error: desc = "transport: %s"'
+                % describe_network_error(error, self.host, self.port)
+            )
+        return connection
+
+    def call(self, method, path, body, headers, timeout=10.0):
+        connection = self.connect(timeout)
+        try:
+            payload = json.dumps(body).encode()
+            all_headers = {'content-type': 'application/json', **headers}
+            connection.request(method, path, body=payload, headers=all_headers)
+            response = connection.getresponse()
+            data = response.read(1024 * 1024)
+        except (OSError, http.client.HTTPException) as error:
+            raise AgentError('rpc error: code = Unavailable desc = %s' % error)
+        finally:
+            connection.close()
+        try:
+            parsed = json.loads(data or b'{}')
+        except ValueError:
+            parsed = {}
+        if response.status != 200:
+            raise AgentError(
+                'rpc error: code = %s desc = %s'
+                % (parsed.get('code', 'Unknown'), parsed.get('message', data[:200].decode(errors='replace')))
+            )
+        return parsed
+
+
+class Settings:
+    def __init__(self, env):
+        self.env = env
+        self.mesh = read_mesh_config(MESH_CONFIG)
+        # proxyMetadata from the mesh config is agent environment; explicit variables win.
+        metadata = self.mesh.get('proxyMetadata') or {}
+        if isinstance(metadata, dict):
+            for key, value in metadata.items():
+                env.setdefault(str(key), '' if value is None else str(value))
+        self.discovery = str(self.mesh.get('discoveryAddress') or 'istiod.istio-system.svc:15012')
+        self.ca_addr = env.get('CA_ADDR') or self.discovery
+        self.trust_domain = env.get('TRUST_DOMAIN') or 'cluster.local'
+        self.namespace = env.get('POD_NAMESPACE') or env.get('ISTIO_NAMESPACE') or 'default'
+        self.service_account = env.get('SERVICE_ACCOUNT') or 'default'
+        self.spiffe = 'spiffe://%s/ns/%s/sa/%s' % (self.trust_domain, self.namespace, self.service_account)
+        self.pod_name = env.get('POD_NAME') or socket.gethostname().split('.')[0]
+        self.ip = env.get('INSTANCE_IP') or env.get('ISTIO_SVC_IP') or ''
+        self.workload = env.get('ISTIO_META_WORKLOAD_NAME') or self.pod_name
+        certs = env.get('PROV_CERT') or './etc/certs'
+        self.root_cert = os.path.join(certs, 'root-cert.pem')
+        self.output = env.get('OUTPUT_CERTS') or './etc/certs'
+        self.dns_capture = env.get('ISTIO_META_DNS_CAPTURE') == 'true'
+        self.heartbeat = float(env.get('ISTIO_LAB_HEARTBEAT_SECONDS') or '5')
+
+    def node(self):
+        return {
+            'id': 'sidecar~%s~%s.%s~%s.svc.cluster.local'
+            % (self.ip, self.pod_name, self.namespace, self.namespace),
+            'podName': self.pod_name,
+            'namespace': self.namespace,
+            'serviceAccount': self.service_account,
+            'workloadName': self.workload,
+            'ip': self.ip,
+            'clusterId': self.env.get('ISTIO_META_CLUSTER_ID', ''),
+            'network': self.env.get('ISTIO_META_NETWORK', ''),
+            'autoRegisterGroup': self.env.get('ISTIO_META_AUTO_REGISTER_GROUP', ''),
+            'labels': self.env.get('ISTIO_METAJSON_LABELS', ''),
+        }
+
+
+def write_atomic(path, data, mode):
+    temporary = '%s.tmp-%d' % (path, os.getpid())
+    with open(temporary, 'w', encoding='utf-8') as handle:
+        handle.write(data)
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
+
+
+def fetch_certificate(settings):
+    """CSR made with openssl, authenticated by the token; writes cert-chain.pem and key.pem."""
+    try:
+        with open(TOKEN_PATH, encoding='utf-8') as handle:
+            token = handle.read().strip()
+    except FileNotFoundError:
+        raise AgentError('open %s: no such file or directory' % TOKEN_PATH)
+    except PermissionError:
+        raise AgentError('open %s: permission denied' % TOKEN_PATH)
+    if not token:
+        raise AgentError('the token %s is empty' % TOKEN_PATH)
+    os.makedirs(settings.output, exist_ok=True)
+    key_path = os.path.join(settings.output, 'key.pem')
+    key_temporary = '%s.tmp-%d' % (key_path, os.getpid())
+    result = run([
+        'openssl', 'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+        '-nodes', '-keyout', key_temporary, '-subj', '/O=%s' % settings.trust_domain,
+        '-addext', 'subjectAltName=URI:%s' % settings.spiffe,
+    ])
+    if result.returncode != 0:
+        raise AgentError('failed to create a certificate signing request: %s' % result.stderr.strip())
+    try:
+        istiod = Istiod(settings.ca_addr, settings.root_cert)
+        answer = istiod.call(
+            'POST', '/v1/certificates',
+            {'csr': result.stdout, 'validitySeconds': 86400, 'node': settings.node()},
+            {'authorization': 'Bearer %s' % token},
+        )
+        chain = answer.get('certChain') or []
+        if not chain:
+            raise AgentError('istiod returned no certificate')
+        os.chmod(key_temporary, 0o600)
+        write_atomic(os.path.join(settings.output, 'cert-chain.pem'), ''.join(chain), 0o644)
+        os.replace(key_temporary, key_path)
+    finally:
+        if os.path.exists(key_temporary):
+            os.unlink(key_temporary)
+    return chain
+
+
+# ---------------------------------------------------------------------------------------------
+# DNS proxy (answers mesh names from istiod's name table; no upstream DNS in the lab)
+
+
+class NameTable:
+    def __init__(self, namespace):
+        self.namespace = namespace
+        self.lock = threading.Lock()
+        self.names = {}
+
+    def update(self, table):
+        names = {}
+        for host, address in table.items():
+            host = host.lower().rstrip('.')
+            names[host] = address
+            if '.svc.' in host:
+                # The forms a pod could use: name.ns.svc, name.ns, and name in its own namespace.
+                prefix = host.split('.svc.')[0]
+                names.setdefault(prefix + '.svc', address)
+                names.setdefault(prefix, address)
+                short, _, namespace = prefix.partition('.')
+                if namespace == self.namespace:
+                    names.setdefault(short, address)
+        with self.lock:
+            self.names = names
+
+    def lookup(self, name):
+        with self.lock:
+            return self.names.get(name.lower().rstrip('.'))
+
+    def size(self):
+        with self.lock:
+            return len(self.names)
+
+
+def dns_answer(query, table):
+    if len(query) < 12:
+        return None
+    ident, flags, qdcount = struct.unpack('!HHH', query[:6])
+    if qdcount != 1 or flags & 0x8000:
+        return None
+    labels, offset = [], 12
+    while offset < len(query):
+        length = query[offset]
+        offset += 1
+        if length == 0:
+            break
+        if length & 0xC0 or offset + length > len(query):
+            return None
+        labels.append(query[offset:offset + length].decode('ascii', errors='replace'))
+        offset += length
+    if offset + 4 > len(query):
+        return None
+    qtype, qclass = struct.unpack('!HH', query[offset:offset + 4])
+    question = query[12:offset + 4]
+    address = table.lookup('.'.join(labels))
+    answers = b''
+    rcode = 0
+    if address is None:
+        rcode = 3  # NXDOMAIN
+    elif qtype == 1 and qclass == 1:
+        answers = struct.pack('!HHHIH', 0xC00C, 1, 1, 30, 4) + socket.inet_aton(address)
+    response_flags = 0x8000 | (flags & 0x7800) | 0x0400 | (flags & 0x0100) | 0x0080 | rcode
+    header = struct.pack('!HHHHHH', ident, response_flags, 1, 1 if answers else 0, 0, 0)
+    return header + question + answers
+
+
+def serve_dns_udp(sock, table):
+    while True:
+        try:
+            query, peer = sock.recvfrom(4096)
+            answer = dns_answer(query, table)
+            if answer:
+                sock.sendto(answer, peer)
+        except OSError as error:
+            log('warn', 'dns', 'udp: %s' % error)
+
+
+def serve_dns_tcp_client(conn, table):
+    try:
+        conn.settimeout(10)
+        while True:
+            head = recv_exact(conn, 2)
+            if not head:
+                return
+            query = recv_exact(conn, struct.unpack('!H', head)[0])
+            if not query:
+                return
+            answer = dns_answer(query, table)
+            if not answer:
+                return
+            conn.sendall(struct.pack('!H', len(answer)) + answer)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+def recv_exact(conn, count):
+    data = b''
+    while len(data) < count:
+        chunk = conn.recv(count - len(data))
+        if not chunk:
+            return b''
+        data += chunk
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Proxies (outbound 15001, inbound 15006)
+
+
+def original_destination(conn):
+    raw = conn.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+    port = struct.unpack('!H', raw[2:4])[0]
+    return socket.inet_ntoa(raw[4:8]), port
+
+
+def read_head(conn, initial=b''):
+    data = initial
+    while b'\r\n\r\n' not in data:
+        if len(data) > HEAD_LIMIT:
+            return None, data
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None, data
+        data += chunk
+    head, _, rest = data.partition(b'\r\n\r\n')
+    return head, rest
+
+
+def rewrite_head(head, set_headers, drop):
+    lines = head.split(b'\r\n')
+    kept = [lines[0]]
+    for line in lines[1:]:
+        name = line.split(b':', 1)[0].strip().lower()
+        if name in drop or name in set_headers:
+            continue
+        kept.append(line)
+    for name, value in set_headers.items():
+        kept.append(name + b': ' + value.encode('latin-1'))
+    return b'\r\n'.join(kept) + b'\r\n\r\n'
+
+
+def header_value(head, wanted):
+    for line in head.split(b'\r\n')[1:]:
+        name, _, value = line.partition(b':')
+        if name.strip().lower() == wanted:
+            return value.strip().decode('latin-1')
+    return None
+
+
+def pipe(source, target):
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            target.sendall(data)
+    except OSError:
+        pass
+    finally:
+        try:
+            target.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+def relay_tcp(client, upstream, initial):
+    if initial:
+        upstream.sendall(initial)
+    thread = threading.Thread(target=pipe, args=(client, upstream), daemon=True)
+    thread.start()
+    pipe(upstream, client)
+    thread.join(IDLE_TIMEOUT)
+
+
+HOP_HEADERS = {b'connection', b'keep-alive', b'proxy-connection'}
+
+
+def relay_http(client, upstream, initial, request_headers):
+    head, rest = read_head(client, initial)
+    if head is None:
+        relay_tcp(client, upstream, rest)
+        return
+    started = time.monotonic()
+    upstream.sendall(rewrite_head(head, {**request_headers, b'connection': 'close'}, HOP_HEADERS) + rest)
+    thread = threading.Thread(target=pipe, args=(client, upstream), daemon=True)
+    thread.start()
+    response, body = read_head(upstream)
+    if response is None:
+        client.sendall(body)
+    else:
+        elapsed = '%d' % ((time.monotonic() - started) * 1000)
+        extra = {b'server': 'envoy', b'x-envoy-upstream-service-time': elapsed, b'connection': 'close'}
+        client.sendall(rewrite_head(response, extra, HOP_HEADERS) + body)
+    pipe(upstream, client)
+    thread.join(1)
+
+
+def upstream_failure(client, is_http, reason):
+    if is_http:
+        body = b'upstream connect error or disconnect/reset before headers. reset reason: ' + reason
+        client.sendall(
+            b'HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nserver: envoy\r\n'
+            b'connection: close\r\ncontent-length: %d\r\n\r\n%s' % (len(body), body)
+        )
+
+
+def sniff(conn):
+    """First bytes if the client talks first (within a second), else b'' (server-first)."""
+    readable, _, _ = select.select([conn], [], [], 1.0)
+    if not readable:
+        return b''
+    return conn.recv(65536)
+
+
+class Proxy:
+    def __init__(self, settings):
+        self.settings = settings
+
+    def handle(self, client, peer, inbound):
+        upstream = None
+        try:
+            client.settimeout(IDLE_TIMEOUT)
+            address, port = original_destination(client)
+            if not inbound and port in (OUTBOUND_PORT, INBOUND_PORT) and address.startswith('127.'):
+                return  # a direct connection to the listener would loop
+            initial = sniff(client)
+            is_http = initial.startswith(HTTP_METHODS)
+            targets = [('127.0.0.1', port), (address, port)] if inbound else [(address, port)]
+            error = None
+            for target in targets:
+                try:
+                    upstream = socket.create_connection(target, timeout=10)
+                    break
+                except OSError as failure:
+                    error = failure
+            if upstream is None:
+                log('warn', 'proxy', '%s %s:%d: %s' % ('inbound' if inbound else 'outbound', address, port, error))
+                upstream_failure(client, is_http, b'connection failure')
+                return
+            upstream.settimeout(IDLE_TIMEOUT)
+            if not is_http:
+                relay_tcp(client, upstream, initial)
+                return
+            if inbound:
+                caller = 'tcp://%s:%d' % peer
+                head = initial.split(b'\r\n\r\n')[0]
+                forwarded = header_value(head, b'x-forwarded-client-cert')
+                if forwarded:
+                    match = re.search(r'URI=([^;,]+)', forwarded)
+                    if match:
+                        caller = match.group(1)
+                value = 'By=%s;URI=%s' % (self.settings.spiffe, caller)
+            else:
+                host = header_value(initial.split(b'\r\n\r\n')[0], b'host') or '%s:%d' % (address, port)
+                value = 'By=%s;URI=%s' % (host, self.settings.spiffe)
+            relay_http(client, upstream, initial, {b'x-forwarded-client-cert': value})
+        except OSError as error:
+            log('debug', 'proxy', 'connection from %s:%d ended: %s' % (peer[0], peer[1], error))
+        finally:
+            for sock in (client, upstream):
+                if sock is not None:
+                    try:
+                        sock.close()
+                    except OSError:
+                        pass
+
+    def serve(self, listener, inbound):
+        while True:
+            try:
+                client, peer = listener.accept()
+            except OSError as error:
+                log('warn', 'proxy', 'accept: %s' % error)
+                time.sleep(0.1)
+                continue
+            threading.Thread(target=self.handle, args=(client, peer, inbound), daemon=True).start()
+
+
+# ---------------------------------------------------------------------------------------------
+# Readiness and the main loop
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reason = 'starting'
+        self.ready = False
+
+    def set(self, ready, reason):
+        with self.lock:
+            self.ready, self.reason = ready, reason
+
+    def get(self):
+        with self.lock:
+            return self.ready, self.reason
+
+
+STATE = State()
+
+
+class ReadinessHandler(BaseHTTPRequestHandler):
+    server_version = 'envoy'
+    sys_version = ''
+
+    def do_GET(self):  # noqa: N802 (the base class names it)
+        if self.path.split('?')[0] not in ('/healthz/ready', '/ready'):
+            self.send_error(404)
+            return
+        ready, reason = STATE.get()
+        body = ('ok\n' if ready else 'not ready: %s\n' % reason).encode()
+        self.send_response(200 if ready else 503)
+        self.send_header('content-type', 'text/plain')
+        self.send_header('content-length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_HEAD(self):  # noqa: N802
+        ready, _ = STATE.get()
+        self.send_response(200 if ready else 503)
+        self.send_header('content-length', '0')
+        self.end_headers()
+
+    def log_message(self, *_):
+        pass
+
+
+def listen(port, kind=socket.SOCK_STREAM, host='0.0.0.0'):
+    sock = socket.socket(socket.AF_INET, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    if kind == socket.SOCK_STREAM:
+        sock.listen(128)
+    return sock
+
+
+def start_thread(target, *args):
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def check_iptables(settings):
+    try:
+        with open(IPTABLES_STATE, encoding='utf-8') as handle:
+            json.load(handle)
+    except (FileNotFoundError, ValueError):
+        raise AgentError('iptables capture is not installed (istio-start.sh runs pilot-agent istio-iptables as root)')
+
+
+def stream(settings, table, client_cert):
+    """The lasting connection to istiod: it lists this proxy as connected and pushes names."""
+    istiod = Istiod(settings.discovery, settings.root_cert, client_cert)
+    connection = istiod.connect(timeout=settings.heartbeat * 3)
+    try:
+        payload = json.dumps({'node': settings.node()}).encode()
+        connection.request('POST', '/v1/connect', body=payload, headers={'content-type': 'application/json'})
+        response = connection.getresponse()
+        if response.status != 200:
+            data = response.read(4096)
+            raise AgentError('ADS: istiod refused the connection: %d %s' % (response.status, data[:200].decode(errors='replace')))
+        while True:
+            line = response.readline(1024 * 1024)
+            if not line:
+                raise AgentError('ADS: istiod closed the connection')
+            message = json.loads(line)
+            if 'names' in message:
+                first = table.size() == 0
+                table.update(message['names'])
+                if first:
+                    log('info', 'dns', 'received name table with %d hosts' % len(message['names']))
+                yield message
+    finally:
+        connection.close()
+
+
+def run_proxy():
+    env = dict(os.environ)
+    settings = Settings(env)
+    log('info', 'default', 'Version %s (mesh-expansion lab stand-in, not Istio)' % VERSION)
+    log('info', 'default', 'Proxy role: IP=%s ID=%s.%s Domain=%s.svc.cluster.local' % (
+        settings.ip, settings.pod_name, settings.namespace, settings.namespace))
+    log('info', 'default', 'Apply mesh config from file %s: discoveryAddress=%s, CA_ADDR=%s, identity=%s' % (
+        MESH_CONFIG, settings.discovery, settings.ca_addr, settings.spiffe))
+    readiness = ThreadingHTTPServer(('0.0.0.0', READY_PORT), ReadinessHandler)
+    start_thread(readiness.serve_forever)
+    table = NameTable(settings.namespace)
+    client_cert = (os.path.join(settings.output, 'cert-chain.pem'), os.path.join(settings.output, 'key.pem'))
+
+    delay = 1.0
+    while True:  # the real agent retries for ever; systemd owns the lifetime
+        try:
+            STATE.set(False, 'waiting for a workload certificate')
+            try:
+                fetch_certificate(settings)
+            except AgentError as error:
+                raise AgentError('failed to warm certificate: failed to generate workload certificate: '
+                                 'create certificate: %s' % error)
+            log('info', 'cache', 'generated new workload certificate for %s' % settings.spiffe)
+            log('info', 'sds', 'SDS: PUSH resource=default (pushed key/cert pair)')
+            log('info', 'sds', 'SDS: PUSH resource=ROOTCA (pushed root cert)')
+            updates = stream(settings, table, client_cert)
+            next(updates)
+            log('info', 'ads', 'ADS: new connection for node:%s' % settings.node()['id'])
+            check_iptables(settings)
+            break
+        except AgentError as error:
+            log('error', 'default', str(error))
+            STATE.set(False, str(error))
+        except Exception as error:  # noqa: BLE001 (log any surprise the way the agent would)
+            log('error', 'default', 'unexpected error: %r' % error)
+            STATE.set(False, 'unexpected error: %r' % error)
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+    outbound = listen(OUTBOUND_PORT)
+    inbound = listen(INBOUND_PORT)
+    proxy = Proxy(settings)
+    start_thread(proxy.serve, outbound, False)
+    start_thread(proxy.serve, inbound, True)
+    if settings.dns_capture:
+        start_thread(serve_dns_udp, listen(DNS_PORT, socket.SOCK_DGRAM, '127.0.0.1'), table)
+        dns_tcp = listen(DNS_PORT, host='127.0.0.1')
+
+        def accept_dns():
+            while True:
+                conn, _ = dns_tcp.accept()
+                start_thread(serve_dns_tcp_client, conn, table)
+        start_thread(accept_dns)
+        log('info', 'dns', 'Starting local DNS server on 127.0.0.1:%d' % DNS_PORT)
+    STATE.set(True, 'ok')
+    log('info', 'default', 'Envoy proxy is ready (outbound %d, inbound %d)' % (OUTBOUND_PORT, INBOUND_PORT))
+
+    delay = 1.0
+    while True:
+        try:
+            for _ in updates:
+                delay = 1.0
+        except (AgentError, OSError, ValueError, http.client.HTTPException) as error:
+            log('warn', 'ads', 'ADS: disconnected: %s' % error)
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
+        try:
+            updates = stream(settings, table, client_cert)
+            next(updates)
+            log('info', 'ads', 'ADS: new connection for node:%s' % settings.node()['id'])
+        except (AgentError, OSError, ValueError, http.client.HTTPException, StopIteration) as error:
+            log('warn', 'ads', 'ADS: reconnect failed: %s' % error)
+            updates = iter(())
+
+
+def main(argv):
+    command = argv[1] if len(argv) > 1 else ''
+    try:
+        if command == 'proxy':
+            run_proxy()
+        elif command == 'istio-iptables':
+            install_iptables(dict(os.environ))
+        elif command == 'istio-clean-iptables':
+            clean_iptables(dict(os.environ))
+        elif command == 'version':
+            print('pilot-agent version %s (mesh-expansion lab stand-in)' % VERSION)
+        elif command == 'render-iptables':
+            uid, gid = proxy_ids()
+            sys.stdout.write(render_iptables(uid, gid, dict(os.environ)))
+        else:
+            sys.stderr.write('usage: pilot-agent proxy | istio-iptables | istio-clean-iptables | version\n')
+            return 2
+    except AgentError as error:
+        log('error', 'default', str(error))
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
