@@ -33,6 +33,12 @@ export interface ProxyConfigInputs {
   readonly clusterID: string
   readonly autoRegister: boolean
   readonly captureDns: boolean
+  /**
+   * Not an istioctl input: proxyMetadata keys added after the annotations (e.g.
+   * ISTIO_META_WORKLOAD_ENTRY for a manual entry with health checks). Keys istioctl sets
+   * itself still win.
+   */
+  readonly extraProxyMetadata?: Readonly<Record<string, string>>
 }
 
 export interface ComputedProxyConfig {
@@ -158,6 +164,7 @@ export function computeProxyConfig(inputs: ProxyConfigInputs): ComputedProxyConf
     if (update !== undefined) dc = applyMessage(dc, update)
     Object.assign(metadata, (dc.proxyMetadata ?? {}) as Record<string, string>)
   }
+  if (inputs.extraProxyMetadata !== undefined) Object.assign(metadata, inputs.extraProxyMetadata)
 
   const labels: Record<string, string> = { ...wg.spec.metadata.labels }
   const template = wg.spec.template

@@ -36,6 +36,8 @@ export interface VmFilesInput {
   readonly rootCert: string
   /** the service account token (audience istio-ca), written byte for byte */
   readonly token: string
+  /** not an istioctl input: extra proxyMetadata keys (see ProxyConfigInputs) */
+  readonly extraProxyMetadata?: Readonly<Record<string, string>>
 }
 
 export interface VmFiles {
@@ -56,7 +58,10 @@ export function renderVmFiles(input: VmFilesInput): VmFiles {
     ...(input.revision !== undefined ? { revision: input.revision } : {}),
     clusterID: input.clusterID,
     autoRegister: input.autoRegister ?? false,
-    captureDns: input.captureDns ?? true
+    captureDns: input.captureDns ?? true,
+    ...(input.extraProxyMetadata !== undefined
+      ? { extraProxyMetadata: input.extraProxyMetadata }
+      : {})
   })
   const clusterEnv = renderClusterEnv({
     workloadGroup: input.workloadGroup,
