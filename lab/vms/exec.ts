@@ -82,6 +82,17 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+function tryLock(lockDir: string): boolean {
+  try {
+    mkdirSync(lockDir)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw e
+  }
+  writeFileSync(join(lockDir, 'pid'), String(process.pid))
+  return true
+}
+
 /** A lock directory holding the owner's pid; a lock whose owner died is taken over. */
 export async function withLock<T>(
   lockDir: string,
@@ -90,27 +101,23 @@ export async function withLock<T>(
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
+    if (tryLock(lockDir)) break
+    let owner = NaN
     try {
-      mkdirSync(lockDir)
-      writeFileSync(join(lockDir, 'pid'), String(process.pid))
-      break
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-      let owner = NaN
-      try {
-        owner = Number(readFileSync(join(lockDir, 'pid'), 'utf8'))
-      } catch {
-        // the owner is between mkdir and writing its pid
-      }
-      if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
-        rmSync(lockDir, { recursive: true, force: true })
-        continue
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for the image lock ${lockDir}`)
-      }
-      await sleep(500)
+      owner = Number(readFileSync(join(lockDir, 'pid'), 'utf8'))
+    } catch {
+      // the owner is between mkdir and writing its pid
     }
+    if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
+      rmSync(lockDir, { recursive: true, force: true })
+      continue
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for the lock ${lockDir} (held by pid ${owner})`
+      )
+    }
+    await sleep(500)
   }
   try {
     return await fn()

@@ -55,6 +55,7 @@ import {
   mergedDir,
   mountOverlay,
   provision,
+  removeCgroups,
   startVm,
   stopVm,
   unmountOverlay,
@@ -409,6 +410,7 @@ async function cleanup(log: (line: string) => void): Promise<void> {
       .filter(p => /^\d+$/.test(p))
     for (const pid of pids) await killAndWait(processRef(Number(pid)), 2_000)
   }
+  removeCgroups()
   for (const vm of state?.vms ?? []) await unmountOverlay(vm)
   for (const mount of labMounts().sort().reverse()) {
     const r = await run(['umount', mount])

@@ -3,13 +3,15 @@
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import {
+  chownSync,
   closeSync,
+  existsSync,
   mkdirSync,
   openSync,
   readFileSync,
   readdirSync,
-  writeFileSync,
-  chownSync
+  rmdirSync,
+  writeFileSync
 } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
@@ -108,8 +110,48 @@ export function provision(
   chownSync(authorized, uid, gid)
 }
 
-/** Boots the VM with systemd-nspawn in a detached process; its console goes to console.log. */
+/** The cgroup hierarchies of this machine (v2 alone, or v1's name=systemd plus v2 "unified"). */
+function cgroupRoots(): string[] {
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return ['/sys/fs/cgroup']
+  return ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'].filter(d =>
+    existsSync(join(d, 'cgroup.procs'))
+  )
+}
+
+export const CGROUP_NAME = 'mesh-expansion-lab'
+
+function vmCgroups(vm: Pick<VmRecord, 'name'>): string[] {
+  return cgroupRoots().map(r => join(r, CGROUP_NAME, vm.name))
+}
+
+/** Removes a cgroup directory and its children, deepest first (only empty cgroups can go). */
+function removeCgroupTree(dir: string): void {
+  if (!existsSync(dir)) return
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) removeCgroupTree(join(dir, e.name))
+  }
+  try {
+    rmdirSync(dir)
+  } catch {
+    // still has processes: left for the next cleanup
+  }
+}
+
+/** Removes the lab's cgroups (all VMs' when no VM is named). */
+export function removeCgroups(vm?: Pick<VmRecord, 'name'>): void {
+  const dirs = vm ? vmCgroups(vm) : cgroupRoots().map(r => join(r, CGROUP_NAME))
+  for (const d of dirs) removeCgroupTree(d)
+}
+
+/**
+ * Boots the VM with systemd-nspawn in a detached process; its console goes to console.log.
+ * Each VM gets its own cgroup first: with --keep-unit nspawn stays in its caller's cgroup, and
+ * VMs sharing one would remove each other's unit cgroups (units fail at random with 219/CGROUP).
+ */
 export function startVm(vm: VmRecord): ProcessRef {
+  const cgroups = vmCgroups(vm)
+  removeCgroups(vm)
+  for (const d of cgroups) mkdirSync(d, { recursive: true })
   const log = openSync(join(vm.dir, 'console.log'), 'a')
   const args = [
     '-q',
@@ -127,7 +169,13 @@ export function startVm(vm: VmRecord): ProcessRef {
     '-M',
     vm.name
   ]
-  const child = spawn('systemd-nspawn', args, { detached: true, stdio: ['ignore', log, log] })
+  const script =
+    'IFS=:; for d in $MXLAB_CGROUPS; do echo $$ > "$d/cgroup.procs" || exit 97; done; unset MXLAB_CGROUPS; exec systemd-nspawn "$@"'
+  const child = spawn('/bin/sh', ['-c', script, 'systemd-nspawn', ...args], {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, MXLAB_CGROUPS: cgroups.join(':') }
+  })
   closeSync(log)
   child.unref()
   const pid = child.pid
@@ -188,7 +236,10 @@ export async function stopVm(vm: VmRecord, graceMs = 10_000): Promise<void> {
   } catch {
     // gone already
   }
-  if (await waitGone([nspawn, initRef], graceMs)) return
+  if (await waitGone([nspawn, initRef], graceMs)) {
+    removeCgroups(vm)
+    return
+  }
   for (const ref of [initRef, nspawn]) {
     if (ref && isAlive(ref)) {
       try {
@@ -201,6 +252,7 @@ export async function stopVm(vm: VmRecord, graceMs = 10_000): Promise<void> {
   if (!(await waitGone([nspawn, initRef], 5_000))) {
     throw new Error(`${vm.name}: systemd-nspawn (pid ${nspawn.pid}) did not exit after SIGKILL`)
   }
+  removeCgroups(vm)
 }
 
 /** Waits until the host answers with an SSH banner (bounded). */
