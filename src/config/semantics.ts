@@ -234,7 +234,7 @@ export function semanticIssues(data: unknown, locate: Locate): SemanticIssue[] {
           path: ['vms', index, 'host'],
           message:
             (host === 'local'
-              ? 'the runner ("local") can be only one VM'
+              ? `host "local" (the runner) is already used by vms[${previous}]`
               : `host ${host} port ${port} is already used by vms[${previous}]`) +
             (otherName !== undefined ? ` ${f.q(otherName)}` : '') +
             ` (at ${at(locate(['vms', previous, 'host']))})`
