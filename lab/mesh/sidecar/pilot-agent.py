@@ -310,7 +310,7 @@ def render_iptables(uid, gid, env):
     out.append('-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports %d' % OUTBOUND_PORT)
     out.append('-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports %d' % INBOUND_PORT)
     if inbound.strip() == '*':
-        for port in ['15008', '15090', '15021', '15020'] + exclude:
+        for port in dict.fromkeys(['15008', '15090', '15021', '15020'] + exclude):
             out.append('-A ISTIO_INBOUND -p tcp --dport %s -j RETURN' % port)
         out.append('-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT')
     else:
