@@ -147,7 +147,10 @@ export async function createAgentSandbox(options: SandboxOptions = {}): Promise<
       mode: 0o640
     })
     // A nameserver on the link: without DNS capture queries get "port unreachable" at once.
-    await writeFile(join(etc, 'resolv.conf'), `nameserver ${gateway}\noptions timeout:1 attempts:1\n`)
+    await writeFile(
+      join(etc, 'resolv.conf'),
+      `nameserver ${gateway}\noptions timeout:1 attempts:1\n`
+    )
   } catch (error) {
     await cleanupNetwork()
     await rm(root, { recursive: true, force: true })
