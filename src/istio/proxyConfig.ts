@@ -463,7 +463,36 @@ function camelCaseKeys(value: unknown): ProtoValue {
   return value as ProtoValue
 }
 
+// Inside lists and maps, JSON null decodes to the zero value (encoding/json leaves it unset).
+function zeroValue(type: FieldType): ProtoValue {
+  if (typeof type === 'string') {
+    switch (type) {
+      case 'string':
+      case 'stringValue':
+        return ''
+      case 'bool':
+      case 'boolValue':
+        return false
+      case 'int64':
+      case 'uint64':
+      case 'int64Value':
+        return '0'
+      case 'duration':
+        return '0s'
+      case 'opaque':
+        return {}
+      default:
+        return 0
+    }
+  }
+  if ('enum' in type) return Object.entries(type.enum).find(([, n]) => n === 0)?.[0] ?? 0
+  if ('message' in type) return {}
+  if ('map' in type) return {}
+  return []
+}
+
 function parseField(type: FieldType, value: unknown, path: string): ProtoValue {
+  if (value === null) return zeroValue(type)
   if (typeof type === 'string') return parseScalar(type, value, path)
   if ('enum' in type) {
     if (typeof value === 'string') {
