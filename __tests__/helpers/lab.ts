@@ -12,6 +12,9 @@ export function labUnavailableReason(): string | undefined {
 export function labTestOptions(): { skip?: string } {
   const reason = labUnavailableReason()
   if (reason === undefined) return {}
-  if (process.env.MESH_EXPANSION_SKIP_LAB === '1') return { skip: `MESH_EXPANSION_SKIP_LAB=1: ${reason}` }
-  throw new Error(`Lab tests cannot run: ${reason}. Run as root, or set MESH_EXPANSION_SKIP_LAB=1 to skip them.`)
+  if (process.env.MESH_EXPANSION_SKIP_LAB === '1')
+    return { skip: `MESH_EXPANSION_SKIP_LAB=1: ${reason}` }
+  throw new Error(
+    `Lab tests cannot run: ${reason}. Run as root, or set MESH_EXPANSION_SKIP_LAB=1 to skip them.`
+  )
 }

@@ -71,6 +71,7 @@ describe('action inputs', () => {
 
   test('shard i/n', () => {
     assert.deepEqual(parseShard('2/5'), { index: 2, count: 5 })
-    for (const bad of ['0/5', '6/5', '2', 'a/b', '1/0']) assert.throws(() => parseShard(bad), InputError)
+    for (const bad of ['0/5', '6/5', '2', 'a/b', '1/0'])
+      assert.throws(() => parseShard(bad), InputError)
   })
 })

@@ -94,7 +94,9 @@ export function readSettings(
   const text = optional(read, 'config')
   const path = optional(read, 'config-file')
   if ((text === undefined) === (path === undefined)) {
-    throw new InputError('set exactly one of the inputs "config" (YAML text) and "config-file" (a path)')
+    throw new InputError(
+      'set exactly one of the inputs "config" (YAML text) and "config-file" (a path)'
+    )
   }
   const shard = optional(read, 'shard')
   return {

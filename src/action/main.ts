@@ -19,10 +19,15 @@ function annotate(error: ConfigError, settings: ActionSettings): void {
   })
 }
 
-async function readDescriptionText(settings: ActionSettings): Promise<{ text: string; name: string }> {
-  if ('text' in settings.config) return { text: settings.config.text, name: settings.config.fileName }
+async function readDescriptionText(
+  settings: ActionSettings
+): Promise<{ text: string; name: string }> {
+  if ('text' in settings.config)
+    return { text: settings.config.text, name: settings.config.fileName }
   const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd()
-  const path = isAbsolute(settings.config.path) ? settings.config.path : join(workspace, settings.config.path)
+  const path = isAbsolute(settings.config.path)
+    ? settings.config.path
+    : join(workspace, settings.config.path)
   try {
     return { text: await readFile(path, 'utf8'), name: settings.config.path }
   } catch (error) {
