@@ -211,6 +211,7 @@ function sourceText(found: Found, text: string): string | undefined {
 
 function describe(input: unknown, source: string | undefined): string {
   if (input === null) return 'nothing'
+  if (input instanceof Uint8Array) return 'binary data'
   if (Array.isArray(input)) return 'a list'
   if (typeof input === 'object') return 'a mapping'
   if (typeof input === 'string') return q(input)
@@ -270,6 +271,9 @@ function convertIssue(
         return [{ segments, anchor: 'value', message: issue.message }]
       }
       const source = sourceText(findNode(doc, segments), text)
+      if (typeof input === 'number' && !Number.isFinite(input)) {
+        return [{ segments, anchor: 'value', message: `number out of range: ${source ?? input}` }]
+      }
       let message = `expected ${expected}, got ${describe(input, source)}`
       if (
         issue.expected === 'string' &&
@@ -325,7 +329,10 @@ function convertIssue(
 
 // ---- YAML-level checks ----
 
-/** Removes null map values (an empty `key:` means "not given"), remembering where they were. */
+/**
+ * Removes null values of known fields (an empty `key:` means "not given"), remembering where
+ * they were. Nulls in free-form maps (labels, ports) and under unknown keys stay, to be reported.
+ */
 function dropNulls(
   value: unknown,
   path: PathSegment[],
@@ -339,8 +346,9 @@ function dropNulls(
     return
   }
   const record = value as Record<string, unknown>
+  const fields = keysAt(path)
   for (const [key, item] of Object.entries(record)) {
-    if (item === null) {
+    if (item === null && fields.includes(key)) {
       nulls.add(JSON.stringify([...path, key]))
       delete record[key]
     } else {
@@ -370,6 +378,26 @@ function findSecrets(doc: Document): { segments: PathSegment[]; node: Node }[] {
     }
   }
   walk(doc.contents, [], 0)
+  return found
+}
+
+/** Keys that are lists or mappings (`? [a]: b`): the description only has plain names. */
+function findComplexKeys(doc: Document): Node[] {
+  const found: Node[] = []
+  const walk = (node: unknown, depth: number): void => {
+    if (depth > 50) return
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (pair.key !== null && !isScalar(pair.key) && !isAlias(pair.key)) {
+          found.push(pair.key as Node)
+        }
+        walk(pair.value, depth + 1)
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) walk(item, depth + 1)
+    }
+  }
+  walk(doc.contents, 0)
   return found
 }
 
@@ -506,6 +534,15 @@ export function parseDescription(text: string, file: string): ParseResult {
           ? found.value
           : (found.key ?? found.nearest)
     return error(pending.segments, position(offsetOf(node)), pending.message)
+  }
+
+  const complexKeys = findComplexKeys(doc)
+  if (complexKeys.length > 0) {
+    return fail(
+      complexKeys.map(node =>
+        error([], position(offsetOf(node)), 'a key must be a plain name, not a list or mapping')
+      )
+    )
   }
 
   let data: unknown
