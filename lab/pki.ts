@@ -4,8 +4,12 @@ import 'reflect-metadata' // @peculiar/x509 needs it loaded first
 import * as x509 from '@peculiar/x509'
 import { webcrypto } from 'node:crypto'
 
-const crypto = webcrypto as unknown as Crypto
-x509.cryptoProvider.set(crypto)
+type CryptoKey = webcrypto.CryptoKey
+type CryptoKeyPair = webcrypto.CryptoKeyPair
+
+const crypto = webcrypto
+// The library's types name the DOM's Crypto, which this project (no DOM lib) does not load.
+x509.cryptoProvider.set(crypto as never)
 
 const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
 
