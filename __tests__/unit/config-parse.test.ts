@@ -233,6 +233,36 @@ describe('errors', () => {
     )
   })
 
+  test('odd YAML shapes give plain errors', () => {
+    assert.deepEqual(errorsOf(`${GROUP}? [a]\n: b\n`), [
+      'mesh.yaml:5:3 a key must be a plain name, not a list or mapping'
+    ])
+    // an empty value under a known key means "not given"; elsewhere it is reported
+    assert.deepEqual(errorsOf(`${GROUP}    labels: {app: }\n`), [
+      'mesh.yaml:5:14 workloadGroups[0].labels.app: expected a string, got nothing'
+    ])
+    assert.deepEqual(errorsOf(`${GROUP}vm:\n`), [
+      'mesh.yaml:5:1 vm: unknown key "vm"; did you mean "vms"? (valid keys: cluster, workloadGroups, vms, ssh, settings, checks)'
+    ])
+    assert.deepEqual(errorsOf(`${GROUP}ssh: {port: 1e400}\n`), [
+      'mesh.yaml:5:13 ssh.port: number out of range: 1e400'
+    ])
+    assert.deepEqual(errorsOf(`${GROUP}ssh: {connectTimeout: 10s}\n`), [
+      'mesh.yaml:5:23 ssh.connectTimeout: expected a number, got "10s"'
+    ])
+    assert.deepEqual(errorsOf(`${GROUP}vms: [1, null]\n`), [
+      'mesh.yaml:5:7 vms[0]: expected a mapping (key: value), got the number 1',
+      'mesh.yaml:5:10 vms[1]: expected a mapping (key: value), got nothing'
+    ])
+  })
+
+  test('CRLF line endings and a byte order mark do not shift positions', () => {
+    const text = `\uFEFF${GROUP}vms:\n  - {name: a, host: 198.18.2.300}\n`.replace(/\n/g, '\r\n')
+    assert.deepEqual(errorsOf(text), [
+      'mesh.yaml:6:21 vms[0].host: invalid IPv4 address "198.18.2.300"'
+    ])
+  })
+
   test('an alias bomb is an error, not a hang', () => {
     const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]']
     for (let i = 1; i < 8; i++) {

@@ -166,6 +166,9 @@ export const httpUrl: Check = value => {
     : `invalid URL ${q(value)}: expected http://host[:port]/path or https://…`
 }
 
+export const urlPath: Check = value =>
+  value.startsWith('/') ? undefined : `invalid path ${q(value)}: must start with "/"`
+
 /** `region[/zone[/subzone]]` as Istio localities are written. */
 export const locality: Check = value =>
   value === '' ||

@@ -314,14 +314,6 @@ function convertIssue(
       }
       return [{ segments, anchor: 'value', message }]
     }
-    case 'invalid_format': {
-      const input = valueAt(data, segments)
-      const message =
-        issue.format === 'starts_with' && 'prefix' in issue
-          ? `must start with ${q(String(issue.prefix))}, got ${describe(input, undefined)}`
-          : issue.message
-      return [{ segments, anchor: 'value', message }]
-    }
     default:
       return [{ segments, anchor: 'value', message: issue.message }]
   }

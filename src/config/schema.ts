@@ -5,15 +5,32 @@
 import * as z from 'zod'
 import * as f from './formats.ts'
 
-/** A string checked by one of the format functions, with a description for editors. */
-function text(check: f.Check, description: string) {
+const LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'
+const portNameCheck = f.dnsLabelAs('port name')
+// JSON Schema patterns for the formats a regular expression fully describes
+const PATTERNS = new Map<f.Check, string>([
+  [f.dnsLabel, LABEL],
+  [portNameCheck, LABEL],
+  [f.dnsSubdomain, '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'],
+  [f.envName, '^[A-Za-z_][A-Za-z0-9_]*$'],
+  [f.userName, '^[A-Za-z_][A-Za-z0-9_.-]*$'],
+  [f.sidecarVersion, '^(auto|\\d+\\.\\d+\\.\\d+(-[0-9A-Za-z.-]+)?)$'],
+  [f.revision, LABEL],
+  [f.shard, '^\\d+/\\d+$']
+])
+
+/**
+ * A string checked by one of the format functions, with a description for editors and, where
+ * a regular expression says it all, a pattern so editors flag mistakes as they are typed.
+ */
+function text(check: f.Check, description: string, pattern = PATTERNS.get(check)) {
   return z
     .string()
     .superRefine((value, ctx) => {
       const message = check(value)
       if (message !== undefined) ctx.addIssue({ code: 'custom', message, input: value })
     })
-    .meta({ description })
+    .meta(pattern === undefined ? { description } : { description, pattern })
 }
 
 function show(input: unknown): string {
@@ -54,7 +71,7 @@ const labels = (description: string) =>
     .meta({ description })
 
 const portName = text(
-  f.dnsLabelAs('port name'),
+  portNameCheck,
   'port name, by Istio convention <protocol>[-<suffix>], e.g. http-web, tcp-mysql'
 )
 
@@ -317,7 +334,7 @@ export const checkSchema = z
     ).optional(),
     url: text(f.httpUrl, 'URL to request. Either to or url.').optional(),
     port: port("Port of the target. Default: the first port of the target VM's group.").optional(),
-    path: z.string().startsWith('/').default('/').meta({ description: 'Path requested on to.' }),
+    path: text(f.urlPath, 'Path requested on to.', '^/').default('/'),
     expect: z
       .strictObject({
         status: int(100, 599, 'an HTTP status from 100 to 599', 'Expected status.').default(200),
