@@ -1,13 +1,17 @@
 // Runs every test with node's test runner, so CI reads its closing lines.
-// `--unit` runs only the tests that need no lab (no root, no VMs).
+// `--unit` runs only the tests that need no lab (no root, no VMs, no network namespaces).
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const unitOnly = process.argv.includes('--unit')
-const globs = unitOnly
-  ? ['__tests__/unit/**/*.test.ts']
-  : ['__tests__/unit/**/*.test.ts', '__tests__/dist/**/*.test.ts', '__tests__/lab/**/*.test.ts']
+// integration/: real servers on loopback (the sandbox Kubernetes API), no root needed.
+const withoutLab = [
+  '__tests__/unit/**/*.test.ts',
+  '__tests__/integration/**/*.test.ts',
+  '__tests__/dist/**/*.test.ts'
+]
+const globs = unitOnly ? withoutLab : [...withoutLab, '__tests__/lab/**/*.test.ts']
 
 const result = spawnSync(
   process.execPath,

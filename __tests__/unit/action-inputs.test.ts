@@ -75,3 +75,24 @@ describe('action inputs', () => {
       assert.throws(() => parseShard(bad), InputError)
   })
 })
+
+describe('README', () => {
+  test('documents every input and output of action.yml with its default', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+    const outputs = parse(readFileSync(new URL('../../action.yml', import.meta.url), 'utf8'))
+      .outputs as Record<string, unknown>
+    for (const [name, input] of Object.entries(actionYml.inputs)) {
+      const row = readme.split('\n').find(line => new RegExp(`^\\| \`${name}\`\\s+\\|`).test(line))
+      assert.ok(row, `README has no row for input ${name}`)
+      if (input.default !== undefined)
+        assert.ok(row.includes(`\`${input.default}\``), `README row of ${name} lacks its default`)
+    }
+    for (const name of Object.keys(outputs)) {
+      assert.match(
+        readme,
+        new RegExp(`^\\| \`${name}\`\\s+\\|`, 'm'),
+        `README has no row for output ${name}`
+      )
+    }
+  })
+})
