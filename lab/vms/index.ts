@@ -336,24 +336,26 @@ function startRelayProcess(state: StateFile, oneWayMs: number): ProcessRef {
   return ref
 }
 
-async function killAndWait(ref: ProcessRef | undefined, graceMs: number): Promise<void> {
-  if (ref === undefined || !isAlive(ref)) return
-  try {
-    process.kill(ref.pid, 'SIGTERM')
-  } catch {
-    return
-  }
-  const deadline = Date.now() + graceMs
-  while (isAlive(ref) && Date.now() < deadline) await sleep(50)
-  if (isAlive(ref)) {
-    try {
-      process.kill(ref.pid, 'SIGKILL')
-    } catch {
-      // gone
+/** SIGTERM to all, then SIGKILL to those still there after `graceMs`; bounded in time. */
+async function killAll(refs: (ProcessRef | undefined)[], graceMs: number): Promise<void> {
+  const live = refs.filter((r): r is ProcessRef => isAlive(r))
+  const signal = (sig: NodeJS.Signals): void => {
+    for (const r of live) {
+      if (!isAlive(r)) continue
+      try {
+        process.kill(r.pid, sig)
+      } catch {
+        // gone meanwhile
+      }
     }
-    const hard = Date.now() + 5_000
-    while (isAlive(ref) && Date.now() < hard) await sleep(50)
   }
+  signal('SIGTERM')
+  const deadline = Date.now() + graceMs
+  while (live.some(isAlive) && Date.now() < deadline) await sleep(50)
+  if (!live.some(isAlive)) return
+  signal('SIGKILL')
+  const hard = Date.now() + 5_000
+  while (live.some(isAlive) && Date.now() < hard) await sleep(50)
 }
 
 function cmdline(pid: string): string[] {
@@ -392,10 +394,10 @@ function labMounts(): string[] {
 async function cleanup(log: (line: string) => void): Promise<void> {
   const state = readState()
   if (state) log(`cleaning up the lab from ${state.createdAt} (${state.vms.length} VMs)`)
-  await killAndWait(state?.relay, 2_000)
+  await killAll([state?.relay], 2_000)
   await Promise.all((state?.vms ?? []).map(vm => stopVm(vm)))
   const stray = strayProcesses()
-  for (const r of stray.relays) await killAndWait(r, 2_000)
+  await killAll(stray.relays, 2_000)
   await Promise.all(
     stray.nspawn.map((ref, i) =>
       stopVm({ name: `stray nspawn ${ref.pid}`, nspawn: ref } as VmRecord).catch((e: Error) =>
@@ -404,12 +406,17 @@ async function cleanup(log: (line: string) => void): Promise<void> {
     )
   )
   // Processes someone started inside the lab's namespaces (e.g. the cluster's pods) go too.
-  for (const ns of await listLabNetns()) {
-    const pids = (await run(['ip', 'netns', 'pids', ns])).stdout
-      .split('\n')
-      .filter(p => /^\d+$/.test(p))
-    for (const pid of pids) await killAndWait(processRef(Number(pid)), 2_000)
-  }
+  await Promise.all(
+    (await listLabNetns()).map(async ns => {
+      const pids = (await run(['ip', 'netns', 'pids', ns])).stdout
+        .split('\n')
+        .filter(p => /^\d+$/.test(p))
+        .map(p => processRef(Number(p)))
+      // A VM's processes here lost their nspawn in a crash (systemd as init ignores SIGTERM,
+      // and the VM is thrown away): SIGKILL. The cluster's pods get a SIGTERM first.
+      await killAll(pids, ns === CLUSTER_NETNS ? 2_000 : 0)
+    })
+  )
   removeCgroups()
   for (const vm of state?.vms ?? []) await unmountOverlay(vm)
   for (const mount of labMounts().sort().reverse()) {
