@@ -1,0 +1,554 @@
+// Seeds the sandbox like a real cluster with a chosen Istio version installed by Helm/istioctl:
+// istio-system, istiod (or pilot + citadel before 1.5), the mesh and injector ConfigMaps, webhooks
+// with revision labels, the east-west gateway, istio-ca-root-cert in every namespace (as istiod
+// publishes it), and an app namespace with an echo app and a sleep pod.
+import { stringify } from 'yaml'
+import { compareVersions } from './resources.ts'
+import type { KubeObject, ObjectStore } from './store.ts'
+
+export interface SeedOptions {
+  istioVersion: string
+  /** '' or undefined = the default revision */
+  revision?: string
+  istioNamespace: string
+  clusterID: string
+  trustDomain: string
+  meshId?: string
+  network?: string
+  /** the gateway's load-balancer address; 'none' = no east-west gateway */
+  eastWestGateway: { ip: string } | { hostname: string } | 'none'
+  /** the Istio root certificate published as istio-ca-root-cert */
+  rootCertPem: string
+  /** namespace of the echo app and the sleep pod (default 'sample') */
+  appNamespace?: string
+  /** echo Service ClusterIP, pod IP and service port */
+  echo?: { serviceIp?: string; podIp?: string; port?: number; targetPort?: number }
+  /** sleep pod IP (default 198.18.1.11) */
+  sleepPodIp?: string
+  /** executables the sleep pod "has" (default: whatever the namespace/host has) */
+  sleepExecutables?: string[]
+}
+
+const fieldManagerHelm = 'helm'
+
+function labelsFor(rev: string): Record<string, string> {
+  return { 'istio.io/rev': rev === '' ? 'default' : rev }
+}
+
+/** Publishes istio-ca-root-cert and the default ServiceAccount into every new namespace. */
+export function installNamespaceHooks(store: ObjectStore, rootCertPem: string): () => void {
+  const publish = (ns: string): void => {
+    if (!store.get('serviceaccounts', ns, 'default')) {
+      store.put(
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } },
+        { manager: 'kube-controller-manager' }
+      )
+    }
+    if (!store.get('configmaps', ns, 'istio-ca-root-cert')) {
+      store.put(
+        {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: {
+            name: 'istio-ca-root-cert',
+            namespace: ns,
+            labels: { 'istio.io/config': 'true' }
+          },
+          data: { 'root-cert.pem': rootCertPem }
+        },
+        { manager: 'pilot-discovery' }
+      )
+    }
+  }
+  for (const ns of store.list('namespaces')) publish(ns.metadata?.name ?? '')
+  return store.onChange(event => {
+    if (
+      event.type === 'ADDED' &&
+      event.resource.plural === 'namespaces' &&
+      event.resource.group === ''
+    ) {
+      publish(event.object.metadata?.name ?? '')
+    }
+  })
+}
+
+function namespace(name: string, labels: Record<string, string> = {}): KubeObject {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }
+}
+
+function service(
+  name: string,
+  ns: string,
+  spec: Record<string, unknown>,
+  labels: Record<string, string> = {},
+  status?: Record<string, unknown>
+): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: ns, labels },
+    spec,
+    ...(status ? { status } : {})
+  }
+}
+
+function endpoints(
+  name: string,
+  ns: string,
+  ip: string,
+  ports: Array<{ name: string; port: number }>,
+  podName: string
+): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name, namespace: ns },
+    subsets: [
+      {
+        addresses: [{ ip, targetRef: { kind: 'Pod', name: podName, namespace: ns } }],
+        ports: ports.map(p => ({ ...p, protocol: 'TCP' }))
+      }
+    ]
+  }
+}
+
+function deployment(
+  name: string,
+  ns: string,
+  labels: Record<string, string>,
+  containers: Array<Record<string, unknown>>,
+  serviceAccount: string
+): KubeObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns, labels },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: { serviceAccountName: serviceAccount, containers } }
+    },
+    status: {
+      replicas: 1,
+      readyReplicas: 1,
+      availableReplicas: 1,
+      updatedReplicas: 1,
+      observedGeneration: 1
+    }
+  }
+}
+
+function pod(
+  name: string,
+  ns: string,
+  labels: Record<string, string>,
+  containers: Array<Record<string, unknown>>,
+  ip: string,
+  serviceAccount: string,
+  annotations: Record<string, string> = {}
+): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns, labels, annotations },
+    spec: { serviceAccountName: serviceAccount, containers, nodeName: 'sandbox-node' },
+    status: {
+      phase: 'Running',
+      podIP: ip,
+      podIPs: [{ ip }],
+      hostIP: '198.18.0.10',
+      conditions: [{ type: 'Ready', status: 'True' }],
+      containerStatuses: containers.map(c => ({
+        name: c.name,
+        ready: true,
+        started: true,
+        image: c.image,
+        restartCount: 0,
+        state: { running: {} }
+      }))
+    }
+  }
+}
+
+/** The mesh config as Helm renders it into ConfigMap istio[-rev]. */
+export function meshConfigYaml(o: SeedOptions): string {
+  const rev = o.revision ?? ''
+  const modern = compareVersions(o.istioVersion, '1.5') >= 0
+  const discovery = modern
+    ? `istiod${rev ? `-${rev}` : ''}.${o.istioNamespace}.svc:15012`
+    : `istio-pilot.${o.istioNamespace}:15011`
+  const mesh: Record<string, unknown> = {
+    defaultConfig: {
+      discoveryAddress: discovery,
+      ...(o.meshId ? { meshId: o.meshId } : {}),
+      proxyMetadata: {},
+      tracing: { zipkin: { address: `zipkin.${o.istioNamespace}:9411` } }
+    },
+    enablePrometheusMerge: true,
+    rootNamespace: o.istioNamespace,
+    trustDomain: o.trustDomain
+  }
+  return stringify(mesh)
+}
+
+export function sidecarInjectorValues(o: SeedOptions): Record<string, unknown> {
+  return {
+    global: {
+      hub: 'docker.io/istio',
+      tag: o.istioVersion,
+      istioNamespace: o.istioNamespace,
+      meshID: o.meshId ?? '',
+      multiCluster: { clusterName: o.clusterID, enabled: false },
+      network: o.network ?? '',
+      proxy: { image: 'proxyv2', statusPort: 15020, clusterDomain: 'cluster.local' },
+      caAddress: '',
+      pilotCertProvider: 'istiod'
+    },
+    revision: o.revision ?? '',
+    istio_cni: { enabled: false },
+    sidecarInjectorWebhook: {
+      defaultTemplates: [],
+      enableNamespacesByDefault: false,
+      rewriteAppHTTPProbe: true
+    }
+  }
+}
+
+export function seedIstio(store: ObjectStore, o: SeedOptions): void {
+  const put = (obj: KubeObject, manager = fieldManagerHelm): void => {
+    store.put(obj, { manager })
+  }
+  const rev = o.revision ?? ''
+  const suffix = rev ? `-${rev}` : ''
+  const ns = o.istioNamespace
+  const app = o.appNamespace ?? 'sample'
+  const modern = compareVersions(o.istioVersion, '1.5') >= 0
+  installNamespaceHooks(store, o.rootCertPem)
+
+  for (const n of ['default', 'kube-system', 'kube-public'])
+    if (!store.namespaceExists(n)) put(namespace(n), 'kube-apiserver')
+  put(namespace(ns, o.network ? { 'topology.istio.io/network': o.network } : {}))
+  put(
+    service(
+      'kubernetes',
+      'default',
+      {
+        clusterIP: '198.19.0.1',
+        ports: [{ name: 'https', port: 443, targetPort: 6443, protocol: 'TCP' }]
+      },
+      { component: 'apiserver', provider: 'kubernetes' }
+    ),
+    'kube-apiserver'
+  )
+
+  if (modern) {
+    const istiodLabels = { app: 'istiod', istio: 'pilot', ...labelsFor(rev) }
+    const image = `docker.io/istio/pilot:${o.istioVersion}`
+    const env = [
+      { name: 'REVISION', value: rev === '' ? 'default' : rev },
+      { name: 'CLUSTER_ID', value: o.clusterID },
+      { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
+      { name: 'ISTIOD_ADDR', value: `istiod${suffix}.${ns}.svc:15012` }
+    ]
+    put({
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: `istiod${suffix}`, namespace: ns }
+    })
+    put(
+      deployment(
+        `istiod${suffix}`,
+        ns,
+        istiodLabels,
+        [
+          {
+            name: 'discovery',
+            image,
+            env,
+            ports: [
+              { containerPort: 8080 },
+              { containerPort: 15010 },
+              { containerPort: 15012 },
+              { containerPort: 15017 }
+            ]
+          }
+        ],
+        `istiod${suffix}`
+      )
+    )
+    put(
+      pod(
+        `istiod${suffix}-5d8f7c9b4-x2v7k`,
+        ns,
+        istiodLabels,
+        [{ name: 'discovery', image }],
+        '198.18.1.2',
+        `istiod${suffix}`
+      ),
+      'kube-controller-manager'
+    )
+    put(
+      service(
+        `istiod${suffix}`,
+        ns,
+        {
+          clusterIP: rev ? undefined : '198.19.0.2',
+          selector: istiodLabels,
+          ports: [
+            { name: 'grpc-xds', port: 15010, targetPort: 15010 },
+            { name: 'https-dns', port: 15012, targetPort: 15012 },
+            { name: 'https-webhook', port: 443, targetPort: 15017 },
+            { name: 'http-monitoring', port: 15014, targetPort: 15014 }
+          ]
+        },
+        { app: 'istiod', istio: 'pilot', ...labelsFor(rev) }
+      )
+    )
+    put(
+      endpoints(
+        `istiod${suffix}`,
+        ns,
+        '198.18.1.2',
+        [
+          { name: 'grpc-xds', port: 15010 },
+          { name: 'https-dns', port: 15012 },
+          { name: 'https-webhook', port: 15017 }
+        ],
+        `istiod${suffix}-5d8f7c9b4-x2v7k`
+      ),
+      'kube-controller-manager'
+    )
+  } else {
+    // before 1.5: separate pilot and citadel (mesh expansion generations)
+    const pilotLabels = { app: 'pilot', istio: 'pilot' }
+    put({
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'istio-pilot-service-account', namespace: ns }
+    })
+    put(
+      deployment(
+        'istio-pilot',
+        ns,
+        pilotLabels,
+        [
+          { name: 'discovery', image: `docker.io/istio/pilot:${o.istioVersion}` },
+          { name: 'istio-proxy', image: `docker.io/istio/proxyv2:${o.istioVersion}` }
+        ],
+        'istio-pilot-service-account'
+      )
+    )
+    put(
+      service(
+        'istio-pilot',
+        ns,
+        {
+          selector: pilotLabels,
+          ports: [
+            { name: 'grpc-xds', port: 15010 },
+            { name: 'https-xds', port: 15011 },
+            { name: 'http-legacy-discovery', port: 8080 },
+            { name: 'http-monitoring', port: 15014 }
+          ]
+        },
+        pilotLabels
+      )
+    )
+    const citadelLabels = { app: 'security', istio: 'citadel' }
+    put(
+      deployment(
+        'istio-citadel',
+        ns,
+        citadelLabels,
+        [{ name: 'citadel', image: `docker.io/istio/citadel:${o.istioVersion}` }],
+        'istio-citadel-service-account'
+      )
+    )
+    put(
+      service(
+        'istio-citadel',
+        ns,
+        {
+          selector: citadelLabels,
+          ports: [
+            { name: 'grpc-citadel', port: 8060 },
+            { name: 'http-monitoring', port: 15014 }
+          ]
+        },
+        citadelLabels
+      )
+    )
+  }
+
+  put({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: `istio${suffix}`,
+      namespace: ns,
+      labels: { ...labelsFor(rev), release: 'istio' }
+    },
+    data: { mesh: meshConfigYaml(o), meshNetworks: 'networks: {}\n' }
+  })
+  if (modern) {
+    put({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: `istio-sidecar-injector${suffix}`,
+        namespace: ns,
+        labels: { ...labelsFor(rev), release: 'istio' }
+      },
+      data: {
+        values: JSON.stringify(sidecarInjectorValues(o), null, 2),
+        config: stringify({
+          defaultTemplates: ['sidecar'],
+          policy: 'enabled',
+          alwaysInjectSelector: [],
+          neverInjectSelector: [],
+          injectedAnnotations: {},
+          templates: { sidecar: '# the sandbox does not inject\n' }
+        })
+      }
+    })
+    const webhook = (name: string, labels: Record<string, string>): KubeObject => ({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name, labels: { app: 'sidecar-injector', ...labels } },
+      webhooks: [
+        {
+          name: 'rev.namespace.sidecar-injector.istio.io',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Fail',
+          clientConfig: {
+            service: { name: `istiod${suffix}`, namespace: ns, path: '/inject', port: 443 }
+          },
+          namespaceSelector: {
+            matchExpressions: [
+              { key: 'istio.io/rev', operator: 'In', values: [rev === '' ? 'default' : rev] }
+            ]
+          }
+        }
+      ]
+    })
+    put(webhook(`istio-sidecar-injector${suffix}`, labelsFor(rev)))
+    if (compareVersions(o.istioVersion, '1.10') >= 0) {
+      const tagName =
+        ns === 'istio-system' ? 'istio-revision-tag-default' : `istio-revision-tag-default-${ns}`
+      put(webhook(tagName, { ...labelsFor(rev), 'istio.io/tag': 'default' }))
+    }
+  }
+
+  if (o.eastWestGateway !== 'none') {
+    const gwLabels = {
+      app: 'istio-eastwestgateway',
+      istio: 'eastwestgateway',
+      ...(o.network ? { 'topology.istio.io/network': o.network } : {})
+    }
+    const lb =
+      'ip' in o.eastWestGateway
+        ? { ip: o.eastWestGateway.ip }
+        : { hostname: o.eastWestGateway.hostname }
+    put(
+      deployment(
+        'istio-eastwestgateway',
+        ns,
+        gwLabels,
+        [{ name: 'istio-proxy', image: `docker.io/istio/proxyv2:${o.istioVersion}` }],
+        'istio-eastwestgateway-service-account'
+      )
+    )
+    put(
+      service(
+        'istio-eastwestgateway',
+        ns,
+        {
+          type: 'LoadBalancer',
+          clusterIP: '198.19.0.3',
+          selector: gwLabels,
+          ports: [
+            { name: 'status-port', port: 15021, targetPort: 15021 },
+            { name: 'tls', port: 15443, targetPort: 15443 },
+            { name: 'tls-istiod', port: 15012, targetPort: 15012 },
+            { name: 'tls-webhook', port: 15017, targetPort: 15017 }
+          ]
+        },
+        gwLabels,
+        { loadBalancer: { ingress: [lb] } }
+      )
+    )
+  }
+
+  // the app namespace: echo (answers with the request headers) and sleep (for checks from a pod)
+  put(namespace(app, rev ? { 'istio.io/rev': rev } : { 'istio-injection': 'enabled' }))
+  const echoPort = o.echo?.port ?? 80
+  const echoTarget = o.echo?.targetPort ?? 8080
+  const echoPodIp = o.echo?.podIp ?? '198.18.1.10'
+  const proxy = { name: 'istio-proxy', image: `docker.io/istio/proxyv2:${o.istioVersion}` }
+  put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'echo', namespace: app } })
+  put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'sleep', namespace: app } })
+  put(
+    deployment(
+      'echo',
+      app,
+      { app: 'echo', version: 'v1' },
+      [{ name: 'echo', image: 'sandbox/echo:1', ports: [{ containerPort: echoTarget }] }],
+      'echo'
+    )
+  )
+  put(
+    service(
+      'echo',
+      app,
+      {
+        clusterIP: o.echo?.serviceIp ?? '198.19.0.10',
+        selector: { app: 'echo' },
+        ports: [{ name: 'http', port: echoPort, targetPort: echoTarget }]
+      },
+      { app: 'echo', service: 'echo' }
+    )
+  )
+  put(
+    pod(
+      'echo-7f9c6d5b8-q4w2e',
+      app,
+      { app: 'echo', version: 'v1' },
+      [{ name: 'echo', image: 'sandbox/echo:1' }, proxy],
+      echoPodIp,
+      'echo',
+      { 'kubectl.kubernetes.io/default-container': 'echo' }
+    ),
+    'kube-controller-manager'
+  )
+  put(
+    endpoints('echo', app, echoPodIp, [{ name: 'http', port: echoTarget }], 'echo-7f9c6d5b8-q4w2e'),
+    'kube-controller-manager'
+  )
+  put(
+    deployment(
+      'sleep',
+      app,
+      { app: 'sleep' },
+      [{ name: 'sleep', image: 'curlimages/curl', command: ['/bin/sleep', 'infinity'] }],
+      'sleep'
+    )
+  )
+  put(
+    pod(
+      'sleep-6b8f4c7d9-m3n5p',
+      app,
+      { app: 'sleep' },
+      [{ name: 'sleep', image: 'curlimages/curl' }, proxy],
+      o.sleepPodIp ?? '198.18.1.11',
+      'sleep',
+      {
+        'kubectl.kubernetes.io/default-container': 'sleep',
+        ...(o.sleepExecutables
+          ? { 'lab.mesh-expansion.dev/executables': o.sleepExecutables.join(',') }
+          : {})
+      }
+    ),
+    'kube-controller-manager'
+  )
+}
