@@ -74,8 +74,7 @@ describe('go-yaml v2 emitter', () => {
       '.5',
       '+1',
       '1:20',
-      '2024-01-02',
-      '<<'
+      '2024-01-02'
     ]) {
       assert.equal(goYamlMarshal({ k: s }), `k: ${JSON.stringify(s)}\n`, s)
     }

@@ -112,8 +112,8 @@ const resolveMapNonString = new Set([
   '+.INF',
   '-.inf',
   '-.Inf',
-  '-.INF',
-  '<<'
+  '-.INF'
+  // "<<" is in go-yaml's map too, but its first character has no resolve hint, so it stays a string
 ])
 
 const yamlStyleFloat = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/
