@@ -39,7 +39,7 @@ const FLAGS = {
   tokenDuration: {
     kind: 'int64',
     default: '3600',
-    help: 'The token duration in seconds (cluster mode; default: 1 hour)'
+    help: 'The token duration in seconds (cluster mode)'
   },
   ingressService: {
     kind: 'string',
@@ -194,7 +194,10 @@ export function configureUsage(): string {
   const lines = Object.entries(FLAGS).map(([name, spec]) => {
     const s: FlagSpec = spec
     const flag = `${s.short !== undefined ? `-${s.short}, ` : '    '}--${name}`
-    const def = s.kind === 'bool' ? '' : s.default !== '' ? ` (default ${String(s.default)})` : ''
+    const def =
+      s.default === true || (s.kind !== 'bool' && s.default !== '')
+        ? ` (default ${String(s.default)})`
+        : ''
     return `  ${flag.padEnd(22)} ${s.help}${def}`
   })
   return [

@@ -44,9 +44,11 @@ export {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   OWNER_LABEL,
-  protocolFromPortName
+  protocolFromPortName,
+  workloadGroupCreateYaml
 } from './manifests.ts'
 export type {
+  GroupCreateInput,
   IstioNetworkingVersion,
   ReadinessProbeInput,
   ServiceEntryInput,

@@ -4,6 +4,8 @@
 // apiVersion: v1 for Istio 1.22+, v1beta1 for 1.13–1.21 (WorkloadGroup) / 1.8–1.21 (the
 // others), v1alpha3 for the oldest clusters.
 
+import { goYamlMarshal, type GoYamlValue } from './goYaml.ts'
+
 export type IstioNetworkingVersion = 'v1' | 'v1beta1' | 'v1alpha3'
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
@@ -264,4 +266,41 @@ export function buildService(input: ServiceInput): Record<string, unknown> {
       })
     }
   }
+}
+
+export interface GroupCreateInput {
+  readonly name: string
+  readonly namespace: string
+  readonly labels?: Readonly<Record<string, string>>
+  readonly annotations?: Readonly<Record<string, string>>
+  readonly ports?: Readonly<Record<string, number>>
+  /** default `default` */
+  readonly serviceAccount?: string
+  readonly network?: string
+  readonly locality?: string
+  readonly weight?: number
+  /** v1 since Istio 1.24, v1alpha3 before */
+  readonly apiVersion?: IstioNetworkingVersion
+}
+
+/**
+ * The YAML `istioctl x workload group create` prints: no ownership labels, spec.metadata
+ * always present, empty and zero fields left out.
+ */
+export function workloadGroupCreateYaml(input: GroupCreateInput): string {
+  const specMetadata: Record<string, GoYamlValue> = {}
+  if (nonEmpty(input.annotations)) specMetadata.annotations = { ...input.annotations }
+  if (nonEmpty(input.labels)) specMetadata.labels = { ...input.labels }
+  const template: Record<string, GoYamlValue> = {}
+  if (input.locality) template.locality = input.locality
+  if (input.network) template.network = input.network
+  if (nonEmpty(input.ports)) template.ports = { ...input.ports }
+  template.serviceAccount = input.serviceAccount || 'default'
+  if (input.weight) template.weight = input.weight
+  return goYamlMarshal({
+    apiVersion: `networking.istio.io/${input.apiVersion ?? 'v1'}`,
+    kind: 'WorkloadGroup',
+    metadata: { name: input.name, namespace: input.namespace },
+    spec: { metadata: specMetadata, template }
+  })
 }
