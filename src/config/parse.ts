@@ -12,7 +12,7 @@ import {
   type Node,
   type YAMLError
 } from 'yaml'
-import type * as z from 'zod'
+import * as z from 'zod'
 import { resolveDefaults, type Description } from './defaults.ts'
 import { closest, q } from './formats.ts'
 import { descriptionSchema } from './schema.ts'
@@ -170,28 +170,49 @@ interface Unwrappable {
   }
 }
 
+function unwrap(schema: Unwrappable | undefined): Unwrappable[] {
+  const layers: Unwrappable[] = []
+  let current = schema
+  for (let i = 0; i < 10 && current; i++) {
+    layers.push(current)
+    const def: Unwrappable['_zod']['def'] = current._zod.def
+    if (def.innerType) current = def.innerType
+    else if (def.type === 'pipe' && def.in) current = def.in
+    else break
+  }
+  return layers
+}
+
+/** The schema at a path, as its wrapper layers (default, optional, …) down to the inner type. */
+function schemaAt(segments: readonly PathSegment[]): Unwrappable[] {
+  let layers = unwrap(descriptionSchema as unknown as Unwrappable)
+  for (const segment of segments) {
+    const def = layers[layers.length - 1]?._zod.def
+    let next: Unwrappable | undefined
+    if (def?.type === 'object') next = def.shape?.[String(segment)]
+    else if (def?.type === 'array') next = def.element
+    else if (def?.type === 'record') next = def.valueType
+    if (!next) return []
+    layers = unwrap(next)
+  }
+  return layers
+}
+
 /** The keys the schema accepts at a path (for "valid keys: …"). */
 function keysAt(segments: readonly PathSegment[]): string[] {
-  let schema: Unwrappable | undefined = descriptionSchema as unknown as Unwrappable
-  const unwrap = (s: Unwrappable | undefined): Unwrappable | undefined => {
-    let current = s
-    for (let i = 0; i < 10 && current; i++) {
-      const def: Unwrappable['_zod']['def'] = current._zod.def
-      if (def.innerType) current = def.innerType
-      else if (def.type === 'pipe' && def.in) current = def.in
-      else break
-    }
-    return current
+  return Object.keys(schemaAt(segments).at(-1)?._zod.def.shape ?? {})
+}
+
+/** The schema's description of a field, to say what a missing value should be. */
+function describedAs(segments: readonly PathSegment[]): string {
+  for (const layer of schemaAt(segments)) {
+    const meta = z.globalRegistry.get(layer as unknown as z.ZodType)
+    const text = meta?.description?.replace(/\.$/, '')
+    // "Where to reach…" reads as "(where to reach…)"; "SSH port…" keeps its capitals
+    if (text)
+      return ` (${/^[A-Z](?![A-Z])/.test(text) ? text[0]?.toLowerCase() + text.slice(1) : text})`
   }
-  for (const segment of segments) {
-    const def: Unwrappable['_zod']['def'] | undefined = unwrap(schema)?._zod.def
-    if (!def) return []
-    if (def.type === 'object') schema = def.shape?.[String(segment)]
-    else if (def.type === 'array') schema = def.element
-    else if (def.type === 'record') schema = def.valueType
-    else return []
-  }
-  return Object.keys(unwrap(schema)?._zod.def.shape ?? {})
+  return ''
 }
 
 const EXPECTED: Record<string, string> = {
@@ -255,13 +276,19 @@ function convertIssue(
       if (input === undefined) {
         const last = segments[segments.length - 1]
         if (nulls.has(JSON.stringify(segments))) {
-          return [{ segments, anchor: 'key', message: `no value given: expected ${expected}` }]
+          return [
+            {
+              segments,
+              anchor: 'key',
+              message: `no value given: expected ${expected}${describedAs(segments)}`
+            }
+          ]
         }
         return [
           {
             segments: segments.slice(0, -1),
             anchor: 'value',
-            message: `missing required key ${q(String(last))}`,
+            message: `missing required key ${q(String(last))}${describedAs(segments)}`,
             missing: String(last)
           }
         ]

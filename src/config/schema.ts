@@ -201,10 +201,7 @@ export const jumpHostSchema = z.strictObject({
 
 export const workloadGroupSchema = z
   .strictObject({
-    name: text(
-      f.dnsLabel,
-      'Name of the WorkloadGroup (also the default Service and account name).'
-    ),
+    name: text(f.dnsLabel, 'Name of the WorkloadGroup; also the default Service and account name.'),
     namespace: text(f.dnsLabel, 'Namespace of the group, its VMs and their identity.'),
     serviceAccount: text(
       f.dnsSubdomain,
@@ -250,7 +247,7 @@ export const workloadGroupSchema = z
 
 export const vmSchema = z
   .strictObject({
-    name: text(f.dnsSubdomain, 'Name of the VM (names its WorkloadEntry).'),
+    name: text(f.dnsSubdomain, 'Name of the VM; names its WorkloadEntry.'),
     group: text(
       f.dnsLabel,
       'Name of its workload group. Optional when there is exactly one group.'
@@ -355,11 +352,15 @@ export const descriptionSchema = z
     cluster: clusterSchema.prefault({}),
     workloadGroups: z
       .array(workloadGroupSchema)
-      .min(1, { error: 'at least one workload group is required' }),
-    vms: z.array(vmSchema).default([]),
+      .min(1, { error: 'at least one workload group is required' })
+      .meta({ description: 'A list of groups of VMs that run the same workload, at least one.' }),
+    vms: z.array(vmSchema).default([]).meta({ description: 'The hosts to add to the mesh.' }),
     ssh: sshSchema.prefault({}),
     settings: settingsSchema.prefault({}),
-    checks: z.array(checkSchema).default([])
+    checks: z
+      .array(checkSchema)
+      .default([])
+      .meta({ description: 'Requests that prove traffic goes through the mesh.' })
   })
   .meta({
     title: 'mesh-expansion description',
