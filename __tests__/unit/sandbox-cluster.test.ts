@@ -965,6 +965,47 @@ describe('sandbox cluster API (loopback)', () => {
     )
   })
 
+  test('watch streams changes until aborted', async () => {
+    const { Watch } = await import('@kubernetes/client-node')
+    const seen: string[] = []
+    const gotThree = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no watch events in 5 s')), 5000)
+      void new Watch(c.kc)
+        .watch(
+          '/api/v1/namespaces/default/configmaps',
+          { labelSelector: 'watched=yes' },
+          (type: string, obj: { metadata?: { name?: string } }) => {
+            seen.push(`${type} ${obj.metadata?.name ?? ''}`)
+            if (seen.length === 3) {
+              clearTimeout(timer)
+              resolve()
+            }
+          },
+          () => undefined
+        )
+        .then(controller => {
+          void gotThree.finally(() => controller.abort())
+        })
+    })
+    await new Promise(r => setTimeout(r, 100))
+    await c.core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'w', labels: { watched: 'yes' } } }
+    })
+    await c.core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'unwatched' } }
+    })
+    await c.core.patchNamespacedConfigMap({
+      name: 'w',
+      namespace: 'default',
+      body: [{ op: 'add', path: '/data', value: { a: 'b' } }]
+    })
+    await c.core.deleteNamespacedConfigMap({ name: 'w', namespace: 'default' })
+    await gotThree
+    assert.deepEqual(seen, ['ADDED w', 'MODIFIED w', 'DELETED w'])
+  })
+
   test('discovery and version', async () => {
     const res = await fetch(`${cluster.url}/version`, {
       headers: { authorization: `Bearer ${cluster.adminToken}` }

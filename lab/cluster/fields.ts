@@ -152,8 +152,7 @@ function mergeInto(target: Obj, source: Obj, top = true): void {
       }
       continue
     }
-    if (isObject(v) && isObject(target[k]) && Object.keys(v).length > 0)
-      mergeInto(target[k] as Obj, v, false)
+    if (isObject(v) && isObject(target[k])) mergeInto(target[k] as Obj, v, false)
     else target[k] = clone(v)
   }
 }
