@@ -5,7 +5,13 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { configure, parseConfigureFlags } from '../../src/commands/configure.ts'
+import {
+  configure,
+  parseConfigureFlags,
+  runConfigure,
+  type ConfigureSources
+} from '../../src/commands/configure.ts'
+import { parseWorkloadGroupYaml, resolveIngressAddress } from '../../src/istio/index.ts'
 import { runCli } from '../../src/commands/index.ts'
 
 let dir = ''
@@ -220,5 +226,99 @@ describe('writing the files', () => {
   test('--help prints the flags and exits 0', async () => {
     const r = await configure(['--help'], { cwd: dir, env: {}, stdout: () => {}, stderr: () => {} })
     assert.equal(r, 0)
+  })
+})
+
+describe('runConfigure with other sources (the seam for cluster mode)', () => {
+  // A small in-memory implementation, as a cluster-backed one would answer.
+  function memorySources(calls: string[]): ConfigureSources {
+    return {
+      async workloadGroup() {
+        calls.push('workloadGroup')
+        return parseWorkloadGroupYaml(wgYaml)
+      },
+      async meshConfig(revision) {
+        calls.push(`meshConfig:${revision}`)
+        return 'trustDomain: td.example\n'
+      },
+      async clusterID(revision) {
+        calls.push(`clusterID:${revision}`)
+        return 'from-injector'
+      },
+      async rootCert(namespace) {
+        calls.push(`rootCert:${namespace}`)
+        return 'ROOT'
+      },
+      async token(namespace, serviceAccount, seconds) {
+        calls.push(`token:${namespace}/${serviceAccount}/${seconds}`)
+        return 'jwt'
+      },
+      async ingress(ingressIP) {
+        calls.push(`ingress:${ingressIP}`)
+        return resolveIngressAddress(ingressIP, {
+          loadBalancerIngress: [{ hostname: 'lb.example' }]
+        })
+      }
+    }
+  }
+  test('the cluster ID is asked for only without --clusterID; the token is minted for the group', async () => {
+    const calls: string[] = []
+    let stderr = ''
+    const flags = parseConfigureFlags([
+      '--name',
+      'mysql',
+      '-n',
+      'vm',
+      '-o',
+      'out4',
+      '-r',
+      'canary',
+      '--tokenDuration',
+      '600'
+    ])
+    const code = await runConfigure(
+      flags,
+      { cwd: dir, env: {}, stdout: () => {}, stderr: t => (stderr += t) },
+      memorySources(calls)
+    )
+    assert.equal(code, 0)
+    assert.deepEqual(calls, [
+      'workloadGroup',
+      'clusterID:canary',
+      'meshConfig:canary',
+      'rootCert:vm',
+      'token:vm/mysql/600',
+      'ingress:'
+    ])
+    const out = join(dir, 'out4')
+    assert.equal(readFileSync(join(out, 'istio-token'), 'utf8'), 'jwt')
+    assert.equal(readFileSync(join(out, 'hosts'), 'utf8'), '')
+    assert.match(stderr, /only the hostname lb\.example/)
+    assert.match(
+      readFileSync(join(out, 'cluster.env'), 'utf8'),
+      /^ISTIO_META_CLUSTER_ID='from-injector'$/m
+    )
+    assert.match(
+      readFileSync(join(out, 'cluster.env'), 'utf8'),
+      /^CA_ADDR='istiod-canary\.istio-system\.svc:15012'$/m
+    )
+
+    const again: string[] = []
+    const withID = parseConfigureFlags([
+      '--name',
+      'mysql',
+      '-n',
+      'vm',
+      '-o',
+      'out4',
+      '--clusterID',
+      ''
+    ])
+    await runConfigure(
+      withID,
+      { cwd: dir, env: {}, stdout: () => {}, stderr: () => {} },
+      memorySources(again)
+    )
+    assert.ok(!again.some(c => c.startsWith('clusterID')), 'an explicit --clusterID "" is honoured')
   })
 })

@@ -12,8 +12,11 @@ import {
   meshConfigFromFile,
   parseWorkloadGroupYaml,
   renderVmFiles,
+  resolveIngressAddress,
   WorkloadGroupError,
-  type VmFileName
+  type IngressAddress,
+  type VmFileName,
+  type WorkloadGroup
 } from '../istio/index.ts'
 import { goQuote } from '../istio/goJson.ts'
 import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
@@ -245,13 +248,112 @@ async function writeToken(path: string, token: string): Promise<void> {
   }
 }
 
+/**
+ * Where `configure` gets what istioctl reads from the cluster. The offline implementation
+ * reads files; a cluster implementation (ConfigMaps, TokenRequest, the gateway Service) plugs
+ * in here. Methods throw UsageError for bad input, other errors for failures.
+ */
+export interface ConfigureSources {
+  /** -f FILE, or the WorkloadGroup --name in --namespace */
+  workloadGroup(): Promise<WorkloadGroup>
+  /** the `mesh` key of ConfigMap istio[-<rev>] in the istio namespace */
+  meshConfig(revision: string): Promise<string>
+  /** only asked when --clusterID was not given: global.multiCluster.clusterName */
+  clusterID(revision: string): Promise<string>
+  /** root-cert.pem of ConfigMap istio-ca-root-cert in the group's namespace */
+  rootCert(namespace: string): Promise<string>
+  /** a token for the service account, audience istio-ca; "" when none can be had */
+  token(namespace: string, serviceAccount: string, seconds: number): Promise<string>
+  /** the gateway address for `hosts`, from --ingressIP or the --ingressService Service */
+  ingress(ingressIP: string, revision: string): Promise<IngressAddress>
+}
+
+/** Reads every input from files given on the command line (no cluster). */
+export function offlineSources(
+  flags: ParsedFlags,
+  io: CommandIO,
+  warn: (message: string) => void
+): ConfigureSources {
+  const v = flags.values
+  return {
+    async workloadGroup() {
+      if (v.file === '') {
+        throw new UsageError(
+          'reading the WorkloadGroup from a cluster (--name/--namespace) is not available yet: ' +
+            'pass it with -f FILE and run offline (--mesh-config, --root-cert, --token)'
+        )
+      }
+      try {
+        return parseWorkloadGroupYaml(await readInput(io, v.file, 'WorkloadGroup'), v.file)
+      } catch (error) {
+        if (error instanceof WorkloadGroupError) throw new UsageError(error.message)
+        throw error
+      }
+    },
+    async meshConfig(revision) {
+      if (v['mesh-config'] === '') {
+        warn(
+          'no --mesh-config given: using the mesh config of a default install (trustDomain ' +
+            `cluster.local, discoveryAddress ${istiodAddress(v.istioNamespace, revision)})`
+        )
+        return helmDefaultMeshConfig(v.istioNamespace, revision)
+      }
+      const text = await readInput(io, v['mesh-config'], '--mesh-config')
+      try {
+        return meshConfigFromFile(text, v['mesh-config'])
+      } catch (error) {
+        if (error instanceof MeshConfigError) throw new UsageError(error.message)
+        throw error
+      }
+    },
+    async clusterID() {
+      warn(
+        'no --clusterID given and no cluster to read global.multiCluster.clusterName from: ' +
+          "ISTIO_META_CLUSTER_ID is '' (a default install's value; pass --clusterID, e.g. Kubernetes)"
+      )
+      return ''
+    },
+    async rootCert(namespace) {
+      if (v['root-cert'] === '') {
+        throw new UsageError(
+          'no cluster connection: pass --root-cert FILE with the root-cert.pem of the ' +
+            `istio-ca-root-cert ConfigMap in namespace ${namespace} ` +
+            `(kubectl get configmap istio-ca-root-cert -n ${namespace} -o jsonpath='{.data.root-cert\\.pem}')`
+        )
+      }
+      const rootCert = await readInput(io, v['root-cert'], '--root-cert')
+      if (rootCert.trim() === '') throw new UsageError(`--root-cert ${v['root-cert']} is empty`)
+      return rootCert
+    },
+    async token() {
+      if (v.token === '') return ''
+      // a JWT has no whitespace; a trailing newline from `kubectl create token > file` is dropped
+      const token = (await readInput(io, v.token, '--token')).replace(/\s+$/u, '')
+      if (token === '') throw new UsageError(`--token ${v.token} is empty`)
+      return token
+    },
+    async ingress(ingressIP) {
+      // no Service to look up offline: the flag is all there is
+      return resolveIngressAddress(ingressIP)
+    }
+  }
+}
+
 export const configure: Command = async (args, io) => {
   const flags = parseConfigureFlags(args)
-  const v = flags.values
-  if (v.help) {
+  if (flags.values.help) {
     io.stdout(configureUsage())
     return ExitCode.ok
   }
+  validateConfigureFlags(flags)
+  const warnings: string[] = []
+  const sources = offlineSources(flags, io, message => warnings.push(message))
+  return runConfigure(flags, io, sources, warnings)
+}
+
+/** istioctl's argument checks, in its order. */
+export function validateConfigureFlags(flags: ParsedFlags): void {
+  const v = flags.values
   if (flags.positional.length > 0) {
     throw new UsageError(
       `unexpected argument ${goQuote(flags.positional[0] as string)} (boolean flags take --flag=false)`
@@ -266,64 +368,28 @@ export const configure: Command = async (args, io) => {
   if (v.internalIP !== '' && v.externalIP !== '') {
     throw new UsageError('the flags --internalIP and --externalIP are mutually exclusive')
   }
-  if (v.file === '') {
-    throw new UsageError(
-      'reading the WorkloadGroup from a cluster (--name/--namespace) is not available yet: ' +
-        'pass it with -f FILE and run offline (--mesh-config, --root-cert, --token)'
-    )
-  }
+}
 
-  let workloadGroup
-  try {
-    workloadGroup = parseWorkloadGroupYaml(await readInput(io, v.file, 'WorkloadGroup'), v.file)
-  } catch (error) {
-    if (error instanceof WorkloadGroupError) throw new UsageError(error.message)
-    throw error
-  }
+/**
+ * Gathers the inputs from `sources`, renders the files and writes them. `warnings` collects
+ * what the sources report; they are printed before the files are written.
+ */
+export async function runConfigure(
+  flags: ParsedFlags,
+  io: CommandIO,
+  sources: ConfigureSources,
+  warnings: string[] = []
+): Promise<number> {
+  const v = flags.values
+  const revision = v.revision
+  const workloadGroup = await sources.workloadGroup()
   const namespace = workloadGroup.namespace
   const serviceAccount = workloadGroup.spec.template.serviceAccount
-
-  if (v['root-cert'] === '') {
-    throw new UsageError(
-      'no cluster connection: pass --root-cert FILE with the root-cert.pem of the ' +
-        `istio-ca-root-cert ConfigMap in namespace ${namespace} ` +
-        `(kubectl get configmap istio-ca-root-cert -n ${namespace} -o jsonpath='{.data.root-cert\\.pem}')`
-    )
-  }
-  const rootCert = await readInput(io, v['root-cert'], '--root-cert')
-  if (rootCert.trim() === '') throw new UsageError(`--root-cert ${v['root-cert']} is empty`)
-
-  const warnings: string[] = []
-  let meshConfig: string
-  if (v['mesh-config'] !== '') {
-    const text = await readInput(io, v['mesh-config'], '--mesh-config')
-    try {
-      meshConfig = meshConfigFromFile(text, v['mesh-config'])
-    } catch (error) {
-      if (error instanceof MeshConfigError) throw new UsageError(error.message)
-      throw error
-    }
-  } else {
-    meshConfig = helmDefaultMeshConfig(v.istioNamespace, v.revision)
-    warnings.push(
-      'no --mesh-config given: using the mesh config of a default install (trustDomain ' +
-        `cluster.local, discoveryAddress ${istiodAddress(v.istioNamespace, v.revision)})`
-    )
-  }
-
-  let token = ''
-  if (v.token !== '') {
-    // a JWT has no whitespace; a trailing newline from `kubectl create token > file` is dropped
-    token = (await readInput(io, v.token, '--token')).replace(/\s+$/u, '')
-    if (token === '') throw new UsageError(`--token ${v.token} is empty`)
-  }
-
-  if (!flags.changed.has('clusterID')) {
-    warnings.push(
-      'no --clusterID given and no cluster to read global.multiCluster.clusterName from: ' +
-        "ISTIO_META_CLUSTER_ID is '' (a default install's value; pass --clusterID, e.g. Kubernetes)"
-    )
-  }
+  const clusterID = flags.changed.has('clusterID') ? v.clusterID : await sources.clusterID(revision)
+  const meshConfig = await sources.meshConfig(revision)
+  const rootCert = await sources.rootCert(namespace)
+  const token = await sources.token(namespace, serviceAccount, Number(v.tokenDuration))
+  const ingress = await sources.ingress(v.ingressIP, revision)
 
   let rendered
   try {
@@ -331,11 +397,11 @@ export const configure: Command = async (args, io) => {
       workloadGroup,
       meshConfig,
       istioNamespace: v.istioNamespace,
-      revision: v.revision,
-      clusterID: v.clusterID,
+      revision,
+      clusterID,
       internalIP: v.internalIP,
       externalIP: v.externalIP,
-      ingress: v.ingressIP,
+      ingress,
       autoRegister: v.autoregister,
       captureDns: v['capture-dns'],
       rootCert,
@@ -354,11 +420,8 @@ export const configure: Command = async (args, io) => {
   const order: VmFileName[] = ['mesh.yaml', 'cluster.env', 'root-cert.pem', 'istio-token', 'hosts']
   for (const name of order) {
     const path = join(dir, name)
-    if (name === 'istio-token') {
-      await writeToken(path, rendered.files[name])
-    } else {
-      await writeFile(path, rendered.files[name], { mode: FILE_MODE })
-    }
+    if (name === 'istio-token') await writeToken(path, rendered.files[name])
+    else await writeFile(path, rendered.files[name], { mode: FILE_MODE })
   }
   const tokenPath = join(v.output, 'istio-token')
   if (token !== '') {
