@@ -1,26 +1,30 @@
 // Acceptance test of the lab as a whole: the Istio docs' manual VM steps ("Virtual Machine
-// Installation"), done by hand with plain OpenSSH scp/ssh against a lab VM, then a curl from the
-// VM as the ordinary user to the echo service by its cluster DNS name. The answer must come
-// through the sidecar stand-in (`server: envoy`) and the echo must see the VM's identity in
-// x-forwarded-client-cert.
+// Installation"), done by hand with plain OpenSSH scp/ssh against a lab VM and the sandbox
+// cluster, then a curl from the VM as the ordinary user to the echo service by its cluster DNS
+// name. The answer must come through the sidecar stand-in (`server: envoy`) and the echo must
+// see the VM's identity in x-forwarded-client-cert. Then, in the same VM, the failures the real
+// sidecar shows for a wrong root cert, an expired token and a missing hosts entry.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
+import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { labTestOptions } from '../helpers/lab.ts'
-import { createLabCa, type LabCa } from '../../lab/pki.ts'
+import { createLabCa } from '../../lab/pki.ts'
+import { startSandboxCluster, type SandboxCluster } from '../../lab/cluster/index.ts'
 import { buildSidecarDeb } from '../../lab/mesh/deb.ts'
 import { renderClusterEnv, renderHosts, renderMeshConfig } from '../../lab/mesh/files.ts'
 import { startIstiod, type Istiod } from '../../lab/mesh/istiod.ts'
-import { createLocalTokenAuthority } from '../../lab/mesh/tokens.ts'
+import { serviceNamesFromApi } from '../../lab/mesh/names.ts'
+import { tokenReviewerForApi } from '../../lab/mesh/tokens.ts'
 import {
   BRIDGE_ADDRESS,
+  CLUSTER_NETNS,
   GATEWAY_ADDRESS,
+  addClusterAddress,
   downLab,
-  runInVm,
   sshCommand,
   upLab,
   type LabVm
@@ -76,53 +80,126 @@ async function scp(vm: LabVm, files: string[]): Promise<void> {
   assert.equal(result.code, 0, `scp failed: ${result.stderr}`)
 }
 
-const ECHO_PORT = 18080
+/** What kubectl would do: one authenticated JSON request to the sandbox API. */
+function kube(
+  cluster: SandboxCluster,
+  method: string,
+  path: string,
+  body?: unknown
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const text = body === undefined ? '' : JSON.stringify(body)
+    const req = request(
+      new URL(path, cluster.url),
+      {
+        method,
+        ca: cluster.ca.certPem,
+        timeout: 10_000,
+        headers: {
+          authorization: `Bearer ${cluster.adminToken}`,
+          'content-type': 'application/json',
+          accept: 'application/json'
+        }
+      },
+      res => {
+        let data = ''
+        res.on('data', (chunk: Buffer) => (data += chunk.toString()))
+        res.on('end', () => {
+          if ((res.statusCode ?? 0) >= 300)
+            reject(new Error(`${method} ${path}: HTTP ${res.statusCode} ${data}`))
+          else resolve(JSON.parse(data || '{}'))
+        })
+      }
+    )
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)))
+    req.on('error', reject)
+    req.end(text)
+  })
+}
+
+async function readiness(vm: LabVm): Promise<string> {
+  return (
+    await exec([
+      ...sshCommand(vm),
+      'curl -s -o /dev/null -w "%{http_code}" localhost:15021/healthz/ready'
+    ])
+  ).stdout
+}
+
+async function until(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<boolean>
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await probe()) return
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
 
 describe('the Istio docs manual VM steps against the lab', labTestOptions(), () => {
-  let ca: LabCa
+  let cluster: SandboxCluster | undefined
   let istiod: Istiod | undefined
-  let echo: Server | undefined
   let vm: LabVm
-  let workdir: string
-  const tokens = createLocalTokenAuthority()
+  let workdir = ''
+  const identity = 'spiffe://cluster.local/ns/vm/sa/vm-sa'
 
   before(async () => {
-    ca = await createLabCa()
     workdir = await mkdtemp(join(tmpdir(), 'mxmesh-manual-'))
     const lab = await upLab({ vms: 1 })
     const first = lab.vms[0]
     assert.ok(first, 'the lab has no VM')
     vm = first
+    cluster = await startSandboxCluster({
+      host: BRIDGE_ADDRESS,
+      port: 6443,
+      podNetns: CLUSTER_NETNS
+    })
+    // The echo Service's ClusterIP and its pod IP live in the cluster namespace, where echo listens.
+    const echo = (await kube(cluster, 'GET', '/api/v1/namespaces/sample/services/echo')) as {
+      spec: { clusterIP: string }
+    }
+    await addClusterAddress(echo.spec.clusterIP)
+    const api = { server: cluster.url, caPem: cluster.ca.certPem }
     istiod = await startIstiod({
       host: GATEWAY_ADDRESS,
       port: 15012,
-      ca,
-      reviewer: tokens.reviewer,
-      names: () => ({ 'echo.sample.svc.cluster.local': BRIDGE_ADDRESS }),
+      ca: cluster.ca,
+      reviewer: tokenReviewerForApi({ ...api, bearerToken: cluster.adminToken }),
+      names: serviceNamesFromApi({ ...api, token: cluster.adminToken }),
       heartbeatSeconds: 1
     })
-    echo = createServer((req, res) => {
-      const body = JSON.stringify({ path: req.url, headers: req.headers })
-      res.writeHead(200, { 'content-type': 'application/json', server: 'echo' })
-      res.end(body)
-    })
-    await new Promise<void>(resolve => echo?.listen(ECHO_PORT, BRIDGE_ADDRESS, resolve))
   })
 
   after(async () => {
     await istiod?.close()
-    await new Promise(resolve => (echo ? echo.close(resolve) : resolve(undefined)))
+    await cluster?.close()
     await downLab()
     if (workdir) await rm(workdir, { recursive: true, force: true })
   })
 
   test('files by hand, scp + ssh, systemctl start istio, curl through the sidecar', async () => {
+    assert.ok(cluster && istiod)
     // The lab's VMs have no nameserver of their own (no route to the runner's); a real VM has
     // one, and DNS capture only redirects queries the kernel can route.
-    await runInVm(
+    await ssh(
       vm,
-      `printf 'nameserver ${BRIDGE_ADDRESS}\\noptions timeout:1 attempts:1\\n' > /etc/resolv.conf`
+      `printf 'nameserver ${BRIDGE_ADDRESS}\\noptions timeout:1 attempts:1\\n' | sudo tee /etc/resolv.conf`
     )
+
+    // kubectl: the namespace and the service account of the VM workload.
+    await kube(cluster, 'POST', '/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'vm' }
+    })
+    await kube(cluster, 'POST', '/api/v1/namespaces/vm/serviceaccounts', {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'vm-sa', namespace: 'vm' }
+    })
 
     // On the runner: what `istioctl x workload entry configure` would write, and the package.
     const input = {
@@ -133,21 +210,33 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
       inboundPorts: [8080],
       labels: { app: 'vm-app', version: 'v1' }
     }
+    const rootCert = (await kube(
+      cluster,
+      'GET',
+      '/api/v1/namespaces/vm/configmaps/istio-ca-root-cert'
+    )) as {
+      data: Record<string, string>
+    }
+    const tokenRequest = (await kube(
+      cluster,
+      'POST',
+      '/api/v1/namespaces/vm/serviceaccounts/vm-sa/token',
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { audiences: ['istio-ca'], expirationSeconds: 3600 }
+      }
+    )) as { status: { token: string } }
     await writeFile(join(workdir, 'cluster.env'), renderClusterEnv(input))
     await writeFile(join(workdir, 'mesh.yaml'), renderMeshConfig(input))
     await writeFile(join(workdir, 'hosts'), renderHosts(input))
-    await writeFile(join(workdir, 'root-cert.pem'), ca.certPem)
-    await writeFile(
-      join(workdir, 'istio-token'),
-      tokens.mint({ namespace: 'vm', serviceAccount: 'vm-sa' })
+    await writeFile(join(workdir, 'root-cert.pem'), rootCert.data['root-cert.pem'] ?? '')
+    await writeFile(join(workdir, 'istio-token'), tokenRequest.status.token)
+    const deb = await buildSidecarDeb(workdir, { version: cluster.istioVersion })
+    const files = ['cluster.env', 'mesh.yaml', 'hosts', 'root-cert.pem', 'istio-token'].map(f =>
+      join(workdir, f)
     )
-    const deb = await buildSidecarDeb(workdir, { version: '1.30.3' })
-    await scp(
-      vm,
-      ['cluster.env', 'mesh.yaml', 'hosts', 'root-cert.pem', 'istio-token']
-        .map(f => join(workdir, f))
-        .concat(deb)
-    )
+    await scp(vm, [...files, deb])
 
     // On the VM: the docs' steps, one ssh each.
     await ssh(vm, 'sudo mkdir -p /etc/certs')
@@ -165,41 +254,89 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
     )
     await ssh(vm, 'sudo systemctl start istio')
 
-    // Verify as the docs do: readiness, then the service by its cluster name.
-    const deadline = Date.now() + 30_000
-    let ready = ''
-    while (Date.now() < deadline) {
-      ready = (
-        await exec([
-          ...sshCommand(vm),
-          'curl -s -o /dev/null -w "%{http_code}" localhost:15021/healthz/ready'
-        ])
-      ).stdout
-      if (ready === '200') break
-      await new Promise(resolve => setTimeout(resolve, 500))
-    }
+    // Verify as the docs do: readiness, the log, iptables, the certificates, proxy status.
+    await until('readiness 200', 30_000, async () => (await readiness(vm)) === '200').catch(
+      async error => {
+        throw new Error(
+          `${String(error)}; istio.log:\n${await ssh(vm, 'sudo cat /var/log/istio/istio.log')}`
+        )
+      }
+    )
     const log = await ssh(vm, 'sudo cat /var/log/istio/istio.log')
-    assert.equal(ready, '200', `the sidecar did not become ready; istio.log:\n${log}`)
     assert.match(log, /pushed key\/cert pair/)
+    assert.match(log, /pushed root cert/)
     assert.match(await ssh(vm, 'sudo iptables-save -t nat'), /-A ISTIO_OUTPUT .*-j ISTIO_REDIRECT/)
     assert.match(await ssh(vm, 'sudo ls /etc/certs'), /cert-chain\.pem\nkey\.pem\nroot-cert\.pem/)
-    const connected = await istiod!.waitForProxy(p => p.ip === vm.address, 10_000)
-    assert.equal(connected.spiffeId, 'spiffe://cluster.local/ns/vm/sa/vm-sa')
+    assert.equal((await ssh(vm, 'systemctl is-active istio')).trim(), 'active')
+    const connected = await istiod.waitForProxy(p => p.ip === vm.address, 10_000)
+    assert.equal(connected.spiffeId, identity)
+    assert.equal(connected.workloadName, 'vm-app')
 
-    const answer = await ssh(
-      vm,
-      `curl -sS -i --max-time 10 http://echo.sample.svc.cluster.local:${ECHO_PORT}/`
-    )
+    // The ordinary user's curl, by the service's cluster name: DNS capture, then the proxy.
+    const answer = await ssh(vm, 'curl -sS -i --max-time 10 http://echo.sample.svc.cluster.local/')
+    assert.match(answer, /^HTTP\/1\.[01] 200/)
     assert.match(answer, /^server: envoy\r$/m)
     const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as {
       headers: Record<string, string>
     }
-    assert.match(
-      body.headers['x-forwarded-client-cert'] ?? '',
-      /URI=spiffe:\/\/cluster\.local\/ns\/vm\/sa\/vm-sa$/
+    assert.equal(
+      body.headers['x-forwarded-client-cert'],
+      `By=echo.sample.svc.cluster.local;URI=${identity}`
     )
+  })
 
+  /** Stops istio, changes one thing, starts it: it must stay not ready with `reasons` logged. */
+  async function expectFailure(change: string, restore: string, reasons: RegExp[]): Promise<void> {
     await ssh(vm, 'sudo systemctl stop istio')
-    assert.doesNotMatch(await ssh(vm, 'sudo iptables-save -t nat'), /ISTIO_/)
+    await ssh(vm, change)
+    try {
+      await ssh(vm, 'sudo systemctl start istio')
+      let log = ''
+      await until(`${reasons.join(' and ')} in istio.log`, 20_000, async () => {
+        log = await ssh(vm, 'sudo cat /var/log/istio/istio.log')
+        return reasons.every(reason => reason.test(log))
+      })
+      assert.equal(await readiness(vm), '503')
+      assert.doesNotMatch(log, /pushed key\/cert pair/)
+    } finally {
+      await ssh(vm, 'sudo systemctl stop istio')
+      await ssh(vm, restore)
+    }
+  }
+
+  test('a wrong root cert on the VM: not ready, x509 unknown authority', async () => {
+    const other = await createLabCa('another root')
+    await writeFile(join(workdir, 'other-root.pem'), other.certPem)
+    await scp(vm, [join(workdir, 'other-root.pem')])
+    await expectFailure(
+      'sudo cp /etc/certs/root-cert.pem /root/root-cert.pem && sudo cp "${HOME}"/other-root.pem /etc/certs/root-cert.pem',
+      'sudo cp /root/root-cert.pem /etc/certs/root-cert.pem',
+      [/failed to warm certificate/, /x509: certificate signed by unknown authority/]
+    )
+  })
+
+  test('an expired token on the VM: not ready, authentication failure', async () => {
+    assert.ok(cluster)
+    const expired = cluster.mintServiceAccountToken({
+      namespace: 'vm',
+      serviceAccount: 'vm-sa',
+      audiences: ['istio-ca'],
+      expirationSeconds: -60
+    })
+    await writeFile(join(workdir, 'expired-token'), expired)
+    await scp(vm, [join(workdir, 'expired-token')])
+    await expectFailure(
+      'sudo cp /var/run/secrets/tokens/istio-token /root/istio-token && sudo cp "${HOME}"/expired-token /var/run/secrets/tokens/istio-token',
+      'sudo cp /root/istio-token /var/run/secrets/tokens/istio-token',
+      [/failed to warm certificate/, /authentication failure/]
+    )
+  })
+
+  test('no hosts entry for istiod on the VM: not ready, no such host', async () => {
+    await expectFailure(
+      "sudo cp /etc/hosts /root/hosts && sudo sed -i '/istiod/d' /etc/hosts",
+      'sudo cp /root/hosts /etc/hosts',
+      [/failed to warm certificate/, /dial tcp: lookup istiod\.istio-system\.svc: no such host/]
+    )
   })
 })
