@@ -107,7 +107,7 @@ describe('argument errors use istioctl wording (exit 2)', () => {
     [['--name', 'foo', '-n', 'bar', '-o', 'o'], /not available yet: pass it with -f FILE/],
     [
       ['-f', 'missing.yaml', '-o', 'o', '--root-cert', 'root.pem'],
-      /open missing\.yaml: no such file or directory/
+      /^Error: open missing\.yaml: no such file or directory\n$/
     ],
     [
       ['-f', 'wg.yaml', '-o', 'o'],

@@ -216,7 +216,8 @@ export function configureUsage(): string {
   ].join('\n')
 }
 
-async function readInput(io: CommandIO, path: string, what: string): Promise<string> {
+// `what` prefixes the error for our own flags; -f errors read exactly as istioctl's.
+async function readInput(io: CommandIO, path: string, what?: string): Promise<string> {
   try {
     return await readFile(resolve(io.cwd, path), 'utf8')
   } catch (error) {
@@ -229,7 +230,7 @@ async function readInput(io: CommandIO, path: string, what: string): Promise<str
           : code === 'EISDIR'
             ? 'is a directory'
             : (error as Error).message
-    throw new UsageError(`${what}: open ${path}: ${reason}`)
+    throw new UsageError(`${what !== undefined ? `${what}: ` : ''}open ${path}: ${reason}`)
   }
 }
 
@@ -284,7 +285,7 @@ export function offlineSources(
         )
       }
       try {
-        return parseWorkloadGroupYaml(await readInput(io, v.file, 'WorkloadGroup'), v.file)
+        return parseWorkloadGroupYaml(await readInput(io, v.file), v.file)
       } catch (error) {
         if (error instanceof WorkloadGroupError) throw new UsageError(error.message)
         throw error
