@@ -185,6 +185,7 @@ export function semanticIssues(data: unknown, locate: Locate): SemanticIssue[] {
   const vms = list(data['vms'])
   unique(vms, ['vms'], 'name', 'vm name', locate, issues)
   const targets = new Map<string, number>()
+  const addresses = new Map<string, number>()
   const vmNames: string[] = []
   const vmGroup = new Map<string, string>()
   vms.forEach((vm, index) => {
@@ -219,6 +220,19 @@ export function semanticIssues(data: unknown, locate: Locate): SemanticIssue[] {
       }
     }
     if (name !== undefined && groupName !== undefined) vmGroup.set(name, groupName)
+
+    const address = str(vm['address'])
+    if (address !== undefined && address !== 'auto' && f.isIPAddress(address)) {
+      const previous = addresses.get(address)
+      if (previous === undefined) {
+        addresses.set(address, index)
+      } else {
+        issues.push({
+          path: ['vms', index, 'address'],
+          message: `address ${address} is already used by vms[${previous}] (at ${at(locate(['vms', previous, 'address']))}); the mesh could not tell the two apart`
+        })
+      }
+    }
 
     const host = str(vm['host'])
     if (host !== undefined && (vm['port'] === undefined || int(vm['port']) !== undefined)) {
