@@ -687,6 +687,77 @@ describe('sandbox cluster API (loopback)', () => {
     }
   })
 
+  test('legacy installs: pilot + citadel, meshExpansion gateway, istio.<sa> secrets, istiocoredns', async () => {
+    const legacy = await startSandboxCluster({
+      istioVersion: '1.4.6',
+      network: 'net-a',
+      echo: false
+    })
+    try {
+      const { apps, core, objects } = clients(legacy.kubeconfig)
+      const names = (await apps.listNamespacedDeployment({ namespace: 'istio-system' })).items.map(
+        d => d.metadata?.name
+      )
+      assert.deepEqual(names, [
+        'istio-citadel',
+        'istio-ingressgateway',
+        'istio-pilot',
+        'istiocoredns'
+      ])
+      const gw = await core.readNamespacedService({
+        name: 'istio-ingressgateway',
+        namespace: 'istio-system'
+      })
+      assert.equal(gw.status?.loadBalancer?.ingress?.[0]?.ip, '198.18.0.2')
+      assert.ok(gw.spec?.ports?.some(p => p.port === 15011 && p.name === 'tcp-pilot-grpc-tls'))
+      await objects.read({
+        apiVersion: 'networking.istio.io/v1alpha3',
+        kind: 'Gateway',
+        metadata: { name: 'meshexpansion-gateway', namespace: 'istio-system' }
+      })
+      const mesh = await core.readNamespacedConfigMap({ name: 'istio', namespace: 'istio-system' })
+      assert.match(mesh.data?.mesh ?? '', /discoveryAddress: istio-pilot\.istio-system:15011/)
+
+      const secret = await core.readNamespacedSecret({
+        name: 'istio.default',
+        namespace: 'default'
+      })
+      assert.equal(secret.type, 'istio.io/key-and-cert')
+      assert.equal(
+        Buffer.from(secret.data?.['root-cert.pem'] ?? '', 'base64').toString(),
+        legacy.ca.certPem
+      )
+      const { X509Certificate } = await import('node:crypto')
+      const chain = new X509Certificate(
+        Buffer.from(secret.data?.['cert-chain.pem'] ?? '', 'base64')
+      )
+      assert.match(
+        chain.subjectAltName ?? '',
+        /spiffe:\/\/cluster\.local\/ns\/default\/sa\/default/
+      )
+
+      await core.createNamespace({ body: { metadata: { name: 'vm' } } })
+      await core.createNamespacedServiceAccount({
+        namespace: 'vm',
+        body: { metadata: { name: 'mysql' } }
+      })
+      await legacy.settled()
+      await core.readNamespacedSecret({ name: 'istio.mysql', namespace: 'vm' })
+    } finally {
+      await legacy.close()
+    }
+    const ancient = await startSandboxCluster({ istioVersion: '0.8.0', echo: false })
+    try {
+      const { apps } = clients(ancient.kubeconfig)
+      const names = (await apps.listNamespacedDeployment({ namespace: 'istio-system' })).items.map(
+        d => d.metadata?.name
+      )
+      assert.deepEqual(names, ['istio-citadel', 'istio-pilot'])
+    } finally {
+      await ancient.close()
+    }
+  })
+
   test('TokenRequest → TokenReview: audience, expiry, tampering, deleted ServiceAccount', async () => {
     await c.core.createNamespacedServiceAccount({
       namespace: 'vm',

@@ -10,8 +10,8 @@ import { createLabCa, type LabCa } from '../pki.ts'
 import { startEcho, type EchoServer } from './echo.ts'
 import { ExecServer } from './exec.ts'
 import { DenyList, Faults, RequestLog } from './observe.ts'
-import { istioVersionsFor, resourceTypes } from './resources.ts'
-import { seedIstio } from './seed.ts'
+import { compareVersions, istioVersionsFor, resourceTypes } from './resources.ts'
+import { installCitadelHooks, seedIstio } from './seed.ts'
 import { handleRequest, reviewToken, type ServerContext, type UserInfo } from './server.ts'
 import { ObjectStore } from './store.ts'
 import { apiAudience, TokenAuthority, type TokenReviewResult } from './tokens.ts'
@@ -62,6 +62,10 @@ export interface SandboxClusterOptions {
   sleepExecutables?: string[]
   /** longest a pod exec may run (default 10 minutes) */
   execMaxDurationMs?: number
+  /** before 1.5: Helm's meshExpansion gateway ports and resources (default true from 1.0) */
+  meshExpansion?: boolean
+  /** 1.3/1.4: multi-network install with istiocoredns (default: when network is set) */
+  multiNetwork?: boolean
 }
 
 export interface ServiceAccountTokenRequest {
@@ -95,6 +99,8 @@ export interface SandboxCluster {
   mintServiceAccountToken(request: ServiceAccountTokenRequest): string
   /** A kubeconfig with the same cluster and another token. */
   kubeconfigFor(token: string, userName?: string): string
+  /** Waits until background controllers caught up (before 1.5: Citadel's istio.<sa> secrets). */
+  settled(): Promise<void>
   /** the echo app, when started */
   echo: EchoServer | undefined
   istioVersion: string
@@ -202,7 +208,10 @@ export async function startSandboxCluster(
   ctx.serverAddress = `${urlHost}:${port}`
 
   let echo: EchoServer | undefined
+  let citadel: ReturnType<typeof installCitadelHooks> | undefined
   const close = async (): Promise<void> => {
+    citadel?.stop()
+    await citadel?.settled()
     for (const finish of [...ctx.watches]) finish()
     exec.close()
     await new Promise<void>(resolve => {
@@ -234,8 +243,24 @@ export async function startSandboxCluster(
         eastWestGateway: options.eastWestGateway ?? { ip: '198.18.0.2' },
         rootCertPem: ca.certPem,
         ...(options.appNamespace ? { appNamespace: options.appNamespace } : {}),
-        ...(options.sleepExecutables ? { sleepExecutables: options.sleepExecutables } : {})
+        ...(options.sleepExecutables ? { sleepExecutables: options.sleepExecutables } : {}),
+        ...(options.meshExpansion !== undefined ? { meshExpansion: options.meshExpansion } : {}),
+        ...(options.multiNetwork !== undefined ? { multiNetwork: options.multiNetwork } : {})
       })
+      if (compareVersions(istioVersion, '1.5') < 0) {
+        citadel = installCitadelHooks(
+          store,
+          ca.certPem,
+          spiffe =>
+            ca.issue({
+              commonName: spiffe.split('/').pop() ?? 'workload',
+              uris: [spiffe],
+              validForSeconds: 90 * 86400
+            }),
+          options.trustDomain ?? 'cluster.local'
+        )
+        await citadel.settled()
+      }
     }
   } catch (error) {
     await close()
@@ -275,6 +300,9 @@ export async function startSandboxCluster(
       }).token
     },
     kubeconfigFor: (token, userName = 'user') => kubeconfigYaml(url, ca.certPem, token, userName),
+    settled: async () => {
+      await citadel?.settled()
+    },
     echo,
     istioVersion,
     close

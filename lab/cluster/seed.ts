@@ -27,6 +27,10 @@ export interface SeedOptions {
   sleepPodIp?: string
   /** executables the sleep pod "has" (default: whatever the namespace/host has) */
   sleepExecutables?: string[]
+  /** before 1.5: Helm's meshExpansion (gateway ports 15011/8060, meshexpansion-gateway); default true from 1.0 */
+  meshExpansion?: boolean
+  /** 1.3/1.4: the multi-network install (istiocoredns, istio-multicluster-ingressgateway); default: network set */
+  multiNetwork?: boolean
 }
 
 const fieldManagerHelm = 'helm'
@@ -180,6 +184,7 @@ export function meshConfigYaml(o: SeedOptions): string {
   const mesh: Record<string, unknown> = {
     defaultConfig: {
       discoveryAddress: discovery,
+      ...(modern ? {} : { controlPlaneAuthPolicy: 'MUTUAL_TLS' }),
       ...(o.meshId ? { meshId: o.meshId } : {}),
       proxyMetadata: {},
       tracing: { zipkin: { address: `zipkin.${o.istioNamespace}:9411` } }
@@ -390,7 +395,9 @@ export function seedIstio(store: ObjectStore, o: SeedOptions): void {
     },
     data: { mesh: meshConfigYaml(o), meshNetworks: 'networks: {}\n' }
   })
-  if (modern) {
+  if (compareVersions(o.istioVersion, '1.0') >= 0) {
+    // the injector's values key appeared in 1.3; before 1.5 the webhook served from istio-sidecar-injector
+    const injectorService = modern ? `istiod${suffix}` : 'istio-sidecar-injector'
     put({
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -400,7 +407,9 @@ export function seedIstio(store: ObjectStore, o: SeedOptions): void {
         labels: { ...labelsFor(rev), release: 'istio' }
       },
       data: {
-        values: JSON.stringify(sidecarInjectorValues(o), null, 2),
+        ...(compareVersions(o.istioVersion, '1.3') >= 0
+          ? { values: JSON.stringify(sidecarInjectorValues(o), null, 2) }
+          : {}),
         config: stringify({
           defaultTemplates: ['sidecar'],
           policy: 'enabled',
@@ -422,7 +431,7 @@ export function seedIstio(store: ObjectStore, o: SeedOptions): void {
           sideEffects: 'None',
           failurePolicy: 'Fail',
           clientConfig: {
-            service: { name: `istiod${suffix}`, namespace: ns, path: '/inject', port: 443 }
+            service: { name: injectorService, namespace: ns, path: '/inject', port: 443 }
           },
           namespaceSelector: {
             matchExpressions: [
@@ -440,7 +449,8 @@ export function seedIstio(store: ObjectStore, o: SeedOptions): void {
     }
   }
 
-  if (o.eastWestGateway !== 'none') {
+  if (!modern) seedLegacyMeshExpansion(put, o)
+  if (o.eastWestGateway !== 'none' && modern) {
     const gwLabels = {
       app: 'istio-eastwestgateway',
       istio: 'eastwestgateway',
@@ -551,4 +561,192 @@ export function seedIstio(store: ObjectStore, o: SeedOptions): void {
     ),
     'kube-controller-manager'
   )
+}
+
+type Put = (obj: KubeObject, manager?: string) => void
+
+/**
+ * Before 1.5 (pilot + citadel): istio-ingressgateway with the mesh expansion ports and LB address,
+ * meshexpansion-gateway with its VirtualServices (1.0+), and for 1.3/1.4 multi-network installs
+ * istiocoredns and the multicluster gateway. 0.x installs get no gateway (the ILB era).
+ */
+function seedLegacyMeshExpansion(put: Put, o: SeedOptions): void {
+  const ns = o.istioNamespace
+  const v = o.istioVersion
+  if (compareVersions(v, '1.0') < 0 || o.eastWestGateway === 'none') return
+  const meshExpansion = o.meshExpansion ?? true
+  const labels = { app: 'istio-ingressgateway', istio: 'ingressgateway' }
+  const lb =
+    'ip' in o.eastWestGateway
+      ? { ip: o.eastWestGateway.ip }
+      : { hostname: o.eastWestGateway.hostname }
+  const ports = [
+    { name: 'http2', port: 80, targetPort: 80 },
+    { name: 'https', port: 443, targetPort: 443 },
+    ...(compareVersions(v, '1.1') >= 0
+      ? [
+          { name: 'status-port', port: 15020, targetPort: 15020 },
+          { name: 'tls', port: 15443, targetPort: 15443 }
+        ]
+      : []),
+    ...(meshExpansion
+      ? [
+          { name: 'tcp-pilot-grpc-tls', port: 15011, targetPort: 15011 },
+          { name: 'tcp-citadel-grpc-tls', port: 8060, targetPort: 8060 },
+          { name: 'tcp-dns-tls', port: 853, targetPort: 853 }
+        ]
+      : [])
+  ]
+  put(
+    deployment(
+      'istio-ingressgateway',
+      ns,
+      labels,
+      [{ name: 'istio-proxy', image: `docker.io/istio/proxyv2:${v}` }],
+      'istio-ingressgateway-service-account'
+    )
+  )
+  put(
+    service(
+      'istio-ingressgateway',
+      ns,
+      { type: 'LoadBalancer', clusterIP: '198.19.0.3', selector: labels, ports },
+      labels,
+      { loadBalancer: { ingress: [lb] } }
+    )
+  )
+  if (meshExpansion) {
+    const gw = (name: string, servers: unknown[]): KubeObject => ({
+      apiVersion: 'networking.istio.io/v1alpha3',
+      kind: 'Gateway',
+      metadata: { name, namespace: ns },
+      spec: { selector: { istio: 'ingressgateway' }, servers }
+    })
+    put(
+      gw('meshexpansion-gateway', [
+        { port: { name: 'tcp-pilot', number: 15011, protocol: 'TCP' }, hosts: ['*'] },
+        { port: { name: 'tcp-citadel', number: 8060, protocol: 'TCP' }, hosts: ['*'] }
+      ])
+    )
+    for (const [name, host, port] of [
+      ['meshexpansion-vs-pilot', `istio-pilot.${ns}.svc.cluster.local`, 15011],
+      ['meshexpansion-vs-citadel', `istio-citadel.${ns}.svc.cluster.local`, 8060]
+    ] as const) {
+      put({
+        apiVersion: 'networking.istio.io/v1alpha3',
+        kind: 'VirtualService',
+        metadata: { name, namespace: ns },
+        spec: {
+          hosts: [host],
+          gateways: ['meshexpansion-gateway'],
+          tcp: [{ match: [{ port }], route: [{ destination: { host, port: { number: port } } }] }]
+        }
+      })
+    }
+  }
+  const multiNetwork = o.multiNetwork ?? o.network !== undefined
+  if (multiNetwork && compareVersions(v, '1.3') >= 0) {
+    const dnsLabels = { app: 'istiocoredns' }
+    put(
+      deployment(
+        'istiocoredns',
+        ns,
+        dnsLabels,
+        [
+          { name: 'coredns', image: 'coredns/coredns:1.6.2' },
+          { name: 'istio-coredns-plugin', image: 'istio/coredns-plugin:0.2-istio-1.1' }
+        ],
+        'istiocoredns-service-account'
+      )
+    )
+    put(
+      service(
+        'istiocoredns',
+        ns,
+        {
+          clusterIP: '198.19.0.53',
+          selector: dnsLabels,
+          ports: [
+            { name: 'dns', port: 53, protocol: 'UDP' },
+            { name: 'dns-tcp', port: 53, protocol: 'TCP' }
+          ]
+        },
+        dnsLabels
+      )
+    )
+    put({
+      apiVersion: 'networking.istio.io/v1alpha3',
+      kind: 'Gateway',
+      metadata: { name: 'istio-multicluster-ingressgateway', namespace: ns },
+      spec: {
+        selector: { istio: 'ingressgateway' },
+        servers: [
+          {
+            hosts: ['*.global'],
+            port: { name: 'tls', number: 15443, protocol: 'TLS' },
+            tls: { mode: 'AUTO_PASSTHROUGH' }
+          }
+        ]
+      }
+    })
+  }
+}
+
+/**
+ * Citadel (before 1.5) writes a Secret istio.<sa> (root-cert.pem, cert-chain.pem, key.pem) for every
+ * ServiceAccount, a moment after the account appears. `issue` signs a workload certificate.
+ * Returns a function that waits until every pending secret is written, and one to stop.
+ */
+export function installCitadelHooks(
+  store: ObjectStore,
+  rootCertPem: string,
+  issue: (spiffe: string) => Promise<{ certPem: string; keyPem: string }>,
+  trustDomain = 'cluster.local'
+): { settled(): Promise<void>; stop(): void } {
+  const pending = new Set<Promise<void>>()
+  const write = (ns: string, sa: string): void => {
+    const job = issue(`spiffe://${trustDomain}/ns/${ns}/sa/${sa}`)
+      .then(cert => {
+        if (!store.get('serviceaccounts', ns, sa) || !store.namespaceExists(ns)) return
+        const b64 = (s: string): string => Buffer.from(s).toString('base64')
+        store.put(
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            type: 'istio.io/key-and-cert',
+            metadata: {
+              name: `istio.${sa}`,
+              namespace: ns,
+              annotations: { 'istio.io/service-account.name': sa }
+            },
+            data: {
+              'root-cert.pem': b64(rootCertPem),
+              'cert-chain.pem': b64(cert.certPem),
+              'key.pem': b64(cert.keyPem)
+            }
+          },
+          { manager: 'istio-citadel' }
+        )
+      })
+      .catch(() => undefined)
+      .finally(() => pending.delete(job))
+    pending.add(job)
+  }
+  for (const sa of store.list('serviceaccounts'))
+    write(sa.metadata?.namespace ?? '', sa.metadata?.name ?? '')
+  const stop = store.onChange(event => {
+    if (
+      event.type === 'ADDED' &&
+      event.resource.plural === 'serviceaccounts' &&
+      event.resource.group === ''
+    ) {
+      write(event.object.metadata?.namespace ?? '', event.object.metadata?.name ?? '')
+    }
+  })
+  return {
+    settled: async () => {
+      for (let i = 0; i < 100 && pending.size > 0; i++) await Promise.all([...pending])
+    },
+    stop
+  }
 }
