@@ -293,6 +293,19 @@ describe('WorkloadGroup loading', () => {
     assert.deepEqual(g.spec.template.ports, { http: 80 })
     assert.deepEqual(g.spec.probe, { tcpSocket: { port: 80 }, periodSeconds: 3 })
   })
+  test('YAML 1.1 as go-yaml v2 reads it: yes is a boolean, dates and 1:20 stay strings', () => {
+    const g = parseWorkloadGroupYaml(
+      'metadata: {name: a, namespace: b}\nspec: {metadata: {labels: {date: 2024-01-02, t: 1:20}}}\n'
+    )
+    assert.deepEqual(g.spec.metadata.labels, { date: '2024-01-02', t: '1:20' })
+    assert.throws(
+      () =>
+        parseWorkloadGroupYaml(
+          'metadata: {name: a, namespace: b}\nspec: {metadata: {labels: {ok: yes}}}\n'
+        ),
+      /labels\.ok: expected a string, got boolean true/
+    )
+  })
   test('clear errors: no namespace, a port that is not a number, a label that is not a string', () => {
     assert.throws(
       () => parseWorkloadGroupYaml('metadata: {name: a}\n'),

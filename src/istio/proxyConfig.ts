@@ -605,7 +605,18 @@ export function messageToJson(
  * An empty document gives null, which applies as "no change".
  */
 export function parseGoYamlDocument(text: string, what: string): unknown {
-  const doc = parseDocument(text, { version: '1.1', uniqueKeys: false, prettyErrors: true })
+  const doc = parseDocument(text, {
+    version: '1.1',
+    uniqueKeys: false,
+    prettyErrors: true,
+    // go-yaml v2 leaves timestamps as strings and has no base-60 numbers
+    customTags: tags =>
+      tags.filter(
+        t =>
+          typeof t !== 'object' ||
+          (t.tag !== 'tag:yaml.org,2002:timestamp' && (t as { format?: string }).format !== 'TIME')
+      )
+  })
   if (doc.errors.length > 0) {
     throw new ProtoJsonError(`${what}: invalid YAML: ${doc.errors[0]?.message ?? 'unknown error'}`)
   }
