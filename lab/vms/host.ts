@@ -44,12 +44,14 @@ export async function ensureHostPackages(
   needDebootstrap: boolean,
   log: (line: string) => void = () => {}
 ): Promise<void> {
+  const missing = missingHostPackages(needDebootstrap)
   if (!isRoot()) {
+    const also =
+      missing.length > 0 ? `; these host packages are missing too: ${missing.join(' ')}` : ''
     throw new Error(
-      'the lab needs root (network namespaces, mounts, systemd-nspawn); run it with sudo or as root'
+      `the lab needs root (network namespaces, mounts, systemd-nspawn); run it with sudo or as root${also}`
     )
   }
-  const missing = missingHostPackages(needDebootstrap)
   if (missing.length === 0) return
   if (findTool('apt-get') === undefined) {
     throw new Error(

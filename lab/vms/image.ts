@@ -58,6 +58,8 @@ printf 'HostKey /etc/ssh/ssh_host_ed25519_key\\nPasswordAuthentication no\\nKbdI
 for unit in ${MASKED_UNITS.join(' ')}; do ln -sf /dev/null /etc/systemd/system/$unit; done
 : > /etc/machine-id
 rm -f /var/lib/dbus/machine-id
+# debootstrap copied the build machine's name server; the lab has none
+printf '# the lab has no DNS server; names come from /etc/hosts\\n' > /etc/resolv.conf
 apt-get clean
 `
 

@@ -430,6 +430,16 @@ async function cleanup(log: (line: string) => void): Promise<void> {
   rmSync(RUN_DIR, { recursive: true, force: true })
 }
 
+/**
+ * Makes the lab network without VMs and without cleaning anything up first: the bridge and the
+ * cluster namespace (idempotent). For cluster-only tests; `upLab` does this too.
+ */
+export async function ensureLabNetwork(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the lab network needs root')
+  await ensureBridge()
+  await ensureClusterNetns()
+}
+
 /** Stops every VM and removes every namespace, bridge, mount, process and file the lab made. */
 export async function downLab(options: { log?: (line: string) => void } = {}): Promise<void> {
   const log = options.log ?? (() => {})

@@ -96,6 +96,11 @@ export function provision(
     join(root, 'etc/hosts'),
     `127.0.0.1 localhost\n127.0.1.1 ${vm.name}\n${vm.address} ${vm.name}\n::1 localhost ip6-localhost ip6-loopback\n`
   )
+  // No name server: the lab routes nowhere outside itself (the runner's resolv.conf would name one).
+  writeFileSync(
+    join(root, 'etc/resolv.conf'),
+    '# the lab has no DNS server; names come from /etc/hosts\n'
+  )
   writeFileSync(join(root, 'etc/machine-id'), `${randomBytes(16).toString('hex')}\n`)
   writeFileSync(join(root, 'etc/ssh/ssh_host_ed25519_key'), hostKey.private, { mode: 0o600 })
   writeFileSync(join(root, 'etc/ssh/ssh_host_ed25519_key.pub'), `${hostKey.public}\n`, {
