@@ -989,6 +989,23 @@ describe('sandbox cluster API (loopback)', () => {
     assert.equal(viaV4.stdout, 'four\n')
     assert.deepEqual(viaV4.status.details?.causes, [{ reason: 'ExitCode', message: '2' }])
 
+    const denyExec = cluster.deny('admin', 'create', 'pods/exec')
+    await assert.rejects(
+      () => runExec(c.kc, 'sample', 'sleep-6b8f4c7d9-m3n5p', 'sleep', ['true']),
+      /403/
+    )
+    denyExec()
+    await assert.rejects(
+      () =>
+        runExec(
+          clients(cluster.kubeconfigFor('wrong')).kc,
+          'sample',
+          'sleep-6b8f4c7d9-m3n5p',
+          'sleep',
+          ['true']
+        ),
+      /401/
+    )
     await assert.rejects(() => runExec(c.kc, 'sample', 'no-such-pod', 'sleep', ['true']), /404/)
     await assert.rejects(
       () => runExec(c.kc, 'sample', 'sleep-6b8f4c7d9-m3n5p', 'wrong', ['true']),
@@ -1075,6 +1092,44 @@ describe('sandbox cluster API (loopback)', () => {
     await c.core.deleteNamespacedConfigMap({ name: 'w', namespace: 'default' })
     await gotThree
     assert.deepEqual(seen, ['ADDED w', 'MODIFIED w', 'DELETED w'])
+  })
+
+  test('malformed requests get a Status, and the server keeps serving', async () => {
+    const { request } = await import('node:https')
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        `${cluster.url}/api/v1/namespaces/%E0%A4%A/configmaps/x`,
+        { ca: cluster.ca.certPem, headers: { authorization: `Bearer ${cluster.adminToken}` } },
+        res => {
+          res.resume()
+          resolve(res.statusCode ?? 0)
+        }
+      )
+      req.on('error', reject)
+      req.end()
+    })
+    assert.equal(status, 404)
+    const bad = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        `${cluster.url}/api/v1/namespaces/default/configmaps`,
+        {
+          method: 'POST',
+          ca: cluster.ca.certPem,
+          headers: {
+            authorization: `Bearer ${cluster.adminToken}`,
+            'content-type': 'application/json'
+          }
+        },
+        res => {
+          res.resume()
+          resolve(res.statusCode ?? 0)
+        }
+      )
+      req.on('error', reject)
+      req.end('{not json')
+    })
+    assert.equal(bad, 400)
+    await c.core.listNamespace()
   })
 
   test('discovery and version', async () => {

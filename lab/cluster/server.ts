@@ -82,11 +82,23 @@ export function parseRequest(
   rawUrl: string,
   userAgent: string | undefined
 ): ParsedRequest {
-  const url = new URL(rawUrl, 'https://sandbox.invalid')
+  let url: URL
+  try {
+    url = new URL(rawUrl, 'https://sandbox.invalid')
+  } catch {
+    url = new URL('/invalid-request-target', 'https://sandbox.invalid')
+  }
   const segments = url.pathname
     .split('/')
     .filter(s => s !== '')
-    .map(decodeURIComponent)
+    .map(segment => {
+      // a malformed escape stays as sent (and then names no resource): never throw here
+      try {
+        return decodeURIComponent(segment)
+      } catch {
+        return segment
+      }
+    })
   const base: ParsedRequest = {
     method,
     path: url.pathname + url.search,
