@@ -480,6 +480,11 @@ describe('sandbox cluster API (loopback)', () => {
       list.items.map(i => i.metadata?.name),
       ['applied']
     )
+    assert.equal(
+      list.items[0]?.kind,
+      undefined,
+      'built-in list items carry no kind, as in Kubernetes'
+    )
     await c.objects.delete({
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -562,6 +567,7 @@ describe('sandbox cluster API (loopback)', () => {
       plural: 'workloadentries',
       labelSelector: ''
     })) as { items: unknown[] }
+    assert.equal((listed.items[0] as { kind?: string } | undefined)?.kind, 'WorkloadEntry')
     assert.equal(listed.items.length, 1)
 
     const invalid = await apiError(() =>

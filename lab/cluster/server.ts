@@ -440,7 +440,7 @@ async function dispatch(
           ...(labelSelector !== undefined ? { labelSelector } : {}),
           ...(fieldSelector !== undefined ? { fieldSelector } : {})
         })
-        .map(o => present(o, type, info.version))
+        .map(o => listItem(o, type, info.version))
       return {
         code: 200,
         body: {
@@ -479,7 +479,7 @@ async function dispatch(
           apiVersion,
           kind: `${type.kind}List`,
           metadata: { resourceVersion: ctx.store.currentResourceVersion },
-          items: items.map(o => present(o, type, info.version))
+          items: items.map(o => listItem(o, type, info.version))
         }
       }
     }
@@ -500,6 +500,16 @@ function present(obj: KubeObject, type: ResourceType, version: string): KubeObje
   delete rest.apiVersion
   delete rest.kind
   return { apiVersion: apiVersionOf(type, version), kind: type.kind, ...rest }
+}
+
+/** Built-in kinds' list items carry no apiVersion/kind in Kubernetes' JSON; custom resources' do. */
+function listItem(obj: KubeObject, type: ResourceType, version: string): KubeObject {
+  const item = present(obj, type, version)
+  if (!type.istio) {
+    delete item.apiVersion
+    delete item.kind
+  }
+  return item
 }
 
 function objectMeta(obj: Obj): NonNullable<KubeObject['metadata']> {
