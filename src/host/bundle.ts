@@ -1,0 +1,190 @@
+// The bundle: the rendered files, the install script and its parameters as ONE POSIX shell
+// payload, read by `sh -s` on the stdin of a single exec. Nothing secret is on a command line
+// (`ps` would show it): the token travels inside the payload. Pure.
+import { createHash } from 'node:crypto'
+import { INSTALL_SCRIPT } from './installScript.ts'
+
+/** The rendered files a host gets (names as renderVmFiles gives them). */
+export interface HostFiles {
+  'cluster.env': string
+  'mesh.yaml': string
+  hosts: string
+  'root-cert.pem': string
+  'istio-token': string
+}
+
+export const HOST_FILE_NAMES = [
+  'cluster.env',
+  'mesh.yaml',
+  'hosts',
+  'root-cert.pem',
+  'istio-token'
+] as const
+
+/** How the host gets the sidecar package. */
+export type PackagePlan =
+  | { mode: 'none' }
+  /** the runner pushes a file (SFTP) to `remotePath` when the host asks for it */
+  | { mode: 'push'; sha256: string; remotePath: string }
+  /** the host downloads it; `sha256` or else `<url>.sha256` checks it */
+  | { mode: 'url'; url: string; sha256?: string }
+  /** the host downloads the official package for its own family and architecture */
+  | { mode: 'auto'; version: string }
+
+export interface InstallParams {
+  mode: 'install' | 'uninstall' | 'preflight'
+  /** The Istio version wanted; '' when unknown (then the package's SHA-256 decides "installed"). */
+  version: string
+  package: PackagePlan
+  statusPort: number
+  readyTimeoutSec: number
+  minDiskMb: number
+  maxSkewSec: number
+  /** The runner's clock, Unix seconds. */
+  runnerTime: number
+  keepPackage: boolean
+}
+
+export const DEFAULT_PARAMS: Omit<InstallParams, 'mode' | 'version' | 'package' | 'runnerTime'> = {
+  statusPort: 15021,
+  readyTimeoutSec: 60,
+  minDiskMb: 200,
+  maxSkewSec: 120,
+  keepPackage: false
+}
+
+const OFFICIAL_BASE = 'https://storage.googleapis.com/istio-release/releases'
+
+/** The official sidecar package: `.../<version>/deb/istio-sidecar[-<arch>].deb` (amd64 has no suffix). */
+export function officialPackageUrl(
+  version: string,
+  arch: string,
+  family: 'deb' | 'rpm' = 'deb'
+): string {
+  if (!/^\d+\.\d+\.\d+([-.][0-9A-Za-z.-]+)?$/.test(version)) {
+    throw new Error(`"${version}" is not an Istio release version (x.y.z)`)
+  }
+  const suffix = arch === 'amd64' ? '' : `-${arch}`
+  return `${OFFICIAL_BASE}/${version}/${family}/istio-sidecar${suffix}.${family}`
+}
+
+/** The same URL with the host's family and architecture left for install.sh to fill in. */
+export function officialPackageUrlTemplate(version: string): string {
+  return officialPackageUrl(version, 'amd64').replace(
+    /\/deb\/istio-sidecar\.deb$/,
+    '/@FAMILY@/istio-sidecar@ARCHSUFFIX@.@FAMILY@'
+  )
+}
+
+/** Where a pushed package lands before install.sh checks and installs it. */
+export function pushedPackagePath(sha256: string): string {
+  return `/var/tmp/mesh-expansion-${sha256.slice(0, 16)}.pkg`
+}
+
+/** POSIX single quotes. */
+export function shQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`
+}
+
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+/** SHA-256 of what a restart depends on: every file but the token, plus the package wanted. */
+export function configSha256(
+  files: HostFiles,
+  params: Pick<InstallParams, 'version' | 'package'>
+): string {
+  const hash = createHash('sha256')
+  for (const name of HOST_FILE_NAMES) {
+    if (name === 'istio-token') continue
+    hash.update(`${name}\0${sha256(files[name])}\0`)
+  }
+  hash.update(`version\0${params.version}\0package\0${JSON.stringify(params.package)}`)
+  return hash.digest('hex')
+}
+
+function environment(params: InstallParams): Record<string, string> {
+  const env: Record<string, string> = {
+    MX_VERSION: params.version,
+    MX_PKG_MODE: params.package.mode,
+    MX_STATUS_PORT: String(params.statusPort),
+    MX_READY_TIMEOUT: String(params.readyTimeoutSec),
+    MX_MIN_DISK_MB: String(params.minDiskMb),
+    MX_MAX_SKEW: String(params.maxSkewSec),
+    MX_RUNNER_TIME: String(params.runnerTime),
+    MX_KEEP_PACKAGE: params.keepPackage ? '1' : '0'
+  }
+  const p = params.package
+  if (p.mode === 'push') {
+    env.MX_PKG_SHA256 = p.sha256
+    env.MX_PKG_PUSHED = p.remotePath
+  } else if (p.mode === 'url') {
+    env.MX_PKG_URL = p.url
+    if (p.sha256) env.MX_PKG_SHA256 = p.sha256
+  } else if (p.mode === 'auto') {
+    env.MX_PKG_URL = officialPackageUrlTemplate(p.version)
+  }
+  return env
+}
+
+function heredoc(target: string, content: string | Buffer): string {
+  // base64 has no "_", so the delimiter can never occur inside
+  const body = Buffer.from(content).toString('base64').replace(/.{76}/g, '$&\n')
+  return `base64 -d >"$MX_WORK/${target}" <<'MX_EOF'\n${body}\nMX_EOF\n`
+}
+
+export interface Bundle {
+  /** The payload for `sh -s` (see remoteCommand). */
+  payload: Buffer
+  /** See configSha256. */
+  configSha256: string
+}
+
+/** Builds the payload. Files may be omitted for uninstall. */
+export function buildBundle(input: {
+  files?: HostFiles
+  params: InstallParams
+  script?: string
+}): Bundle {
+  const { params } = input
+  const script = input.script ?? INSTALL_SCRIPT
+  const parts: string[] = [
+    '# mesh-expansion bundle: read by sh -s as root',
+    'set -eu',
+    'umask 077',
+    'MX_WORK=$(mktemp -d "${TMPDIR:-/tmp}/mesh-expansion.XXXXXX")',
+    `trap 'rm -rf "$MX_WORK"' EXIT`,
+    heredoc('install.sh', script)
+  ]
+  if (input.files) for (const name of HOST_FILE_NAMES) parts.push(heredoc(name, input.files[name]))
+  const env = environment(params)
+  for (const [key, value] of Object.entries(env))
+    parts.push(`${key}=${shQuote(value)}; export ${key}`)
+  parts.push(
+    'rc=0',
+    `/bin/sh "$MX_WORK/install.sh" ${params.mode} "$MX_WORK" </dev/null || rc=$?`,
+    'exit "$rc"',
+    ''
+  )
+  return {
+    payload: Buffer.from(parts.join('\n')),
+    configSha256: input.files ? configSha256(input.files, params) : ''
+  }
+}
+
+/**
+ * The one command line of an exec: become root (`sudo -n` unless already root) and read the
+ * bundle from stdin, under `timeout` when the host has it so a hung install ends itself too.
+ */
+export function remoteCommand(timeoutSec: number): string {
+  const seconds = Math.max(1, Math.ceil(timeoutSec))
+  const inner = [
+    'if [ "$(id -u)" -eq 0 ]; then set --;',
+    'elif sudo -n true 2>/dev/null; then set -- sudo -n;',
+    'else echo "MX-FAIL preflight sudo: sudo -n is refused for $(id -un): allow it without a password (NOPASSWD) for this user"; exit 10; fi;',
+    `if command -v timeout >/dev/null 2>&1; then set -- "$@" timeout -k 5 ${seconds}; fi;`,
+    'exec "$@" /bin/sh -s'
+  ].join(' ')
+  return `/bin/sh -c ${shQuote(inner)}`
+}

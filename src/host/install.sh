@@ -1,0 +1,470 @@
+#!/bin/sh
+# The host half of mesh-expansion. It arrives inside the bundle (src/host/bundle.ts) on the
+# stdin of one exec, runs as root, and talks back in lines the runner parses:
+#   MX-PHASE <phase> ok|fail <ms>
+#   MX-FAIL <phase> <check>: <message>
+#   MX-NEED push family=<deb|rpm> arch=<amd64|arm64>
+#   MX-LOG <line of istio.log>
+#   MX-RESULT changed=0|1 restarted=0|1 ready=0|1 package=<installed|unchanged|skipped|removed|kept>
+# Usage: install.sh install|uninstall|preflight WORKDIR   (WORKDIR holds the rendered files)
+# Parameters come from the environment (MX_*), set by the bundle. Everything that can be decided
+# on the runner is decided there; this script only does what needs the host.
+set -eu
+umask 022
+
+MX_ROOT=${MX_ROOT:-}
+MX_STATE_DIR=${MX_STATE_DIR:-$MX_ROOT/var/lib/mesh-expansion}
+MX_VERSION=${MX_VERSION:-}
+MX_PKG_MODE=${MX_PKG_MODE:-none}
+MX_PKG_URL=${MX_PKG_URL:-}
+MX_PKG_SHA256=${MX_PKG_SHA256:-}
+MX_PKG_PUSHED=${MX_PKG_PUSHED:-}
+MX_STATUS_PORT=${MX_STATUS_PORT:-15021}
+MX_READY_TIMEOUT=${MX_READY_TIMEOUT:-60}
+MX_MIN_DISK_MB=${MX_MIN_DISK_MB:-200}
+MX_MAX_SKEW=${MX_MAX_SKEW:-120}
+MX_RUNNER_TIME=${MX_RUNNER_TIME:-}
+MX_KEEP_PACKAGE=${MX_KEEP_PACKAGE:-0}
+MX_OWNER=${MX_OWNER:-istio-proxy}
+MX_HOSTS_FILE=${MX_HOSTS_FILE:-$MX_ROOT/etc/hosts}
+MX_TMPFILES=${MX_TMPFILES:-$MX_ROOT/etc/tmpfiles.d/mesh-expansion.conf}
+MX_BEGIN='# BEGIN mesh-expansion (managed block: a re-run replaces it)'
+MX_END='# END mesh-expansion'
+
+# ---- small pure helpers (tested on their own) -------------------------------------------------
+
+now_ms() {
+  t=$(date +%s%N 2>/dev/null || true)
+  case $t in
+    '' | *N | *[!0-9]*) echo $(($(date +%s) * 1000)) ;;
+    *) echo $((t / 1000000)) ;;
+  esac
+}
+
+# uname -m -> the package architecture; empty when unsupported
+arch_of() {
+  case $1 in
+    x86_64 | amd64) echo amd64 ;;
+    aarch64 | arm64) echo arm64 ;;
+    *) echo '' ;;
+  esac
+}
+
+# The hosts file with our block replaced by the lines of $2 (no block when $2 is empty): stdout.
+hosts_with_block() {
+  awk -v begin="$MX_BEGIN" -v end="$MX_END" '
+    $0 == begin { skip = 1; next }
+    $0 == end { skip = 0; next }
+    !skip { print }
+  ' "$1"
+  if [ -s "$2" ]; then
+    echo "$MX_BEGIN"
+    cat "$2"
+    # a rendered hosts file may lack its last newline
+    [ -z "$(tail -c 1 "$2")" ] || echo
+    echo "$MX_END"
+  fi
+}
+
+# Absolute difference of two integers.
+abs_diff() {
+  d=$(($1 - $2))
+  [ "$d" -lt 0 ] && d=$((-d))
+  echo "$d"
+}
+
+sha256_of() {
+  sha256sum "$1" | cut -d ' ' -f 1
+}
+
+# place_file SRC DEST MODE OWNER: atomic (temporary file in the same directory, then rename);
+# sets PLACED=1 when the content, mode or owner changed. OWNER '' keeps the current owner.
+place_file() {
+  PLACED=0
+  dest_dir=$(dirname "$2")
+  mkdir -p "$dest_dir"
+  if [ -f "$2" ] && cmp -s "$1" "$2"; then
+    if [ "$(stat -c %a "$2")" = "$(printf '%o' "$((0$3))")" ] &&
+      { [ -z "$4" ] || [ "$(stat -c %U "$2")" = "$4" ]; }; then
+      return 0
+    fi
+  fi
+  tmp="$2.mx-tmp.$$"
+  # created private, then given its mode: a token is never readable by others, not even briefly
+  (
+    umask 077
+    cp "$1" "$tmp"
+  )
+  chmod "$3" "$tmp"
+  [ -z "$4" ] || chown "$4:$4" "$tmp"
+  mv -f "$tmp" "$2"
+  PLACED=1
+}
+
+# replace_hosts_block FILE BLOCKFILE: sets PLACED=1 when the file changed. Renames when it can;
+# a bind-mounted /etc/hosts (containers) cannot be renamed over, so it is then rewritten in place.
+replace_hosts_block() {
+  PLACED=0
+  [ -f "$1" ] || : >"$1"
+  new="$1.mx-tmp.$$"
+  hosts_with_block "$1" "$2" >"$new"
+  if cmp -s "$new" "$1"; then
+    rm -f "$new"
+    return 0
+  fi
+  chmod 644 "$new"
+  if ! mv -f "$new" "$1" 2>/dev/null; then
+    cat "$new" >"$1"
+    rm -f "$new"
+  fi
+  PLACED=1
+}
+
+# ---- reporting --------------------------------------------------------------------------------
+
+PHASE=''
+PHASE_START=0
+begin_phase() {
+  PHASE=$1
+  PHASE_START=$(now_ms)
+}
+end_phase() {
+  echo "MX-PHASE $PHASE $1 $(($(now_ms) - PHASE_START))"
+}
+FAILED=0
+fail_check() {
+  echo "MX-FAIL $PHASE $1: $2"
+  FAILED=1
+}
+# Ends the run with the phase failed.
+die() {
+  fail_check "$1" "$2"
+  end_phase fail
+  exit "${3:-1}"
+}
+
+# ---- preflight --------------------------------------------------------------------------------
+
+FAMILY=''
+ARCH=''
+preflight() {
+  begin_phase preflight
+  if command -v dpkg >/dev/null 2>&1; then
+    FAMILY=deb
+  elif command -v rpm >/dev/null 2>&1; then
+    FAMILY=rpm
+  else
+    fail_check os "neither dpkg nor rpm found: only Debian/Ubuntu and RHEL-like hosts are supported"
+  fi
+  ARCH=$(arch_of "$(uname -m)")
+  [ -n "$ARCH" ] || fail_check arch "architecture $(uname -m) is not supported (amd64 and arm64 are)"
+  if [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
+    fail_check systemd "systemd is not running on this host (the sidecar is a systemd service)"
+  fi
+  [ "$(id -u)" -eq 0 ] || fail_check sudo "the script needs root (sudo -n for the SSH user)"
+  mkdir -p "$MX_STATE_DIR"
+  free_kb=$(df -Pk "$MX_STATE_DIR" | awk 'NR == 2 { print $4 }')
+  if [ "${free_kb:-0}" -lt $((MX_MIN_DISK_MB * 1024)) ]; then
+    fail_check disk "only $((${free_kb:-0} / 1024)) MB free under /var/lib, need $MX_MIN_DISK_MB MB"
+  fi
+  if [ -n "$MX_RUNNER_TIME" ]; then
+    skew=$(abs_diff "$(date +%s)" "$MX_RUNNER_TIME")
+    if [ "$skew" -gt "$MX_MAX_SKEW" ]; then
+      fail_check clock "the host clock is ${skew}s away from the runner's (more than ${MX_MAX_SKEW}s): tokens and certificates would be refused; fix NTP"
+    fi
+  fi
+  if ! command -v iptables >/dev/null 2>&1; then
+    fail_check iptables "iptables is missing (the sidecar captures traffic with it): install iptables"
+  else
+    BACKEND=$(iptables -V 2>/dev/null | sed -n 's/.*(\(.*\)).*/\1/p')
+    if ! iptables -t nat -S >/dev/null 2>&1; then
+      fail_check iptables "iptables ${BACKEND:-?} cannot read the nat table (kernel module or capability missing)"
+    fi
+  fi
+  if [ "$FAILED" -ne 0 ]; then
+    end_phase fail
+    exit 10
+  fi
+  end_phase ok
+}
+
+# ---- package ----------------------------------------------------------------------------------
+
+installed_version() {
+  if [ "$FAMILY" = deb ]; then
+    dpkg-query -W -f '${Status} ${Version}' istio-sidecar 2>/dev/null |
+      sed -n 's/^install ok installed //p'
+  else
+    rpm -q --qf '%{VERSION}' istio-sidecar 2>/dev/null || true
+  fi
+}
+
+PKG_ACTION=skipped
+PKG_CHANGED=0
+package() {
+  begin_phase package
+  if [ "$MX_PKG_MODE" = none ]; then
+    end_phase ok
+    return 0
+  fi
+  current=$(installed_version)
+  if [ -n "$current" ]; then
+    if [ -n "$MX_VERSION" ] && [ "$current" = "$MX_VERSION" ]; then
+      PKG_ACTION=unchanged
+    elif [ -n "$MX_PKG_SHA256" ] && [ "$(cat "$MX_STATE_DIR/package.sha256" 2>/dev/null)" = "$MX_PKG_SHA256" ]; then
+      PKG_ACTION=unchanged
+    fi
+  fi
+  if [ "$PKG_ACTION" = unchanged ]; then
+    end_phase ok
+    return 0
+  fi
+  file="$WORK/istio-sidecar.$FAMILY"
+  case $MX_PKG_MODE in
+    push)
+      if [ ! -f "$MX_PKG_PUSHED" ]; then
+        # nothing changed yet: the runner pushes the package and runs the bundle again
+        echo "MX-NEED push family=$FAMILY arch=$ARCH"
+        end_phase ok
+        exit 20
+      fi
+      # copied into our root-owned directory first, then checked: no window for a swap
+      cp "$MX_PKG_PUSHED" "$file"
+      rm -f "$MX_PKG_PUSHED"
+      ;;
+    url | auto)
+      url=$MX_PKG_URL
+      if [ "$MX_PKG_MODE" = auto ]; then
+        suffix=''
+        [ "$ARCH" = amd64 ] || suffix="-$ARCH"
+        url=$(echo "$MX_PKG_URL" | sed -e "s/@ARCHSUFFIX@/$suffix/g" -e "s/@FAMILY@/$FAMILY/g")
+      fi
+      if command -v curl >/dev/null 2>&1; then
+        get() { curl -fsSL --retry 3 --connect-timeout 10 -o "$2" "$1"; }
+      elif command -v wget >/dev/null 2>&1; then
+        get() { wget -q -T 10 -t 3 -O "$2" "$1"; }
+      else
+        die download "neither curl nor wget is installed to download $url" 21
+      fi
+      get "$url" "$file" || die download "cannot download $url" 21
+      if [ -z "$MX_PKG_SHA256" ]; then
+        get "$url.sha256" "$file.sha256" || die checksum "cannot download $url.sha256" 21
+        MX_PKG_SHA256=$(cut -d ' ' -f 1 <"$file.sha256")
+      fi
+      ;;
+    *) die mode "unknown package mode $MX_PKG_MODE" 21 ;;
+  esac
+  if [ -n "$MX_PKG_SHA256" ]; then
+    seen=$(sha256_of "$file")
+    [ "$seen" = "$MX_PKG_SHA256" ] ||
+      die checksum "the package's SHA-256 is $seen, expected $MX_PKG_SHA256" 21
+  fi
+  if [ "$FAMILY" = deb ]; then
+    if ! out=$(DEBIAN_FRONTEND=noninteractive dpkg -i "$file" 2>&1); then
+      echo "$out" | tail -n 5 | sed 's/^/MX-LOG /'
+      die install "dpkg -i istio-sidecar failed (missing dependencies? see the log lines)" 21
+    fi
+  else
+    if ! out=$(rpm -U --replacepkgs "$file" 2>&1); then
+      echo "$out" | tail -n 5 | sed 's/^/MX-LOG /'
+      die install "rpm -U istio-sidecar failed (see the log lines)" 21
+    fi
+  fi
+  sha256_of "$file" >"$MX_STATE_DIR/package.sha256"
+  PKG_ACTION=installed
+  PKG_CHANGED=1
+  end_phase ok
+}
+
+# ---- files ------------------------------------------------------------------------------------
+
+FILES_CHANGED=0
+files() {
+  begin_phase files
+  owner=$MX_OWNER
+  getent passwd "$owner" >/dev/null 2>&1 ||
+    die owner "user $owner does not exist (is the istio-sidecar package installed?)" 30
+  for dir in "$MX_ROOT/etc/certs" "$MX_ROOT/etc/istio/proxy" "$MX_ROOT/etc/istio/config" \
+    "$MX_ROOT/var/lib/istio/envoy" "$MX_ROOT/var/run/secrets/tokens"; do
+    mkdir -p "$dir"
+    chown "$owner:$owner" "$dir"
+  done
+  chown "$owner:$owner" "$MX_ROOT/var/run/secrets"
+  place_file "$WORK/root-cert.pem" "$MX_ROOT/etc/certs/root-cert.pem" 644 "$owner"
+  FILES_CHANGED=$((FILES_CHANGED | PLACED))
+  place_file "$WORK/cluster.env" "$MX_ROOT/var/lib/istio/envoy/cluster.env" 644 "$owner"
+  FILES_CHANGED=$((FILES_CHANGED | PLACED))
+  place_file "$WORK/mesh.yaml" "$MX_ROOT/etc/istio/config/mesh" 644 "$owner"
+  FILES_CHANGED=$((FILES_CHANGED | PLACED))
+  replace_hosts_block "$MX_HOSTS_FILE" "$WORK/hosts"
+  FILES_CHANGED=$((FILES_CHANGED | PLACED))
+  # A fresh token every run: the agent reads it when it needs it, so no restart for it.
+  place_file "$WORK/istio-token" "$MX_ROOT/var/run/secrets/tokens/istio-token" 600 "$owner"
+  place_file "$WORK/istio-token" "$MX_STATE_DIR/istio-token" 600 ''
+  # /var/run is a tmpfs: systemd-tmpfiles puts the token back at boot, before istio starts.
+  printf '%s\n' \
+    '# mesh-expansion: the bootstrap token survives a reboot' \
+    "d /run/secrets 0755 $owner $owner -" \
+    "d /run/secrets/tokens 0755 $owner $owner -" \
+    "C /run/secrets/tokens/istio-token - - - - ${MX_STATE_DIR#"$MX_ROOT"}/istio-token" \
+    "z /run/secrets/tokens/istio-token 0600 $owner $owner -" >"$WORK/tmpfiles.conf"
+  place_file "$WORK/tmpfiles.conf" "$MX_TMPFILES" 644 ''
+  end_phase ok
+}
+
+# ---- iptables cleanup (pain #33454: a dead proxy must not cut the host off) -------------------
+
+clean_iptables() {
+  if [ -x /usr/local/bin/istio-start.sh ]; then
+    /usr/local/bin/istio-start.sh clean >/dev/null 2>&1 || true
+  fi
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null 2>&1 || continue
+    for table in nat mangle raw filter; do
+      rules=$("$cmd" -t "$table" -S 2>/dev/null) || continue
+      echo "$rules" | grep -E '^-A [A-Z]+ .*-j ISTIO_' | sed 's/^-A /-D /' |
+        while read -r rule; do
+          # shellcheck disable=SC2086 # a rule is several words on purpose
+          "$cmd" -t "$table" $rule 2>/dev/null || true
+        done
+      for chain in $(echo "$rules" | awk '$1 == "-N" && $2 ~ /^ISTIO_/ { print $2 }'); do
+        "$cmd" -t "$table" -F "$chain" 2>/dev/null || true
+      done
+      for chain in $(echo "$rules" | awk '$1 == "-N" && $2 ~ /^ISTIO_/ { print $2 }'); do
+        "$cmd" -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
+}
+
+# ---- service ----------------------------------------------------------------------------------
+
+RESTARTED=0
+READY=0
+probe_ready() {
+  url="http://127.0.0.1:$MX_STATUS_PORT/healthz/ready"
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null
+  elif command -v wget >/dev/null 2>&1; then
+    wget -q -O /dev/null -T 2 "$url" 2>/dev/null
+  else
+    python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)" "$url" 2>/dev/null
+  fi
+}
+
+service() {
+  begin_phase service
+  [ "$PKG_CHANGED" -eq 0 ] || systemctl daemon-reload
+  systemctl is-enabled --quiet istio 2>/dev/null || systemctl enable --quiet istio 2>/dev/null ||
+    die enable "systemctl enable istio failed" 40
+  if [ "$PKG_CHANGED" -eq 1 ] || [ "$FILES_CHANGED" -eq 1 ] || ! systemctl is-active --quiet istio; then
+    systemctl restart istio || die restart "systemctl restart istio failed" 40
+    RESTARTED=1
+  fi
+  end_phase ok
+  begin_phase ready
+  deadline=$(($(now_ms) + MX_READY_TIMEOUT * 1000))
+  while :; do
+    if probe_ready; then
+      READY=1
+      break
+    fi
+    [ "$(now_ms)" -lt "$deadline" ] || break
+    sleep 0.2 2>/dev/null || sleep 1
+  done
+  if [ "$READY" -ne 1 ]; then
+    # Stopped and disabled, capture removed: the host stays reachable, a reboot does not re-arm it.
+    systemctl disable --now --quiet istio 2>/dev/null || true
+    clean_iptables
+    for log in /var/log/istio/istio.log /var/log/istio/istio.err.log; do
+      [ -f "$log" ] && tail -n 20 "$log" | sed "s|^|MX-LOG ${log##*/}: |"
+    done
+    echo "MX-RESULT changed=1 restarted=$RESTARTED ready=0 package=$PKG_ACTION"
+    die ready "the sidecar was not ready on :$MX_STATUS_PORT within ${MX_READY_TIMEOUT}s; service stopped and disabled, iptables capture removed" 41
+  fi
+  end_phase ok
+}
+
+install_main() {
+  preflight
+  package
+  files
+  service
+  changed=$((PKG_CHANGED | FILES_CHANGED | RESTARTED))
+  echo "MX-RESULT changed=$changed restarted=$RESTARTED ready=$READY package=$PKG_ACTION"
+}
+
+# ---- uninstall --------------------------------------------------------------------------------
+
+uninstall_main() {
+  FAMILY=deb
+  command -v dpkg >/dev/null 2>&1 || FAMILY=rpm
+  begin_phase service
+  changed=0
+  if systemctl is-enabled --quiet istio 2>/dev/null || systemctl is-active --quiet istio 2>/dev/null; then
+    systemctl disable --now --quiet istio 2>/dev/null || true
+    changed=1
+  fi
+  clean_iptables
+  end_phase ok
+  begin_phase package
+  PKG_ACTION=skipped
+  if [ -n "$(installed_version)" ]; then
+    if [ "$MX_KEEP_PACKAGE" = 1 ]; then
+      PKG_ACTION=kept
+    else
+      if [ "$FAMILY" = deb ]; then
+        DEBIAN_FRONTEND=noninteractive dpkg -P istio-sidecar >/dev/null 2>&1 ||
+          die remove "dpkg -P istio-sidecar failed" 50
+      else
+        rpm -e istio-sidecar >/dev/null 2>&1 || die remove "rpm -e istio-sidecar failed" 50
+      fi
+      PKG_ACTION=removed
+      changed=1
+    fi
+  fi
+  end_phase ok
+  begin_phase files
+  for f in "$MX_ROOT/etc/certs/root-cert.pem" "$MX_ROOT/etc/certs/cert-chain.pem" \
+    "$MX_ROOT/etc/certs/key.pem" "$MX_ROOT/var/run/secrets/tokens/istio-token" \
+    "$MX_ROOT/var/lib/istio/envoy/cluster.env" "$MX_ROOT/var/lib/istio/config/mesh" "$MX_TMPFILES"; do
+    if [ -e "$f" ]; then
+      rm -f "$f"
+      changed=1
+    fi
+  done
+  if [ -d "$MX_STATE_DIR" ]; then
+    rm -rf "$MX_STATE_DIR"
+    changed=1
+  fi
+  : >"$WORK/empty"
+  if [ -f "$MX_HOSTS_FILE" ]; then
+    replace_hosts_block "$MX_HOSTS_FILE" "$WORK/empty"
+    changed=$((changed | PLACED))
+  fi
+  end_phase ok
+  echo "MX-RESULT changed=$changed restarted=0 ready=0 package=$PKG_ACTION"
+}
+
+main() {
+  mode=${1:-}
+  WORK=${2:-}
+  if [ -z "$WORK" ] || [ ! -d "$WORK" ]; then
+    echo "MX-FAIL args usage: install.sh install|uninstall|preflight WORKDIR"
+    exit 2
+  fi
+  case $mode in
+    install) install_main ;;
+    uninstall) uninstall_main ;;
+    preflight) preflight ;;
+    *)
+      echo "MX-FAIL args unknown mode $mode"
+      exit 2
+      ;;
+  esac
+}
+
+# Sourced by the tests with MX_SOURCE_ONLY=1 to call the helpers one by one.
+if [ "${MX_SOURCE_ONLY:-0}" != 1 ]; then
+  main "$@"
+fi

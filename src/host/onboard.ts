@@ -1,0 +1,273 @@
+// One host, end to end: connect once, run the bundle (one exec), push the package only when
+// the host asks for it, run the bundle again; then parse what install.sh reported. Never
+// throws: every outcome is a HostResult with the phase that failed.
+import {
+  DEFAULT_PARAMS,
+  buildBundle,
+  pushedPackagePath,
+  remoteCommand,
+  type HostFiles,
+  type InstallParams,
+  type PackagePlan
+} from './bundle.ts'
+import { cachedOfficialPackage, packageSha256, type PackageSource } from './package.ts'
+import { parseRemoteOutput, type RemoteReport } from './results.ts'
+import {
+  TransportError,
+  newStats,
+  type ExecResult,
+  type HostTransport,
+  type TransportStats
+} from './transport.ts'
+
+export interface HostTarget {
+  /** The VM's name (results and shards go by it). */
+  name: string
+  /** Opens the one connection of this host (connectSsh or a LocalTransport). */
+  connect: () => Promise<HostTransport>
+}
+
+export interface PhaseTiming {
+  name: string
+  ms: number
+  ok: boolean
+}
+
+export interface HostResult {
+  host: string
+  status: 'ok' | 'failed' | 'skipped'
+  /** Something on the host changed (package, a file, the hosts block, the service). */
+  changed: boolean
+  restarted: boolean
+  ready: boolean
+  /** installed | unchanged | skipped | removed | kept ('' when not reached) */
+  package: string
+  /** Runner phases (connect, push, exec) and the host's (preflight, package, files, service, ready). */
+  phases: PhaseTiming[]
+  error?: { phase: string; message: string }
+  /** istio.log / dpkg lines the host sent back on failure. */
+  logs: string[]
+  stats: TransportStats
+  totalMs: number
+}
+
+export interface OnboardOptions {
+  files: HostFiles
+  /** Istio version wanted ('' = unknown: the package's SHA-256 decides). */
+  version: string
+  package: PackageSource
+  /** Per exec; the remote side also kills itself after it. */
+  commandTimeoutMs: number
+  statusPort?: number
+  readyTimeoutSec?: number
+  minDiskMb?: number
+  maxSkewSec?: number
+  /** Runner clock in ms (tests). */
+  now?: () => number
+}
+
+export function emptyResult(host: string, status: HostResult['status']): HostResult {
+  return {
+    host,
+    status,
+    changed: false,
+    restarted: false,
+    ready: false,
+    package: '',
+    phases: [],
+    logs: [],
+    stats: newStats(),
+    totalMs: 0
+  }
+}
+
+async function timed<T>(phases: PhaseTiming[], name: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now()
+  try {
+    const value = await work()
+    phases.push({ name, ms: Date.now() - started, ok: true })
+    return value
+  } catch (e) {
+    phases.push({ name, ms: Date.now() - started, ok: false })
+    throw e
+  }
+}
+
+/** A failure with the phase it belongs to. */
+export class PhaseError extends Error {
+  readonly phase: string
+  constructor(phase: string, message: string) {
+    super(message)
+    this.phase = phase
+  }
+}
+
+async function initialPlan(source: PackageSource): Promise<PackagePlan> {
+  switch (source.kind) {
+    case 'none':
+      return { mode: 'none' }
+    case 'push': {
+      const sha256 = await packageSha256(source.path)
+      return { mode: 'push', sha256, remotePath: pushedPackagePath(sha256) }
+    }
+    case 'url':
+      return source.sha256 !== undefined
+        ? { mode: 'url', url: source.url, sha256: source.sha256 }
+        : { mode: 'url', url: source.url }
+    case 'auto':
+      return { mode: 'auto', version: source.version }
+    case 'auto-push':
+      // the file is fetched only if the host asks (its family and arch are known then)
+      return {
+        mode: 'push',
+        sha256: '',
+        remotePath: `/var/tmp/mesh-expansion-${source.version}.pkg`
+      }
+  }
+}
+
+function failureMessage(exec: ExecResult, report: RemoteReport, timeoutMs: number): PhaseError {
+  const lastPhase = report.phases[report.phases.length - 1]?.name ?? 'exec'
+  if (exec.timedOut) {
+    return new PhaseError(
+      lastPhase,
+      `the install did not finish within ${Math.round(timeoutMs / 1000)} s and was killed`
+    )
+  }
+  if (report.failures.length > 0) {
+    const phase = report.failures[0]?.phase ?? lastPhase
+    return new PhaseError(phase, report.failures.map(f => `${f.check}: ${f.message}`).join('; '))
+  }
+  const tail = exec.stderr.trim().split('\n').slice(-5).join(' | ')
+  return new PhaseError(
+    lastPhase,
+    `the install script exited with ${exec.code}${tail ? `: ${tail}` : ''}`
+  )
+}
+
+/** Onboards one host. */
+export async function onboardHost(
+  target: HostTarget,
+  options: OnboardOptions
+): Promise<HostResult> {
+  return runOnHost(target, options, 'install')
+}
+
+/** Shared by onboarding and uninstall. */
+export async function runOnHost(
+  target: HostTarget,
+  options: OnboardOptions | UninstallRunOptions,
+  mode: 'install' | 'uninstall'
+): Promise<HostResult> {
+  const started = Date.now()
+  const result = emptyResult(target.name, 'failed')
+  let transport: HostTransport | undefined
+  try {
+    transport = await timed(result.phases, 'connect', target.connect).catch((e: unknown) => {
+      throw new PhaseError('connect', e instanceof Error ? e.message : String(e))
+    })
+    const install = 'files' in options
+    let plan: PackagePlan = install ? await initialPlan(options.package) : { mode: 'none' }
+    const now = options.now ?? Date.now
+    const params = (): InstallParams => ({
+      ...DEFAULT_PARAMS,
+      ...(install && options.statusPort !== undefined ? { statusPort: options.statusPort } : {}),
+      ...(install && options.readyTimeoutSec !== undefined
+        ? { readyTimeoutSec: options.readyTimeoutSec }
+        : {}),
+      ...(install && options.minDiskMb !== undefined ? { minDiskMb: options.minDiskMb } : {}),
+      ...(install && options.maxSkewSec !== undefined ? { maxSkewSec: options.maxSkewSec } : {}),
+      mode,
+      version: install ? options.version : '',
+      package: plan,
+      runnerTime: Math.floor(now() / 1000),
+      keepPackage: !install && options.keepPackage
+    })
+    const runBundle = async (
+      phase: string
+    ): Promise<{ exec: ExecResult; report: RemoteReport }> => {
+      const bundle = buildBundle(
+        install ? { files: options.files, params: params() } : { params: params() }
+      )
+      const exec = await timed(result.phases, phase, () =>
+        transport!.exec(remoteCommand(options.commandTimeoutMs / 1000), {
+          stdin: bundle.payload,
+          timeoutMs: options.commandTimeoutMs + 10_000
+        })
+      )
+      const report = parseRemoteOutput(exec.stdout)
+      result.phases.push(...report.phases.map(p => ({ name: p.name, ms: p.ms, ok: p.ok })))
+      result.logs.push(...report.logs)
+      return { exec, report }
+    }
+
+    let { exec, report } = await runBundle('exec')
+    if (exec.code === 20 && report.need && install) {
+      const source = options.package
+      let local: string
+      if (source.kind === 'push') local = source.path
+      else if (source.kind === 'auto-push') {
+        const family = report.need.family === 'rpm' ? 'rpm' : 'deb'
+        const fetched = await timed(result.phases, 'download', () =>
+          cachedOfficialPackage(
+            source.version,
+            report.need?.arch ?? 'amd64',
+            family,
+            source.cacheDir,
+            source.fetch
+          )
+        ).catch((e: Error) => {
+          throw new PhaseError('download', e.message)
+        })
+        local = fetched.path
+        plan = {
+          mode: 'push',
+          sha256: fetched.sha256,
+          remotePath: pushedPackagePath(fetched.sha256)
+        }
+      } else
+        throw new PhaseError(
+          'package',
+          'the host asked for a pushed package, but the package is not pushed'
+        )
+      if (!transport.putFile)
+        throw new PhaseError('push', `${transport.description} cannot receive files`)
+      const remotePath = plan.mode === 'push' ? plan.remotePath : ''
+      await timed(result.phases, 'push', () => transport!.putFile!(local, remotePath)).catch(
+        (e: Error) => {
+          throw new PhaseError('push', e.message)
+        }
+      )
+      ;({ exec, report } = await runBundle('exec'))
+    }
+    if (report.result) {
+      result.changed = report.result.changed
+      result.restarted = report.result.restarted
+      result.ready = report.result.ready
+      result.package = report.result.package
+    }
+    if (exec.code !== 0) throw failureMessage(exec, report, options.commandTimeoutMs)
+    if (!report.result)
+      throw new PhaseError('exec', 'the install script ended without a result line')
+    result.status = 'ok'
+  } catch (e) {
+    result.status = 'failed'
+    if (e instanceof PhaseError) result.error = { phase: e.phase, message: e.message }
+    else if (e instanceof TransportError)
+      result.error = { phase: e.kind === 'closed' ? 'exec' : e.kind, message: e.message }
+    else result.error = { phase: 'internal', message: e instanceof Error ? e.message : String(e) }
+  } finally {
+    if (transport) {
+      await transport.close().catch(() => {})
+      result.stats = { ...transport.stats }
+    }
+    result.totalMs = Date.now() - started
+  }
+  return result
+}
+
+export interface UninstallRunOptions {
+  keepPackage: boolean
+  commandTimeoutMs: number
+  now?: () => number
+}

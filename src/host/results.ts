@@ -1,0 +1,58 @@
+// Reading what install.sh says: the MX-* lines on its stdout. Pure.
+
+export interface RemotePhase {
+  name: string
+  ok: boolean
+  ms: number
+}
+
+export interface RemoteFailure {
+  phase: string
+  check: string
+  message: string
+}
+
+export interface RemoteResult {
+  changed: boolean
+  restarted: boolean
+  ready: boolean
+  /** installed | unchanged | skipped | removed | kept */
+  package: string
+}
+
+export interface RemoteReport {
+  phases: RemotePhase[]
+  failures: RemoteFailure[]
+  /** The host asks for the package to be pushed (nothing was changed yet). */
+  need?: { family: string; arch: string }
+  /** Lines of istio.log / dpkg output sent back on failure. */
+  logs: string[]
+  result?: RemoteResult
+}
+
+export function parseRemoteOutput(stdout: string): RemoteReport {
+  const report: RemoteReport = { phases: [], failures: [], logs: [] }
+  for (const line of stdout.split('\n')) {
+    let m: RegExpMatchArray | null
+    if ((m = /^MX-PHASE (\S+) (ok|fail) (\d+)$/.exec(line))) {
+      report.phases.push({ name: m[1] ?? '', ok: m[2] === 'ok', ms: Number(m[3]) })
+    } else if ((m = /^MX-FAIL (\S+) ([^:]+): (.*)$/.exec(line))) {
+      report.failures.push({ phase: m[1] ?? '', check: m[2] ?? '', message: m[3] ?? '' })
+    } else if ((m = /^MX-NEED push family=(\S+) arch=(\S*)$/.exec(line))) {
+      report.need = { family: m[1] ?? '', arch: m[2] ?? '' }
+    } else if (line.startsWith('MX-LOG ')) {
+      report.logs.push(line.slice(7))
+    } else if ((m = /^MX-RESULT (.*)$/.exec(line))) {
+      const fields = Object.fromEntries(
+        (m[1] ?? '').split(' ').map(kv => kv.split('=') as [string, string])
+      )
+      report.result = {
+        changed: fields.changed === '1',
+        restarted: fields.restarted === '1',
+        ready: fields.ready === '1',
+        package: fields.package ?? ''
+      }
+    }
+  }
+  return report
+}
