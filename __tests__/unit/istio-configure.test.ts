@@ -253,6 +253,7 @@ describe('runConfigure with other sources (the seam for cluster mode)', () => {
         calls.push(`token:${namespace}/${serviceAccount}/${seconds}`)
         return 'jwt'
       },
+      mintsTokens: true,
       async ingress(ingressIP) {
         calls.push(`ingress:${ingressIP}`)
         return resolveIngressAddress(ingressIP, {
@@ -294,6 +295,10 @@ describe('runConfigure with other sources (the seam for cluster mode)', () => {
     assert.equal(readFileSync(join(out, 'istio-token'), 'utf8'), 'jwt')
     assert.equal(readFileSync(join(out, 'hosts'), 'utf8'), '')
     assert.match(stderr, /only the hostname lb\.example/)
+    assert.match(
+      stderr,
+      /Warning: a security token for namespace "vm" and service account "mysql" has been generated and stored at "out4\/istio-token"\n/
+    )
     assert.match(
       readFileSync(join(out, 'cluster.env'), 'utf8'),
       /^ISTIO_META_CLUSTER_ID='from-injector'$/m

@@ -267,6 +267,8 @@ export interface ConfigureSources {
   token(namespace: string, serviceAccount: string, seconds: number): Promise<string>
   /** the gateway address for `hosts`, from --ingressIP or the --ingressService Service */
   ingress(ingressIP: string, revision: string): Promise<IngressAddress>
+  /** true when token() mints tokens (TokenRequest): istioctl's "has been generated" message */
+  readonly mintsTokens?: boolean
 }
 
 /** Reads every input from files given on the command line (no cluster). */
@@ -428,7 +430,8 @@ export async function runConfigure(
   if (token !== '') {
     io.stderr(
       `Warning: a security token for namespace ${goQuote(namespace)} and service account ` +
-        `${goQuote(serviceAccount)} has been stored at ${goQuote(tokenPath)}\n`
+        `${goQuote(serviceAccount)} has been ${sources.mintsTokens ? 'generated and ' : ''}` +
+        `stored at ${goQuote(tokenPath)}\n`
     )
   } else {
     io.stderr(
