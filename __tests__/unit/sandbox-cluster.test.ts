@@ -504,6 +504,34 @@ describe('sandbox cluster API (loopback)', () => {
     )
   })
 
+  test('a namespace made by server-side apply gets the root cert and a default ServiceAccount', async () => {
+    const ns = await c.objects.patch(
+      {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: 'applied-ns', labels: { 'istio.io/rev': 'default' } }
+      },
+      undefined,
+      undefined,
+      'mesh-expansion',
+      true,
+      PatchStrategy.ServerSideApply
+    )
+    assert.equal((ns as KubernetesObject & { status?: { phase?: string } }).status?.phase, 'Active')
+    assert.equal(ns.metadata?.labels?.['kubernetes.io/metadata.name'], 'applied-ns')
+    const cm = await c.core.readNamespacedConfigMap({
+      name: 'istio-ca-root-cert',
+      namespace: 'applied-ns'
+    })
+    assert.equal(cm.data?.['root-cert.pem'], cluster.ca.certPem)
+    await c.core.readNamespacedServiceAccount({ name: 'default', namespace: 'applied-ns' })
+    await c.objects.delete({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'applied-ns' }
+    })
+  })
+
   test('Istio kinds through CustomObjectsApi and KubernetesObjectApi; 422 on schema violations', async () => {
     await c.core.createNamespace({ body: { metadata: { name: 'vm' } } })
     const wg = {
