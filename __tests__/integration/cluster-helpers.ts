@@ -1,0 +1,72 @@
+// Shared set-up of the cluster-side integration tests: a sandbox API on loopback, a connection
+// through the real client, and descriptions parsed by the real parser.
+import { parseDescription, type Description } from '../../src/config/index.ts'
+import { connect, type Connection } from '../../src/cluster/index.ts'
+import {
+  startSandboxCluster,
+  type SandboxCluster,
+  type SandboxClusterOptions
+} from '../../lab/cluster/index.ts'
+import type { RetryPolicy } from '../../src/cluster/index.ts'
+
+/** Fast retries for tests (the policy's bounds are what is under test, not its sizes). */
+export const FAST_RETRY: RetryPolicy = { attempts: 5, baseMs: 5, maxDelayMs: 50, totalMs: 5_000 }
+
+export async function sandbox(options: SandboxClusterOptions = {}): Promise<SandboxCluster> {
+  return startSandboxCluster({ host: '127.0.0.1', echo: false, ...options })
+}
+
+export interface Connected {
+  connection: Connection
+  logs: string[]
+  secrets: string[]
+}
+
+/** Connects with the kubeconfig as content (the Action input path), no proxy from the environment. */
+export async function connectTo(kubeconfig: string): Promise<Connected> {
+  const logs: string[] = []
+  const secrets: string[] = []
+  const connection = await connect({
+    kubeconfigContent: kubeconfig,
+    env: {},
+    retry: FAST_RETRY,
+    log: line => logs.push(line),
+    onSecret: value => secrets.push(value)
+  })
+  return { connection, logs, secrets }
+}
+
+export function describe_(yaml: string): Description {
+  const result = parseDescription(yaml, 'test.yaml')
+  if (!result.ok) throw new Error(result.errors.map(e => `${e.path}: ${e.message}`).join('\n'))
+  return result.description
+}
+
+export const BASIC = `
+cluster:
+  exposeIstiod: true
+workloadGroups:
+  - name: mysql
+    namespace: vm
+    labels: {app: mysql, version: v1}
+    ports: {tcp-mysql: 3306}
+    probe: {tcpSocket: {port: 3306}}
+    service: {kind: ServiceEntry}
+  - name: web
+    namespace: vm
+    ports: {http: 8080}
+    registration: auto
+    service: {kind: Service}
+vms:
+  - name: mysql-1
+    group: mysql
+    host: 198.18.2.2
+    address: 198.18.2.2
+  - name: mysql-2
+    group: mysql
+    host: 198.18.2.3
+    address: 198.18.2.3
+  - name: web-1
+    group: web
+    host: 198.18.2.4
+`

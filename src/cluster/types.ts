@@ -1,0 +1,77 @@
+// The shapes the cluster side passes around, and the small client interface everything else is
+// written against (a real one over @kubernetes/client-node in client.ts).
+
+export interface ObjectMeta {
+  name: string
+  namespace?: string
+  labels?: Record<string, string>
+  annotations?: Record<string, string>
+  resourceVersion?: string
+  uid?: string
+  creationTimestamp?: string | Date
+  ownerReferences?: unknown[]
+  managedFields?: unknown[]
+  [key: string]: unknown
+}
+
+export interface KubeObject {
+  apiVersion: string
+  kind: string
+  metadata: ObjectMeta
+  [key: string]: unknown
+}
+
+export interface ObjectRef {
+  readonly apiVersion: string
+  readonly kind: string
+  readonly name: string
+  readonly namespace?: string
+}
+
+export interface ListOptions {
+  /** absent = all namespaces (or a cluster-scoped kind) */
+  readonly namespace?: string
+  readonly labelSelector?: string
+}
+
+export interface TokenOptions {
+  readonly audiences: readonly string[]
+  readonly expirationSeconds: number
+}
+
+/** What the cluster side needs of a Kubernetes API. */
+export interface ClusterClient {
+  /** the API server URL (for messages) */
+  readonly server: string
+  /** the kubeconfig user name (for messages) */
+  readonly user: string
+  /** GET /version: proves the server answers and the credentials work */
+  version(): Promise<string>
+  /** null when it does not exist */
+  get(ref: ObjectRef): Promise<KubeObject | null>
+  list(apiVersion: string, kind: string, options?: ListOptions): Promise<KubeObject[]>
+  /** server-side apply with field manager mesh-expansion, force on */
+  apply(object: KubeObject): Promise<KubeObject>
+  /** false when it was already gone */
+  delete(ref: ObjectRef): Promise<boolean>
+  /** a TokenRequest; the token is returned, never logged */
+  createToken(namespace: string, serviceAccount: string, options: TokenOptions): Promise<string>
+  /** versions of an API group the server serves, preferred first; [] = not served */
+  servedVersions(group: string): Promise<string[]>
+}
+
+export const FIELD_MANAGER = 'mesh-expansion'
+
+export function refOf(object: KubeObject): ObjectRef {
+  return {
+    apiVersion: object.apiVersion,
+    kind: object.kind,
+    name: object.metadata.name,
+    ...(object.metadata.namespace !== undefined ? { namespace: object.metadata.namespace } : {})
+  }
+}
+
+/** `Kind ns/name` or `Kind name` */
+export function describeRef(ref: ObjectRef): string {
+  return ref.namespace ? `${ref.kind} ${ref.namespace}/${ref.name}` : `${ref.kind} ${ref.name}`
+}
