@@ -3,6 +3,7 @@
 import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { PassThrough } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { startSandboxCluster, type SandboxCluster } from '../../lab/cluster/index.ts'
@@ -103,6 +104,30 @@ describe('sandbox cluster with pods in a network namespace', labTestOptions(), (
     assert.deepEqual(reply.local, ['198.19.0.10', 80])
   })
 
+  test('pods resolve Service names from the hosts file the sandbox keeps for their namespace', async () => {
+    const { stdout } = await podExec(kc, ['getent', 'hosts', 'echo.sample.svc.cluster.local'])
+    assert.match(stdout, /^198\.19\.0\.10\s+echo\.sample\.svc\.cluster\.local/)
+    const reply = await podExec(kc, [
+      'curl',
+      '-sS',
+      '--max-time',
+      '5',
+      'http://echo.sample/by-name'
+    ])
+    assert.equal((JSON.parse(reply.stdout) as { path: string }).path, '/by-name')
+    // a Service created later is resolvable too
+    assert.ok(cluster)
+    cluster.store.put({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'late', namespace: 'sample' },
+      spec: { clusterIP: '198.19.7.7', ports: [{ port: 80 }] }
+    })
+    await new Promise(resolve => setImmediate(resolve))
+    const late = await podExec(kc, ['getent', 'hosts', 'late.sample.svc'])
+    assert.match(late.stdout, /^198\.19\.7\.7\s/)
+  })
+
   test('the echo app is gone and the namespace is free after close', async () => {
     const c = cluster
     cluster = undefined
@@ -111,5 +136,6 @@ describe('sandbox cluster with pods in a network namespace', labTestOptions(), (
       timeout: 10_000
     }).toString()
     assert.equal(listening.trim(), '')
+    assert.equal(existsSync(`/etc/netns/${netns}`), false, 'the hosts file is removed')
   })
 })

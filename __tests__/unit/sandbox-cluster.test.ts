@@ -518,7 +518,8 @@ describe('sandbox cluster API (loopback)', () => {
       PatchStrategy.ServerSideApply
     )
     assert.equal((ns as KubernetesObject & { status?: { phase?: string } }).status?.phase, 'Active')
-    assert.equal(ns.metadata?.labels?.['kubernetes.io/metadata.name'], 'applied-ns')
+    const labels: Record<string, string> | undefined = ns.metadata?.labels
+    assert.equal(labels?.['kubernetes.io/metadata.name'], 'applied-ns')
     const cm = await c.core.readNamespacedConfigMap({
       name: 'istio-ca-root-cert',
       namespace: 'applied-ns'

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { stringify } from 'yaml'
 import { createLabCa, type LabCa } from '../pki.ts'
+import { startPodNames, type PodNames } from './dns.ts'
 import { startEcho, type EchoServer } from './echo.ts'
 import { ExecServer } from './exec.ts'
 import { DenyList, Faults, RequestLog } from './observe.ts'
@@ -62,6 +63,8 @@ export interface SandboxClusterOptions {
   sleepExecutables?: string[]
   /** longest a pod exec may run (default 10 minutes) */
   execMaxDurationMs?: number
+  /** with podNetns: keep /etc/netns/<podNetns>/hosts listing the Services (default true) */
+  podNames?: boolean
   /** before 1.5: Helm's meshExpansion gateway ports and resources (default true from 1.0) */
   meshExpansion?: boolean
   /** 1.3/1.4: multi-network install with istiocoredns (default: when network is set) */
@@ -209,7 +212,9 @@ export async function startSandboxCluster(
 
   let echo: EchoServer | undefined
   let citadel: ReturnType<typeof installCitadelHooks> | undefined
+  let podNames: PodNames | undefined
   const close = async (): Promise<void> => {
+    podNames?.close()
     citadel?.stop()
     await citadel?.settled()
     for (const finish of [...ctx.watches]) finish()
@@ -261,6 +266,9 @@ export async function startSandboxCluster(
         )
         await citadel.settled()
       }
+    }
+    if (options.podNetns && options.podNames !== false) {
+      podNames = startPodNames(store, options.podNetns, 'cluster.local')
     }
   } catch (error) {
     await close()
