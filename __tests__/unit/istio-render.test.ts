@@ -8,6 +8,7 @@ import {
   computeProxyConfig,
   goYamlMarshal,
   inboundPorts,
+  ingressServiceRef,
   isValidIPAddress,
   localExcludePorts,
   meshConfigFromFile,
@@ -405,6 +406,20 @@ describe('hosts and the ingress address', () => {
       '198.18.0.6'
     )
     assert.equal(resolveIngressAddress('', undefined).address, '')
+  })
+  test('--ingressService: svc, or svc.ns when it splits into exactly two parts', () => {
+    assert.deepEqual(ingressServiceRef('istio-eastwestgateway', 'istio-system'), {
+      name: 'istio-eastwestgateway',
+      namespace: 'istio-system'
+    })
+    assert.deepEqual(ingressServiceRef('gw.gateways', 'istio-system'), {
+      name: 'gw',
+      namespace: 'gateways'
+    })
+    assert.deepEqual(ingressServiceRef('a.b.c', 'istio-system'), {
+      name: 'a.b.c',
+      namespace: 'istio-system'
+    })
   })
   test('IP syntax follows Go', () => {
     for (const ok of [

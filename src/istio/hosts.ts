@@ -62,3 +62,16 @@ export function renderHosts(
   }
   return { content: '', warning }
 }
+
+/**
+ * istioctl's --ingressService: `svc` in the istio namespace, or `svc.ns` when the value splits
+ * on `.` into exactly two parts (anything else is taken whole as the name).
+ */
+export function ingressServiceRef(
+  flag: string,
+  istioNamespace: string
+): { name: string; namespace: string } {
+  const parts = flag.split('.')
+  if (parts.length === 2) return { name: parts[0] as string, namespace: parts[1] as string }
+  return { name: flag, namespace: istioNamespace }
+}

@@ -27,7 +27,7 @@ export {
   renderClusterEnv
 } from './clusterEnv.ts'
 export type { ClusterEnvInputs } from './clusterEnv.ts'
-export { renderHosts, resolveIngressAddress } from './hosts.ts'
+export { ingressServiceRef, renderHosts, resolveIngressAddress } from './hosts.ts'
 export type { HostsFile, IngressAddress, IngressServiceView } from './hosts.ts'
 export { isRevisioned, istiodAddress, istiodHost } from './istiod.ts'
 export { isValidIPAddress, parsesAsIP } from './ip.ts'
