@@ -56,7 +56,16 @@ export class RequestLog {
     this.limit = limit
   }
 
+  private readonly listeners = new Set<(entry: RequestLogEntry) => void>()
+
+  /** Calls `listener` with every new entry; returns an unsubscribe function. */
+  onEntry(listener: (entry: RequestLogEntry) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
   add(entry: RequestLogEntry): void {
+    for (const l of this.listeners) l(entry)
     this.entries.push(entry)
     if (this.entries.length > this.limit) this.entries.splice(0, this.entries.length - this.limit)
   }
