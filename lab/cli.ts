@@ -48,7 +48,7 @@ async function main(): Promise<number> {
       if (!Number.isFinite(latencyMs) || latencyMs < 0)
         throw new Error(`--latency wants milliseconds, got ${values.latency}`)
       const started = Date.now()
-      const options: Parameters<typeof upLab>[0] = { vms, latencyMs, log }
+      const options: Parameters<typeof upLab>[0] = { vms, latencyMs, log, ownLab: false }
       if (values.node) options.nodeBinary = process.execPath
       const state = await upLab(options)
       printLab(state)

@@ -195,6 +195,8 @@ describe('lab VMs', labTestOptions(), () => {
     assert.equal(r.stdout, `${vm.name}\nhello`)
     const ipt = await runInVm(vm, 'iptables -t nat -S OUTPUT')
     assert.equal(ipt.code, 0, `iptables works inside (CAP_NET_ADMIN): ${ipt.stderr}`)
+    const asUser = await runInVm(vm, 'id -un; echo $HOME', { user: 'mesh' })
+    assert.equal(asUser.stdout, 'mesh\n/home/mesh\n', asUser.stderr)
     const fail = await runInVm(vm, 'exit 3')
     assert.equal(fail.code, 3)
     assert.equal(currentLab()?.vms.length, 3)
@@ -281,6 +283,36 @@ describe('lab VMs', labTestOptions(), () => {
     const node = await runInVm(lab.vms[0]!, [VM_NODE_PATH, '-p', 'process.versions.node'])
     assert.equal(node.code, 0, node.stderr)
     assert.equal(node.stdout.trim(), process.versions.node)
+  })
+
+  test('a lab owned by another live process is waited for, then taken over when it exits', async () => {
+    await downLab() // this process owns the lab from the tests before
+    const index = new URL('../../lab/vms/index.ts', import.meta.url).pathname
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { upLab } from ${JSON.stringify(index)}; await upLab({ vms: 0 }); console.log('up'); setTimeout(() => {}, 60000)`
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] }
+    )
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (b: Buffer) => b.toString().includes('up') && resolve())
+        child.on('exit', code => reject(new Error(`child exited ${code}`)))
+        setTimeout(() => reject(new Error('child did not bring its lab up')), 60_000).unref()
+      })
+      assert.equal(readState()?.owner?.pid, child.pid)
+      await assert.rejects(upLab({ vms: 1, waitForLabMs: 1500 }), /in use by process/)
+      const waiting = upLab({ vms: 2, latencyMs: 200, nodeBinary: process.execPath })
+      await new Promise(r => setTimeout(r, 500))
+      child.kill('SIGKILL')
+      lab = await waiting
+      assert.equal(readState()?.owner?.pid, process.pid)
+    } finally {
+      child.kill('SIGKILL')
+    }
   })
 
   test('--latency puts a delaying relay in front of sshd', async () => {

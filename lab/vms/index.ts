@@ -128,6 +128,13 @@ export interface UpOptions {
   waitRunning?: boolean
   /** Bind-mounts this Node binary read-only at /opt/node/bin/node in every VM (a CI runner VM). */
   nodeBinary?: string
+  /** How long to wait for another live process's lab to be taken down (default 10 min). */
+  waitForLabMs?: number
+  /**
+   * The calling process owns the lab until downLab (default true): another process's upLab
+   * waits for it. The CLI passes false, so a later `up` or test takes its lab over.
+   */
+  ownLab?: boolean
   /** More bind mounts into every VM. */
   binds?: Bind[]
   log?: (line: string) => void
@@ -198,7 +205,36 @@ export async function upLab(options: UpOptions): Promise<LabState> {
     throw new Error(`latency must be 0..10000 ms, got ${latencyMs}`)
   await ensureHostPackages(!imageReady(), log)
   mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 })
-  return withLock(LOCK, LOCK_WAIT_MS, async () => {
+  // Another live process that called upLab owns the lab until it calls downLab: wait for it
+  // (bounded) rather than pull the VMs from under its tests. A lab whose owner is gone (a CLI
+  // `up` that exited, a crashed test) is taken over.
+  const leaseDeadline = Date.now() + (options.waitForLabMs ?? 10 * 60_000)
+  let waitingLogged = false
+  for (;;) {
+    const result = await withLock(LOCK, LOCK_WAIT_MS, async () => {
+      const owner = readState()?.owner
+      if (owner !== undefined && owner.pid !== process.pid && isAlive(owner)) return owner
+      return bootLab(options, count, latencyMs, log)
+    })
+    if ('vms' in result) return result
+    if (Date.now() > leaseDeadline) {
+      throw new Error(
+        `the lab is in use by process ${result.pid}, which called upLab and has not called downLab yet`
+      )
+    }
+    if (!waitingLogged) log(`waiting for process ${result.pid} to take its lab down`)
+    waitingLogged = true
+    await sleep(1000)
+  }
+}
+
+async function bootLab(
+  options: UpOptions,
+  count: number,
+  latencyMs: number,
+  log: (line: string) => void
+): Promise<LabState> {
+  {
     await cleanup(log)
     raiseInotifyLimits()
     const image = await ensureImage({ log })
@@ -218,6 +254,8 @@ export async function upLab(options: UpOptions): Promise<LabState> {
       knownHostsPath: join(RUN_DIR, 'known_hosts'),
       vms: []
     }
+    const owner = processRef(process.pid)
+    if (owner !== undefined && options.ownLab !== false) state.owner = owner
     for (let i = 1; i <= count; i++) {
       const name = vmName(i)
       const address = vmAddress(i)
@@ -287,7 +325,7 @@ export async function upLab(options: UpOptions): Promise<LabState> {
       await cleanup(log).catch(() => {})
       throw e
     }
-  })
+  }
 }
 
 function consoleTail(vm: VmRecord): string {
@@ -506,19 +544,20 @@ function nsenter(
 }
 
 /**
- * Runs a command as root inside a VM through its init's namespaces (no SSH: works when the
- * test has broken SSH on purpose). A string runs with /bin/sh -c.
+ * Runs a command inside a VM through its init's namespaces (no SSH: works when the test has
+ * broken SSH on purpose), as root or as `user`. A string runs with /bin/sh -c.
  */
 export async function runInVm(
   vm: LabVm | string,
   command: string[] | string,
-  options: { input?: string | Buffer; timeoutMs?: number } = {}
+  options: { input?: string | Buffer; timeoutMs?: number; user?: string } = {}
 ): Promise<RunResult> {
   const rec = record(vm)
   const pid = initPid(rec.nspawn)
   if (pid === undefined) throw new Error(`${rec.name} is not running`)
   const argv = typeof command === 'string' ? ['/bin/sh', '-c', command] : command
-  return nsenter(pid, argv, options)
+  const { user, ...rest } = options
+  return nsenter(pid, user === undefined ? argv : ['runuser', '-u', user, '--', ...argv], rest)
 }
 
 /** Powers a VM off and boots it again on the same overlay (its files survive, like a reboot). */

@@ -42,6 +42,8 @@ export interface StateFile {
   privateKeyPath: string
   knownHostsPath: string
   relay?: ProcessRef
+  /** The process that called upLab and owns the lab until downLab. */
+  owner?: ProcessRef
   vms: VmRecord[]
   readyMs?: number
 }
