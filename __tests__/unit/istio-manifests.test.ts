@@ -1,9 +1,10 @@
 // The manifest builders, checked against Istio's CRD schemas as packaged by
-// @kubernetes-models/istio. That package (2.x) ships v1alpha3 and v1beta1 only; the v1 CRDs
-// have the same spec schema as v1beta1, so v1 objects are validated with the v1beta1 model
-// after checking that only the apiVersion differs.
+// @kubernetes-models/istio (3.x: v1, v1beta1 and v1alpha3), each version with its own model.
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { WorkloadEntry as WorkloadEntryV1 } from '@kubernetes-models/istio/networking.istio.io/v1/WorkloadEntry'
+import { WorkloadGroup as WorkloadGroupV1 } from '@kubernetes-models/istio/networking.istio.io/v1/WorkloadGroup'
+import { ServiceEntry as ServiceEntryV1 } from '@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry'
 import { WorkloadEntry as WorkloadEntryBeta } from '@kubernetes-models/istio/networking.istio.io/v1beta1/WorkloadEntry'
 import { WorkloadGroup as WorkloadGroupBeta } from '@kubernetes-models/istio/networking.istio.io/v1beta1/WorkloadGroup'
 import { ServiceEntry as ServiceEntryBeta } from '@kubernetes-models/istio/networking.istio.io/v1beta1/ServiceEntry'
@@ -30,21 +31,19 @@ interface Validatable {
 }
 type ModelCtor = new (data: never) => Validatable
 
-const models: Record<string, Record<'v1beta1' | 'v1alpha3', ModelCtor>> = {
-  WorkloadEntry: { v1beta1: WorkloadEntryBeta, v1alpha3: WorkloadEntryAlpha },
-  WorkloadGroup: { v1beta1: WorkloadGroupBeta, v1alpha3: WorkloadGroupAlpha },
-  ServiceEntry: { v1beta1: ServiceEntryBeta, v1alpha3: ServiceEntryAlpha }
+const models: Record<string, Record<IstioNetworkingVersion, ModelCtor>> = {
+  WorkloadEntry: { v1: WorkloadEntryV1, v1beta1: WorkloadEntryBeta, v1alpha3: WorkloadEntryAlpha },
+  WorkloadGroup: { v1: WorkloadGroupV1, v1beta1: WorkloadGroupBeta, v1alpha3: WorkloadGroupAlpha },
+  ServiceEntry: { v1: ServiceEntryV1, v1beta1: ServiceEntryBeta, v1alpha3: ServiceEntryAlpha }
 }
 
 /** Validates an object against Istio's schema for its kind and version. */
 function validateIstio(object: Record<string, unknown>, version: IstioNetworkingVersion): void {
   assert.equal(object.apiVersion, `networking.istio.io/${version}`)
   const kind = object.kind as string
-  const schemaVersion = version === 'v1' ? 'v1beta1' : version
-  const Model = models[kind]?.[schemaVersion]
+  const Model = models[kind]?.[version]
   assert.ok(Model, `no model for ${kind}`)
-  const data = { ...object, apiVersion: `networking.istio.io/${schemaVersion}` }
-  new Model(data as never).validate()
+  new Model(object as never).validate()
 }
 
 const versions: IstioNetworkingVersion[] = ['v1', 'v1beta1', 'v1alpha3']
