@@ -50,6 +50,12 @@ export function parseKnownHosts(content: string): { entries: KnownHostEntry[]; s
       return
     }
     const key = Buffer.from(blob, 'base64')
+    // a key blob starts with its own type name, length-prefixed
+    const typeLength = key.length >= 4 ? key.readUInt32BE(0) : -1
+    if (typeLength < 0 || key.subarray(4, 4 + typeLength).toString('latin1') !== keyType) {
+      skipped.push(i + 1)
+      return
+    }
     entries.push({
       marker,
       patterns: hosts.split(','),

@@ -1,0 +1,120 @@
+// The bundle: one shell payload read by `sh -s` that recreates the files byte for byte, hands
+// the parameters to the script, cleans up after itself, and keeps secrets off the command line.
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { describe, test } from 'node:test'
+import {
+  buildBundle,
+  configSha256,
+  officialPackageUrl,
+  officialPackageUrlTemplate,
+  remoteCommand,
+  shQuote,
+  type HostFiles,
+  type InstallParams
+} from '../../src/host/bundle.ts'
+import { LocalTransport } from '../../src/host/local.ts'
+
+const files: HostFiles = {
+  'cluster.env': "ISTIO_NAMESPACE='vm'\nCANONICAL_SERVICE='a b'\n",
+  'mesh.yaml': 'defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\n',
+  hosts: '198.18.0.2 istiod.istio-system.svc',
+  'root-cert.pem': '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+  'istio-token': 'eyJhbGciOi.secret-part.sig'
+}
+
+const params: InstallParams = {
+  mode: 'install',
+  version: '1.30.3',
+  package: { mode: 'push', sha256: 'ab'.repeat(32), remotePath: "/var/tmp/it's.pkg" },
+  statusPort: 15021,
+  readyTimeoutSec: 7,
+  minDiskMb: 1,
+  maxSkewSec: 120,
+  runnerTime: 1_700_000_000,
+  keepPackage: false
+}
+
+// Stands in for install.sh: shows what it was given.
+const probe = `#!/bin/sh
+set -eu
+echo "args=$1 $(basename "$2")"
+for f in cluster.env mesh.yaml hosts root-cert.pem istio-token; do
+  printf '%s=%s\\n' "$f" "$(sha256sum "$2/$f" | cut -d ' ' -f 1)"
+done
+echo "workdir=$2"
+echo "mode=$(stat -c %a "$2")"
+env | grep '^MX_' | sort
+exit 3
+`
+
+describe('bundle', () => {
+  test('runs through sh -s, recreates the files exactly and passes the parameters', async () => {
+    const bundle = buildBundle({ files, params, script: probe })
+    const local = new LocalTransport()
+    const result = await local.exec(remoteCommand(30), { stdin: bundle.payload, timeoutMs: 20_000 })
+    assert.equal(result.code, 3, result.stderr) // the script's exit code comes back
+    const out = result.stdout
+    assert.match(out, /^args=install mesh-expansion\.\w+$/m)
+    for (const [name, content] of Object.entries(files)) {
+      const { createHash } = await import('node:crypto')
+      assert.match(
+        out,
+        new RegExp(
+          `^${name.replace('.', '\\.')}=${createHash('sha256').update(content).digest('hex')}$`,
+          'm'
+        )
+      )
+    }
+    assert.match(out, /^mode=700$/m)
+    assert.match(out, /^MX_PKG_PUSHED=\/var\/tmp\/it's\.pkg$/m)
+    assert.match(out, /^MX_VERSION=1\.30\.3$/m)
+    assert.match(out, /^MX_READY_TIMEOUT=7$/m)
+    assert.match(out, /^MX_RUNNER_TIME=1700000000$/m)
+    const workdir = /^workdir=(.*)$/m.exec(out)?.[1] ?? ''
+    assert.ok(workdir.length > 0)
+    assert.equal(existsSync(workdir), false, 'the work directory is removed on exit')
+    assert.equal(local.stats.channels, 1)
+    assert.equal(local.stats.bytesSent, bundle.payload.length)
+  })
+
+  test('the command line carries no secret; the token only travels encoded in the payload', () => {
+    const command = remoteCommand(600)
+    assert.doesNotMatch(command, /secret-part/)
+    assert.match(command, /sudo -n/)
+    assert.match(command, /timeout -k 5 600/)
+    const payload = buildBundle({ files, params }).payload.toString()
+    assert.doesNotMatch(payload, /secret-part/)
+  })
+
+  test('the config hash ignores the token and follows everything else', () => {
+    const base = configSha256(files, params)
+    assert.equal(configSha256({ ...files, 'istio-token': 'other' }, params), base)
+    assert.notEqual(configSha256({ ...files, hosts: '198.18.0.3 istiod' }, params), base)
+    assert.notEqual(configSha256(files, { ...params, version: '1.30.4' }), base)
+  })
+
+  test('shQuote survives quotes', () => {
+    assert.equal(shQuote("it's"), `'it'\\''s'`)
+  })
+
+  test('official package URLs (never fetched in tests)', () => {
+    assert.equal(
+      officialPackageUrl('1.30.3', 'amd64'),
+      'https://storage.googleapis.com/istio-release/releases/1.30.3/deb/istio-sidecar.deb'
+    )
+    assert.equal(
+      officialPackageUrl('1.30.3', 'arm64'),
+      'https://storage.googleapis.com/istio-release/releases/1.30.3/deb/istio-sidecar-arm64.deb'
+    )
+    assert.equal(
+      officialPackageUrl('1.29.0', 'amd64', 'rpm'),
+      'https://storage.googleapis.com/istio-release/releases/1.29.0/rpm/istio-sidecar.rpm'
+    )
+    assert.equal(
+      officialPackageUrlTemplate('1.30.3'),
+      'https://storage.googleapis.com/istio-release/releases/1.30.3/@FAMILY@/istio-sidecar@ARCHSUFFIX@.@FAMILY@'
+    )
+    assert.throws(() => officialPackageUrl('latest', 'amd64'), /not an Istio release version/)
+  })
+})
