@@ -1167,6 +1167,48 @@ describe('sandbox cluster API (loopback)', () => {
     await c.core.listNamespace()
   })
 
+  test('watch from a resourceVersion replays what happened since; a too old one is 410 Gone', async () => {
+    const { Watch } = await import('@kubernetes/client-node')
+    const listed = await c.core.listNamespacedConfigMap({ namespace: 'default' })
+    const rv = listed.metadata?.resourceVersion ?? ''
+    await c.core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'between' } }
+    })
+    const first = (
+      resourceVersion: string
+    ): Promise<{ type: string; obj: { metadata?: { name?: string }; code?: number } }> =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no watch event in 5 s')), 5000)
+        let controller: AbortController | undefined
+        let got: { type: string; obj: { metadata?: { name?: string }; code?: number } } | undefined
+        void new Watch(c.kc)
+          .watch(
+            '/api/v1/namespaces/default/configmaps',
+            { resourceVersion },
+            (type: string, obj: { metadata?: { name?: string }; code?: number }) => {
+              if (got) return
+              got = { type, obj }
+              clearTimeout(timer)
+              controller?.abort()
+              resolve(got)
+            },
+            () => undefined
+          )
+          .then(ctl => {
+            controller = ctl
+            if (got) ctl.abort()
+          })
+      })
+    const replayed = await first(rv)
+    assert.equal(replayed.type, 'ADDED')
+    assert.equal(replayed.obj.metadata?.name, 'between')
+    const gone = await first('1')
+    assert.equal(gone.type, 'ERROR')
+    assert.equal(gone.obj.code, 410)
+    await c.core.deleteNamespacedConfigMap({ name: 'between', namespace: 'default' })
+  })
+
   test('discovery and version', async () => {
     const res = await fetch(`${cluster.url}/version`, {
       headers: { authorization: `Bearer ${cluster.adminToken}` }

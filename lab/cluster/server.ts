@@ -979,14 +979,43 @@ async function serveWatch(
   const write = (t: string, obj: KubeObject): void => {
     res.write(JSON.stringify({ type: t, object: present(obj, type, info.version) }) + '\n')
   }
+  const fields = parseFieldSelector(fieldSelector)
+  const wanted = (event: StoreEvent): boolean => {
+    if (event.resource !== type) return false
+    const o = event.object
+    if (
+      type.namespaced &&
+      info.namespace !== undefined &&
+      o.metadata?.namespace !== info.namespace
+    ) {
+      return false
+    }
+    return matchesLabels(o.metadata?.labels, labels) && matchesFields(o, fields)
+  }
   if (since === null || since === '' || since === '0') {
     for (const o of ctx.store.list(type, info.namespace, {
       ...(labelSelector !== undefined ? { labelSelector } : {}),
       ...(fieldSelector !== undefined ? { fieldSelector } : {})
     }))
       write('ADDED', o)
+  } else {
+    // replay what happened after the client's resourceVersion, or 410 Gone like etcd compaction
+    const missed = ctx.store.eventsSince(Number(since))
+    if (missed === undefined || Number.isNaN(Number(since))) {
+      res.end(
+        JSON.stringify({
+          type: 'ERROR',
+          object: failureStatus(
+            410,
+            'Expired',
+            `too old resource version: ${since} (${ctx.store.currentResourceVersion})`
+          )
+        }) + '\n'
+      )
+      return
+    }
+    for (const e of missed) if (wanted(e)) write(e.type, e.object)
   }
-  const fields = parseFieldSelector(fieldSelector)
   await new Promise<void>(resolve => {
     let done = false
     const finish = (): void => {
@@ -999,16 +1028,7 @@ async function serveWatch(
       resolve()
     }
     const unsubscribe = ctx.store.onChange((event: StoreEvent) => {
-      if (event.resource !== type) return
-      const o = event.object
-      if (
-        type.namespaced &&
-        info.namespace !== undefined &&
-        o.metadata?.namespace !== info.namespace
-      )
-        return
-      if (!matchesLabels(o.metadata?.labels, labels) || !matchesFields(o, fields)) return
-      write(event.type, o)
+      if (wanted(event)) write(event.type, event.object)
     })
     const timer = setTimeout(finish, timeout * 1000)
     ctx.watches.add(finish)

@@ -212,7 +212,22 @@ export class ObjectStore {
     return this.remove(this.type(resource), namespace, name) !== undefined
   }
 
+  private readonly history: StoreEvent[] = []
+  /** how many recent events watches can replay from a resourceVersion */
+  readonly historyLimit = 5000
+
+  /** Events after `resourceVersion`, or undefined when that is older than the kept history. */
+  eventsSince(resourceVersion: number): StoreEvent[] | undefined {
+    const oldest = this.history[0]
+    const oldestRv = oldest ? Number(oldest.object.metadata?.resourceVersion) : this.revision + 1
+    if (resourceVersion < oldestRv - 1 && resourceVersion < this.revision) return undefined
+    return this.history.filter(e => Number(e.object.metadata?.resourceVersion) > resourceVersion)
+  }
+
   private emit(event: StoreEvent): void {
+    this.history.push(event)
+    if (this.history.length > this.historyLimit)
+      this.history.splice(0, this.history.length - this.historyLimit)
     for (const l of [...this.listeners]) l(event)
   }
 
