@@ -34,6 +34,8 @@ export interface Connection {
   readonly context: string
   /** the proxy used, when one is */
   readonly proxy: string | undefined
+  /** the temporary file holding the kubeconfig input (removed by close) */
+  readonly temporaryFile: string | undefined
   /** removes the temporary kubeconfig; safe to call twice */
   close(): Promise<void>
 }
@@ -114,6 +116,18 @@ function maskKubeconfigSecrets(
   }
 }
 
+function load(kc: KubeConfig, file: string, shown: string): void {
+  try {
+    kc.loadFromFile(file)
+  } catch (error) {
+    throw new ClusterError(
+      'invalid',
+      `kubeconfig ${shown} cannot be read: ${(error as Error).message}`,
+      0
+    )
+  }
+}
+
 /** Loads the kubeconfig, selects the context, applies the proxy and checks the server answers. */
 export async function connect(options: ConnectOptions = {}): Promise<Connection> {
   const env = options.env ?? process.env
@@ -122,6 +136,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
   const kc = new k8s.KubeConfig()
   let tempDir: string | undefined
   let source: string
+  let temporaryFile: string | undefined
   const close = async (): Promise<void> => {
     if (tempDir !== undefined) {
       const dir = tempDir
@@ -133,15 +148,15 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
     if (options.kubeconfigContent !== undefined && options.kubeconfigContent.trim() !== '') {
       options.onSecret?.(options.kubeconfigContent)
       tempDir = await mkdtemp(join(tmpdir(), 'mesh-expansion-kube-'))
-      const file = join(tempDir, 'config')
-      await writeFile(file, options.kubeconfigContent, { mode: 0o600 })
-      kc.loadFromFile(file)
+      temporaryFile = join(tempDir, 'config')
+      await writeFile(temporaryFile, options.kubeconfigContent, { mode: 0o600 })
+      load(kc, temporaryFile, 'from the input')
       source = 'input'
     } else if (options.kubeconfigPath) {
       const file = resolve(cwd, options.kubeconfigPath)
       if (!existsSync(file))
         throw new ClusterError('invalid', `kubeconfig ${file} does not exist`, 0)
-      kc.loadFromFile(file)
+      load(kc, file, file)
       source = file
     } else if (envValue(env, 'KUBECONFIG') !== undefined) {
       const files = (env.KUBECONFIG ?? '').split(delimiter).filter(f => f !== '' && existsSync(f))
@@ -151,16 +166,16 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
           `KUBECONFIG names no existing file (${env.KUBECONFIG ?? ''})`,
           0
         )
-      kc.loadFromFile(resolve(cwd, files[0] ?? ''))
+      load(kc, resolve(cwd, files[0] ?? ''), files[0] ?? '')
       for (const extra of files.slice(1)) {
         const more = new k8s.KubeConfig()
-        more.loadFromFile(resolve(cwd, extra))
+        load(more, resolve(cwd, extra), extra)
         kc.mergeConfig(more, true)
       }
       source = files.join(delimiter)
     } else if (existsSync(join(env.HOME ?? homedir(), '.kube', 'config'))) {
       source = join(env.HOME ?? homedir(), '.kube', 'config')
-      kc.loadFromFile(source)
+      load(kc, source, source)
     } else if (envValue(env, 'KUBERNETES_SERVICE_HOST') !== undefined) {
       kc.loadFromCluster()
       source = 'in-cluster'
@@ -207,7 +222,15 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
     }
     const client = await createClusterClient(kc, options)
     if (!options.skipCheck) await client.version()
-    return { client, kubeConfig: kc, source, context: kc.getCurrentContext(), proxy, close }
+    return {
+      client,
+      kubeConfig: kc,
+      source,
+      context: kc.getCurrentContext(),
+      proxy,
+      temporaryFile,
+      close
+    }
   } catch (error) {
     await close()
     throw error
