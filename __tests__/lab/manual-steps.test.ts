@@ -16,9 +16,7 @@ import { createLabCa } from '../../lab/pki.ts'
 import { startSandboxCluster, type SandboxCluster } from '../../lab/cluster/index.ts'
 import { buildSidecarDeb } from '../../lab/mesh/deb.ts'
 import { renderClusterEnv, renderHosts, renderMeshConfig } from '../../lab/mesh/files.ts'
-import { startIstiod, type Istiod } from '../../lab/mesh/istiod.ts'
-import { serviceNamesFromApi } from '../../lab/mesh/names.ts'
-import { tokenReviewerForApi } from '../../lab/mesh/tokens.ts'
+import { entryName, startLabIstiod, type LabIstiod } from '../../lab/mesh/index.ts'
 import {
   BRIDGE_ADDRESS,
   CLUSTER_NETNS,
@@ -53,9 +51,26 @@ function exec(argv: string[], timeoutMs = 60_000): Promise<Result> {
   })
 }
 
+/**
+ * ssh with a bounded retry when the connection broke before the command ran (the key exchange
+ * was reset or refused): the command did not run, so running it again is safe.
+ */
+async function sshRaw(vm: LabVm, command: string): Promise<Result> {
+  let result: Result = { code: 255, stdout: '', stderr: '' }
+  for (let attempt = 0; attempt < 3; attempt++) {
+    result = await exec([...sshCommand(vm), command])
+    const broken = /Connection (reset|refused|closed) by|kex_exchange_identification/.test(
+      result.stderr
+    )
+    if (result.code !== 255 || !broken) return result
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+  return result
+}
+
 /** One ssh per step, as a person following the docs would. */
 async function ssh(vm: LabVm, command: string): Promise<string> {
-  const result = await exec([...sshCommand(vm), command])
+  const result = await sshRaw(vm, command)
   assert.equal(result.code, 0, `ssh ${vm.name} "${command}" failed: ${result.stderr}`)
   return result.stdout
 }
@@ -118,12 +133,8 @@ function kube(
 }
 
 async function readiness(vm: LabVm): Promise<string> {
-  return (
-    await exec([
-      ...sshCommand(vm),
-      'curl -s -o /dev/null -w "%{http_code}" localhost:15021/healthz/ready'
-    ])
-  ).stdout
+  const command = 'curl -s -o /dev/null -w "%{http_code}" localhost:15021/healthz/ready'
+  return (await sshRaw(vm, command)).stdout
 }
 
 async function until(
@@ -141,7 +152,7 @@ async function until(
 
 describe('the Istio docs manual VM steps against the lab', labTestOptions(), () => {
   let cluster: SandboxCluster | undefined
-  let istiod: Istiod | undefined
+  let istiod: LabIstiod | undefined
   let vm: LabVm
   let workdir = ''
   const identity = 'spiffe://cluster.local/ns/vm/sa/vm-sa'
@@ -162,14 +173,11 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
       spec: { clusterIP: string }
     }
     await addClusterAddress(echo.spec.clusterIP)
-    const api = { server: cluster.url, caPem: cluster.ca.certPem }
-    istiod = await startIstiod({
+    istiod = await startLabIstiod({
+      cluster,
       host: GATEWAY_ADDRESS,
-      port: 15012,
-      ca: cluster.ca,
-      reviewer: tokenReviewerForApi({ ...api, bearerToken: cluster.adminToken }),
-      names: serviceNamesFromApi({ ...api, token: cluster.adminToken }),
-      heartbeatSeconds: 1
+      heartbeatSeconds: 1,
+      graceSeconds: 2
     })
   })
 
@@ -337,6 +345,59 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
       "sudo cp /etc/hosts /root/hosts && sudo sed -i '/istiod/d' /etc/hosts",
       'sudo cp /root/hosts /etc/hosts',
       [/failed to warm certificate/, /dial tcp: lookup istiod\.istio-system\.svc: no such host/]
+    )
+  })
+
+  test('auto-registration: ISTIO_META_AUTO_REGISTER_GROUP makes istiod create the WorkloadEntry', async () => {
+    assert.ok(cluster)
+    const group = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'WorkloadGroup',
+      metadata: { name: 'vm-app', namespace: 'vm' },
+      spec: {
+        metadata: { labels: { app: 'vm-app' }, annotations: { team: 'lab' } },
+        template: { serviceAccount: 'vm-sa', ports: { http: 8080 } }
+      }
+    }
+    await kube(cluster, 'POST', '/apis/networking.istio.io/v1/namespaces/vm/workloadgroups', group)
+    const path = `/apis/networking.istio.io/v1/namespaces/vm/workloadentries/${entryName('vm-app', vm.address, '')}`
+    await ssh(
+      vm,
+      'echo "ISTIO_META_AUTO_REGISTER_GROUP=\'vm-app\'" | sudo tee -a /var/lib/istio/envoy/cluster.env'
+    )
+    await ssh(vm, 'sudo systemctl restart istio')
+    interface Entry {
+      metadata: {
+        annotations: Record<string, string>
+        labels: Record<string, string>
+        ownerReferences: Array<{ kind: string; name: string }>
+      }
+      spec: { address: string; serviceAccount: string; ports: Record<string, number> }
+    }
+    let entry: Entry | undefined
+    await until('the WorkloadEntry', 20_000, async () => {
+      entry = (await kube(cluster!, 'GET', path).catch(() => undefined)) as Entry | undefined
+      return entry?.metadata.annotations['istio.io/connectedAt'] !== undefined
+    })
+    assert.ok(entry)
+    assert.equal(entry.spec.address, vm.address)
+    assert.equal(entry.spec.serviceAccount, 'vm-sa')
+    assert.deepEqual(entry.spec.ports, { http: 8080 })
+    assert.equal(entry.metadata.labels['app'], 'vm-app')
+    assert.equal(entry.metadata.annotations['istio.io/autoRegistrationGroup'], 'vm-app')
+    assert.equal(entry.metadata.annotations['team'], 'lab')
+    assert.deepEqual(
+      entry.metadata.ownerReferences.map(o => [o.kind, o.name]),
+      [['WorkloadGroup', 'vm-app']]
+    )
+
+    // Stopped: disconnectedAt at once, then gone after the grace period (2 s here).
+    await ssh(vm, 'sudo systemctl stop istio')
+    await until('the WorkloadEntry to be deleted', 20_000, async () =>
+      kube(cluster!, 'GET', path).then(
+        () => false,
+        () => true
+      )
     )
   })
 })

@@ -34,6 +34,10 @@ export interface IstiodOptions {
   heartbeatSeconds?: number
   /** Lifetime of workload certificates (default 24 h). */
   certificateValiditySeconds?: number
+  /** Called when a proxy's stream opens (e.g. WorkloadEntry auto-registration). */
+  onProxyConnected?: (proxy: ConnectedProxy) => void | Promise<void>
+  /** Called when a proxy's stream closes. */
+  onProxyDisconnected?: (proxy: ConnectedProxy) => void | Promise<void>
 }
 
 /** What the agent says about itself (from cluster.env and the VM). */
@@ -64,12 +68,20 @@ export interface ConnectedProxy {
   clusterId: string
   network: string
   autoRegisterGroup: string
+  /** ISTIO_METAJSON_LABELS of the proxy. */
+  labels: Record<string, string>
   connectedAt: Date
 }
 
 export interface IstiodEvent {
   time: Date
-  kind: 'certificate-issued' | 'authentication-failed' | 'connected' | 'disconnected' | 'rejected'
+  kind:
+    | 'certificate-issued'
+    | 'authentication-failed'
+    | 'connected'
+    | 'disconnected'
+    | 'rejected'
+    | 'hook-failed'
   /** The identity involved when known. */
   identity?: string
   detail: string
@@ -138,6 +150,21 @@ function asNode(value: unknown): ProxyNode {
   return node
 }
 
+function parseLabels(text: string | undefined): Record<string, string> {
+  if (!text) return {}
+  try {
+    const parsed = JSON.parse(text) as unknown
+    if (typeof parsed !== 'object' || parsed === null) return {}
+    return Object.fromEntries(
+      Object.entries(parsed).filter(
+        (entry): entry is [string, string] => typeof entry[1] === 'string'
+      )
+    )
+  } catch {
+    return {}
+  }
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
   res.writeHead(status, {
@@ -202,6 +229,22 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
   const timers = new Set<NodeJS.Timeout>()
   const waiters = new Set<() => void>()
   let nextProxy = 1
+
+  function runHook(
+    hook: ((proxy: ConnectedProxy) => void | Promise<void>) | undefined,
+    proxy: ConnectedProxy
+  ): void {
+    if (!hook) return
+    Promise.resolve()
+      .then(() => hook({ ...proxy }))
+      .catch((error: unknown) =>
+        record({
+          kind: 'hook-failed',
+          identity: proxy.spiffeId,
+          detail: error instanceof Error ? error.message : String(error)
+        })
+      )
+  }
 
   async function issueCertificate(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const header = req.headers.authorization ?? ''
@@ -293,6 +336,7 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
       clusterId: node.clusterId ?? '',
       network: node.network ?? '',
       autoRegisterGroup: node.autoRegisterGroup ?? '',
+      labels: parseLabels(node.labels),
       connectedAt: new Date()
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
@@ -303,6 +347,7 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     await push()
     proxies.set(id, proxy)
     record({ kind: 'connected', identity, detail: `${proxy.podName} ${proxy.ip}` })
+    runHook(options.onProxyConnected, proxy)
     for (const wake of waiters) wake()
     const timer = setInterval(() => {
       push().catch(() => res.destroy())
@@ -311,8 +356,10 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     res.on('close', () => {
       clearInterval(timer)
       timers.delete(timer)
-      if (proxies.delete(id))
+      if (proxies.delete(id)) {
         record({ kind: 'disconnected', identity, detail: `${proxy.podName} ${proxy.ip}` })
+        runHook(options.onProxyDisconnected, proxy)
+      }
     })
   }
 

@@ -60,7 +60,37 @@ function getJson(url: URL, options: ServiceNamesOptions): Promise<unknown> {
   })
 }
 
-/** A `names` function for startIstiod that reads the Services at each call. */
+interface ServiceEntryList {
+  items?: Array<{ spec?: { hosts?: string[]; addresses?: string[] } }>
+}
+
+/** ServiceEntries with addresses, from the first networking.istio.io version the API serves. */
+async function serviceEntryNames(options: ServiceNamesOptions): Promise<Record<string, string>> {
+  for (const version of ['v1', 'v1beta1', 'v1alpha3']) {
+    let list: ServiceEntryList
+    try {
+      const url = new URL(`/apis/networking.istio.io/${version}/serviceentries`, options.server)
+      list = (await getJson(url, options)) as ServiceEntryList
+    } catch (error) {
+      if (error instanceof Error && / HTTP 404:/.test(error.message)) continue
+      throw error
+    }
+    const names: Record<string, string> = {}
+    for (const item of list.items ?? []) {
+      // The first IPv4 address (not a CIDR) stands for every host of the entry.
+      const address = (item.spec?.addresses ?? []).find(a => /^\d+\.\d+\.\d+\.\d+$/.test(a))
+      if (!address) continue
+      for (const host of item.spec?.hosts ?? []) if (!host.includes('*')) names[host] = address
+    }
+    return names
+  }
+  return {}
+}
+
+/**
+ * A `names` function for startIstiod that reads, at each call, the Services (their ClusterIP)
+ * and the ServiceEntries with an address, as istiod's name table for DNS capture holds them.
+ */
 export function serviceNamesFromApi(
   options: ServiceNamesOptions
 ): () => Promise<Record<string, string>> {
@@ -70,7 +100,7 @@ export function serviceNamesFromApi(
       new URL('/api/v1/services', options.server),
       options
     )) as ServiceList
-    const names: Record<string, string> = {}
+    const names: Record<string, string> = await serviceEntryNames(options)
     for (const item of list.items ?? []) {
       const ip = item.spec?.clusterIP
       const name = item.metadata?.name

@@ -1,0 +1,83 @@
+// The mesh stand-ins of the lab: the istiod stand-in wired to a Kubernetes API (TokenReview,
+// the name table from Services and ServiceEntries, WorkloadEntry auto-registration), and the
+// istio-sidecar package. See lab/README.md, "Mesh stand-ins".
+import type { LabCa } from '../pki.ts'
+import { startIstiod, type Istiod } from './istiod.ts'
+import { serviceNamesFromApi } from './names.ts'
+import { createAutoRegistration, type AutoRegistration } from './registration.ts'
+import { tokenReviewerForApi } from './tokens.ts'
+
+export { startIstiod } from './istiod.ts'
+export type { Istiod, IstiodOptions, ConnectedProxy, IstiodEvent, ProxyNode } from './istiod.ts'
+export { buildSidecarDeb, sidecarSourceDir, SIDECAR_LAYOUT, type SidecarDebOptions } from './deb.ts'
+export { serviceNamesFromApi, type ServiceNamesOptions } from './names.ts'
+export { createAutoRegistration, entryName } from './registration.ts'
+export type { AutoRegistration, AutoRegistrationOptions } from './registration.ts'
+export { tokenReviewerForApi, createLocalTokenAuthority } from './tokens.ts'
+export type { TokenReviewer, TokenReviewStatus, LocalTokenAuthority } from './tokens.ts'
+export { createAgentSandbox, SANDBOX_PROXY_UID } from './sandbox.ts'
+export type { AgentSandbox, SandboxOptions } from './sandbox.ts'
+export * from './files.ts'
+
+/** The east-west gateway's load-balancer IP in the lab, where istiod listens. */
+export const LAB_ISTIOD_HOST = '198.18.0.2'
+
+export interface LabIstiodOptions {
+  /** The sandbox cluster (or any Kubernetes API): URL, its CA (also the mesh root), a token. */
+  cluster: { url: string; ca: LabCa; adminToken: string }
+  /** Default 198.18.0.2 (the gateway IP on the lab bridge). */
+  host?: string
+  port?: number
+  trustDomain?: string
+  istioNamespace?: string
+  revision?: string
+  /** PILOT_ENABLE_WORKLOAD_ENTRY_AUTOREGISTRATION (default true, as since Istio 1.10). */
+  autoRegistration?: boolean
+  /** PILOT_WORKLOAD_ENTRY_GRACE_PERIOD in seconds (default 10). */
+  graceSeconds?: number
+  heartbeatSeconds?: number
+}
+
+export interface LabIstiod extends Istiod {
+  registration: AutoRegistration | undefined
+}
+
+/** istiod for the lab: certificates by TokenReview, names from the API, auto-registration. */
+export async function startLabIstiod(options: LabIstiodOptions): Promise<LabIstiod> {
+  const api = { server: options.cluster.url, caPem: options.cluster.ca.certPem }
+  const registration =
+    options.autoRegistration === false
+      ? undefined
+      : createAutoRegistration({
+          ...api,
+          token: options.cluster.adminToken,
+          ...(options.graceSeconds !== undefined ? { graceSeconds: options.graceSeconds } : {})
+        })
+  const istiod = await startIstiod({
+    host: options.host ?? LAB_ISTIOD_HOST,
+    port: options.port ?? 15012,
+    ca: options.cluster.ca,
+    reviewer: tokenReviewerForApi({ ...api, bearerToken: options.cluster.adminToken }),
+    names: serviceNamesFromApi({ ...api, token: options.cluster.adminToken }),
+    ...(options.trustDomain ? { trustDomain: options.trustDomain } : {}),
+    ...(options.istioNamespace ? { istioNamespace: options.istioNamespace } : {}),
+    ...(options.revision ? { revision: options.revision } : {}),
+    ...(options.heartbeatSeconds ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
+    ...(registration
+      ? {
+          onProxyConnected: (proxy: Parameters<AutoRegistration['onConnected']>[0]) =>
+            registration.onConnected(proxy),
+          onProxyDisconnected: (proxy: Parameters<AutoRegistration['onDisconnected']>[0]) =>
+            registration.onDisconnected(proxy)
+        }
+      : {})
+  })
+  return {
+    ...istiod,
+    registration,
+    async close() {
+      registration?.close()
+      await istiod.close()
+    }
+  }
+}
