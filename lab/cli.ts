@@ -58,7 +58,7 @@ async function main(): Promise<number> {
       return 0
     }
     case 'down': {
-      await downLab({ log })
+      await downLab({ log, force: true })
       console.log('lab is down')
       return 0
     }

@@ -304,6 +304,9 @@ describe('lab VMs', labTestOptions(), () => {
         setTimeout(() => reject(new Error('child did not bring its lab up')), 60_000).unref()
       })
       assert.equal(readState()?.owner?.pid, child.pid)
+      await downLab() // not ours: left alone
+      assert.equal(readState()?.owner?.pid, child.pid)
+      assert.equal((await labStatus()).up, true)
       await assert.rejects(upLab({ vms: 1, waitForLabMs: 1500 }), /in use by process/)
       const waiting = upLab({ vms: 2, latencyMs: 200, nodeBinary: process.execPath })
       await new Promise(r => setTimeout(r, 500))

@@ -478,11 +478,24 @@ export async function ensureLabNetwork(): Promise<void> {
   await ensureClusterNetns()
 }
 
-/** Stops every VM and removes every namespace, bridge, mount, process and file the lab made. */
-export async function downLab(options: { log?: (line: string) => void } = {}): Promise<void> {
+/**
+ * Stops every VM and removes every namespace, bridge, mount, process and file the lab made.
+ * A lab owned by another live process (it called upLab) is left alone unless `force` is set
+ * (the CLI's `down` forces): a test's `after` hook never pulls another test's lab away.
+ */
+export async function downLab(
+  options: { log?: (line: string) => void; force?: boolean } = {}
+): Promise<void> {
   const log = options.log ?? (() => {})
   if (process.getuid?.() !== 0) throw new Error('the lab needs root to take it down')
-  await withLock(LOCK, LOCK_WAIT_MS, () => cleanup(log))
+  await withLock(LOCK, LOCK_WAIT_MS, async () => {
+    const owner = readState()?.owner
+    if (!options.force && owner && owner.pid !== process.pid && isAlive(owner)) {
+      log(`the lab belongs to process ${owner.pid}; left alone`)
+      return
+    }
+    await cleanup(log)
+  })
 }
 
 export interface LabStatus {
