@@ -48,19 +48,56 @@ const models: Record<string, ModelClass> = {
 interface AjvError {
   instancePath?: string
   message?: string
-  data?: unknown
+  keyword?: string
+  params?: { allowedValues?: unknown[]; type?: string; missingProperty?: string }
 }
 
-function ajvCauses(error: unknown): StatusCause[] {
+function valueAt(obj: unknown, pointer: string): unknown {
+  let cur = obj
+  for (const part of pointer.split('/').filter(p => p !== '')) {
+    const key = part.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (Array.isArray(cur)) cur = cur[Number(key)]
+    else if (isObject(cur)) cur = cur[key]
+    else return undefined
+  }
+  return cur
+}
+
+/** Causes worded like the API server's OpenAPI validation. */
+function ajvCauses(error: unknown, object: Obj): StatusCause[] {
   const errors = isObject(error) && Array.isArray(error.errors) ? (error.errors as AjvError[]) : []
   if (errors.length === 0)
     return [{ field: '<nil>', message: String(error instanceof Error ? error.message : error) }]
   return errors.map(e => {
-    const field = (e.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.')
+    const pointer = e.instancePath ?? ''
+    const field = pointer
+      .replace(/^\//, '')
+      .replace(/\//g, '.')
+      .replace(/\.(\d+)(?=\.|$)/g, '[$1]')
+    const value = valueAt(object, pointer)
+    if (e.keyword === 'enum') {
+      const allowed = (e.params?.allowedValues ?? []).map(v => JSON.stringify(v)).join(', ')
+      return {
+        reason: 'FieldValueNotSupported',
+        field,
+        message: `Unsupported value: ${JSON.stringify(value)}: supported values: ${allowed}`
+      }
+    }
+    if (e.keyword === 'required') {
+      const missing = [field, e.params?.missingProperty].filter(Boolean).join('.')
+      return { reason: 'FieldValueRequired', field: missing, message: 'Required value' }
+    }
+    if (e.keyword === 'type') {
+      return {
+        reason: 'FieldValueInvalid',
+        field,
+        message: `Invalid value: ${JSON.stringify(typeof value)}: ${field} in body must be of type ${e.params?.type ?? 'unknown'}: ${JSON.stringify(Array.isArray(value) ? 'array' : typeof value)}`
+      }
+    }
     return {
       reason: 'FieldValueInvalid',
       field,
-      message: `Invalid value: ${JSON.stringify(e.data)}: ${field} in body ${e.message ?? 'is invalid'}`
+      message: `Invalid value: ${JSON.stringify(value)}: ${field} in body ${e.message ?? 'is invalid'}`
     }
   })
 }
@@ -150,7 +187,7 @@ export function validateIstio(type: ResourceType, version: string, object: Obj):
         kind: type.kind
       }).validate()
     } catch (error) {
-      causes.push(...ajvCauses(error))
+      causes.push(...ajvCauses(error, object))
     }
   }
   if (causes.length === 0 && isObject(object.spec))
