@@ -3,7 +3,16 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync
+} from 'node:fs'
+import { tmpdir } from 'node:os'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { labTestOptions } from '../helpers/lab.ts'
@@ -24,7 +33,7 @@ import {
   type LabState,
   type LabVm
 } from '../../lab/vms/index.ts'
-import { run } from '../../lab/vms/exec.ts'
+import { run, withLock } from '../../lab/vms/exec.ts'
 import { fingerprint, knownHostsLines } from '../../lab/vms/vm.ts'
 import { startRelay } from '../../lab/vms/relay.ts'
 import { readState } from '../../lab/vms/state.ts'
@@ -68,6 +77,40 @@ function tcpRead(host: string, port: number, timeoutMs = 5000): Promise<string> 
 }
 
 describe('lab helpers (pure)', () => {
+  test('withLock serializes holders and takes over a lock whose owner died', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mxlab-lock-'))
+    try {
+      const lock = join(dir, 'lock')
+      const order: string[] = []
+      const hold = (name: string, ms: number) =>
+        withLock(lock, 10_000, async () => {
+          order.push(`${name}+`)
+          await new Promise(r => setTimeout(r, ms))
+          order.push(`${name}-`)
+        })
+      await Promise.all([hold('a', 300), hold('b', 10)])
+      assert.deepEqual(order, ['a+', 'a-', 'b+', 'b-'])
+      // a lock left by a process that is gone
+      const dead = spawn(process.execPath, ['-e', ''])
+      await new Promise(r => dead.on('exit', r))
+      mkdirSync(lock)
+      writeFileSync(join(lock, 'pid'), String(dead.pid))
+      const started = Date.now()
+      assert.equal(await withLock(lock, 5_000, async () => 'taken'), 'taken')
+      assert.ok(Date.now() - started < 2_000)
+      assert.equal(existsSync(lock), false, 'released')
+      // a lock held by a live process times out, with a clear message
+      mkdirSync(lock)
+      writeFileSync(join(lock, 'pid'), String(process.ppid))
+      await assert.rejects(
+        withLock(lock, 600, async () => 'never'),
+        /timed out .* waiting for the lock/
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test('VM addresses follow the network plan', () => {
     assert.equal(vmAddress(1), '198.18.2.2')
     assert.equal(vmAddress(10), '198.18.2.11')

@@ -62,10 +62,14 @@ export async function ensureHostPackages(
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   const update = await run(['apt-get', 'update', '-q'], { env, timeoutMs: 10 * 60_000 })
   if (update.code !== 0) throw new Error(`apt-get update failed: ${update.stderr.trim()}`)
-  const install = await run(['apt-get', 'install', '-y', '-q', ...missing], {
-    env,
-    timeoutMs: 10 * 60_000
-  })
+  // Another lab run may be installing at the same time: wait for dpkg's lock instead of failing.
+  const install = await run(
+    ['apt-get', '-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '-q', ...missing],
+    {
+      env,
+      timeoutMs: 10 * 60_000
+    }
+  )
   if (install.code !== 0) {
     throw new Error(`apt-get install ${missing.join(' ')} failed: ${install.stderr.trim()}`)
   }
