@@ -10,11 +10,17 @@ import {
   trackUpdate,
   type Obj
 } from '../../lab/cluster/fields.ts'
-import { compareVersions, istioVersionsFor } from '../../lab/cluster/resources.ts'
+import {
+  compareVersions,
+  findType,
+  istioVersionsFor,
+  resourceTypes
+} from '../../lab/cluster/resources.ts'
 import { matchesLabels, parseLabelSelector } from '../../lab/cluster/selectors.ts'
 import { ApiError } from '../../lab/cluster/status.ts'
 import { ObjectStore } from '../../lab/cluster/store.ts'
 import { TokenAuthority } from '../../lab/cluster/tokens.ts'
+import { validateGeneric, validateIstio } from '../../lab/cluster/validate.ts'
 
 const now = '2026-11-23T00:00:00Z'
 
@@ -259,5 +265,74 @@ describe('echo.py', () => {
     } finally {
       await echo.close()
     }
+  })
+})
+
+describe('validation', () => {
+  const types = resourceTypes()
+  const se = findType(types, 'networking.istio.io', 'serviceentries')
+  const we = findType(types, 'networking.istio.io', 'workloadentries')
+  const cm = findType(types, '', 'configmaps')
+  assert.ok(se && we && cm)
+  test('Istio schema: enums, required fields, types, port ranges, CEL-like rules', () => {
+    assert.deepEqual(
+      validateIstio(se, 'v1', {
+        metadata: { name: 'x' },
+        spec: {
+          hosts: ['a'],
+          resolution: 'STATIC',
+          ports: [{ name: 'tcp', number: 3306, protocol: 'TCP' }]
+        }
+      }),
+      []
+    )
+    const [bad] = validateIstio(se, 'v1', {
+      metadata: { name: 'x' },
+      spec: { hosts: ['a'], resolution: 'BOGUS' }
+    })
+    assert.equal(bad?.field, 'spec.resolution')
+    assert.match(
+      bad?.message ?? '',
+      /^Unsupported value: "BOGUS": supported values: "NONE", "STATIC"/
+    )
+    assert.deepEqual(
+      validateIstio(se, 'v1', {
+        metadata: { name: 'x' },
+        spec: { hosts: ['a'], ports: [{ number: 80 }] }
+      }).map(c => c.field),
+      ['spec.ports[0].name']
+    )
+    assert.deepEqual(
+      validateIstio(se, 'v1', { metadata: { name: 'x' }, spec: { hosts: [] } }).map(c => c.field),
+      ['spec.hosts']
+    )
+    assert.deepEqual(
+      validateIstio(we, 'v1beta1', {
+        metadata: { name: 'x' },
+        spec: { address: '198.18.2.2', ports: { http: 70000 } }
+      }).map(c => c.field),
+      ['spec.ports.http']
+    )
+    assert.deepEqual(
+      validateIstio(we, 'v1alpha3', { metadata: { name: 'x' }, spec: { network: 'net2' } }),
+      []
+    )
+  })
+  test('names, labels and ConfigMap data', () => {
+    assert.deepEqual(validateGeneric(cm, { metadata: { name: 'ok.name-1' }, data: { a: 'b' } }), [])
+    assert.deepEqual(
+      validateGeneric(cm, { metadata: { name: 'Not_OK' } }).map(c => c.field),
+      ['metadata.name']
+    )
+    assert.deepEqual(
+      validateGeneric(cm, { metadata: { name: 'x', labels: { app: 'bad value' } } }).map(
+        c => c.field
+      ),
+      ['metadata.labels']
+    )
+    assert.deepEqual(
+      validateGeneric(cm, { metadata: { name: 'x' }, data: { n: 1 } }).map(c => c.field),
+      ['data[n]']
+    )
   })
 })
