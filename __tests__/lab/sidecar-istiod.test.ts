@@ -195,6 +195,22 @@ describe('istiod stand-in', labTestOptions(), () => {
     const [leaf] = (JSON.parse(issued.body) as { certChain: string[] }).certChain
     const client = { cert: leaf, key: keyPem }
 
+    // Renewal: the issued certificate authenticates a new CSR for the same identity only.
+    const renewal = await call(
+      istiod,
+      ca,
+      'POST',
+      '/v1/certificates',
+      { csr: csr(dir, identity).csrPem },
+      client
+    )
+    assert.equal(renewal.status, 200, renewal.body)
+    const other = csr(dir, 'spiffe://cluster.local/ns/vm/sa/other').csrPem
+    assert.equal(
+      (await call(istiod, ca, 'POST', '/v1/certificates', { csr: other }, client)).status,
+      401
+    )
+
     const names = await call(istiod, ca, 'GET', '/v1/names', undefined, client)
     assert.equal(names.status, 200)
     assert.deepEqual(JSON.parse(names.body), {

@@ -109,7 +109,7 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
   })
 
   async function scenario(
-    change: { rootCertPem?: string; token?: string; hosts?: boolean } = {}
+    change: { rootCertPem?: string; token?: string; hosts?: boolean; validitySeconds?: number } = {}
   ): Promise<Scenario> {
     const sandbox = await createAgentSandbox()
     let istiod: Istiod | undefined
@@ -126,7 +126,8 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
         ca,
         reviewer: tokens.reviewer,
         names: () => ({ 'echo.sample.svc.cluster.local': sandbox.gateway }),
-        heartbeatSeconds: 1
+        heartbeatSeconds: 1,
+        ...(change.validitySeconds ? { certificateValiditySeconds: change.validitySeconds } : {})
       })
       echo = await startEcho(sandbox.gateway, 8080)
       const input = { ...files, istiodIp: sandbox.gateway }
@@ -305,6 +306,38 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
         new RegExp(
           `^By=spiffe://cluster\\.local/ns/vm/sa/vm-sa;URI=tcp://${s.sandbox.gateway.replace(/\./g, '\\.')}:\\d+$`
         )
+      )
+    } finally {
+      await s.close()
+    }
+  })
+
+  test('renews its certificate before it expires, authenticated by the certificate', async () => {
+    const s = await scenario({ validitySeconds: 4 })
+    try {
+      await until('readiness 200', 30_000, async () =>
+        (await ready(s)).status === 200 ? true : undefined
+      )
+      const first = await s.sandbox.readFile('etc/certs/cert-chain.pem')
+      await until('a renewal', 10_000, async () =>
+        s.istiod
+          .events()
+          .some(e => e.kind === 'certificate-issued' && e.detail.startsWith('renewal'))
+          ? true
+          : undefined
+      )
+      await until('the rotation in istio.log', 5000, async () =>
+        (await log(s)).includes(
+          'rotated workload certificate for spiffe://cluster.local/ns/vm/sa/vm-sa'
+        )
+          ? true
+          : undefined
+      )
+      assert.notEqual(await s.sandbox.readFile('etc/certs/cert-chain.pem'), first)
+      assert.equal((await ready(s)).status, 200)
+      assert.deepEqual(
+        s.istiod.events().filter(e => e.kind === 'authentication-failed'),
+        []
       )
     } finally {
       await s.close()

@@ -258,22 +258,34 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
       record({ kind: 'authentication-failed', detail: reason, ...(identity ? { identity } : {}) })
       return new RpcError(401, 'Unauthenticated', `authentication failure: ${reason}`)
     }
-    if (!token) throw fail('no bearer token in the request')
+    // A renewal authenticates with the certificate issued before; a first request with the token.
+    const renewal = token ? undefined : SPIFFE.exec(peerIdentity(req) ?? '')
+    if (!token && !renewal) throw fail('no bearer token in the request')
     if (typeof body.csr !== 'string')
       throw new RpcError(400, 'InvalidArgument', 'the request has no csr')
-    let review
-    try {
-      review = await options.reviewer(token, ['istio-ca'])
-    } catch (error) {
-      throw fail(`token review failed: ${error instanceof Error ? error.message : String(error)}`)
+    let tokenNamespace: string
+    let tokenAccount: string
+    if (renewal) {
+      tokenNamespace = renewal[2] ?? ''
+      tokenAccount = renewal[3] ?? ''
+    } else {
+      let review
+      try {
+        review = await options.reviewer(token, ['istio-ca'])
+      } catch (error) {
+        throw fail(`token review failed: ${error instanceof Error ? error.message : String(error)}`)
+      }
+      if (!review.authenticated) throw fail(review.error ?? 'the token was not authenticated')
+      if (review.audiences && !review.audiences.includes('istio-ca')) {
+        throw fail(
+          `the token audiences ${JSON.stringify(review.audiences)} do not include istio-ca`
+        )
+      }
+      const user = SERVICE_ACCOUNT_USER.exec(review.user?.username ?? '')
+      if (!user) throw fail(`${review.user?.username ?? 'the token'} is not a service account`)
+      tokenNamespace = user[1] ?? ''
+      tokenAccount = user[2] ?? ''
     }
-    if (!review.authenticated) throw fail(review.error ?? 'the token was not authenticated')
-    if (review.audiences && !review.audiences.includes('istio-ca')) {
-      throw fail(`the token audiences ${JSON.stringify(review.audiences)} do not include istio-ca`)
-    }
-    const user = SERVICE_ACCOUNT_USER.exec(review.user?.username ?? '')
-    if (!user) throw fail(`${review.user?.username ?? 'the token'} is not a service account`)
-    const [, tokenNamespace = '', tokenAccount = ''] = user
     const requested = await csrIdentities(body.csr)
     const tokenIdentity = `system:serviceaccount:${tokenNamespace}:${tokenAccount}`
     if (requested.length !== 1) {
@@ -306,7 +318,7 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     record({
       kind: 'certificate-issued',
       identity,
-      detail: `for ${node.podName ?? '?'} (${node.ip ?? req.socket.remoteAddress ?? '?'})`
+      detail: `${renewal ? 'renewal ' : ''}for ${node.podName ?? '?'} (${node.ip ?? req.socket.remoteAddress ?? '?'})`
     })
     sendJson(res, 200, { certChain: [leaf, options.ca.certPem] })
   }

@@ -509,17 +509,21 @@ def write_atomic(path, data, mode):
     os.replace(temporary, path)
 
 
-def fetch_certificate(settings):
-    """CSR made with openssl, authenticated by the token; writes cert-chain.pem and key.pem."""
-    try:
-        with open(TOKEN_PATH, encoding='utf-8') as handle:
-            token = handle.read().strip()
-    except FileNotFoundError:
-        raise AgentError('open %s: no such file or directory' % TOKEN_PATH)
-    except PermissionError:
-        raise AgentError('open %s: permission denied' % TOKEN_PATH)
-    if not token:
-        raise AgentError('the token %s is empty' % TOKEN_PATH)
+def fetch_certificate(settings, client_cert=None):
+    """CSR made with openssl, authenticated by the token (or, to renew, by the certificate it
+    replaces); writes cert-chain.pem and key.pem."""
+    headers = {}
+    if client_cert is None:
+        try:
+            with open(TOKEN_PATH, encoding='utf-8') as handle:
+                token = handle.read().strip()
+        except FileNotFoundError:
+            raise AgentError('open %s: no such file or directory' % TOKEN_PATH)
+        except PermissionError:
+            raise AgentError('open %s: permission denied' % TOKEN_PATH)
+        if not token:
+            raise AgentError('the token %s is empty' % TOKEN_PATH)
+        headers['authorization'] = 'Bearer %s' % token
     os.makedirs(settings.output, exist_ok=True)
     key_path = os.path.join(settings.output, 'key.pem')
     key_temporary = '%s.tmp-%d' % (key_path, os.getpid())
@@ -531,11 +535,11 @@ def fetch_certificate(settings):
     if result.returncode != 0:
         raise AgentError('failed to create a certificate signing request: %s' % result.stderr.strip())
     try:
-        istiod = Istiod(settings.ca_addr, settings.root_cert)
+        istiod = Istiod(settings.ca_addr, settings.root_cert, client_cert)
         answer = istiod.call(
             'POST', '/v1/certificates',
             {'csr': result.stdout, 'validitySeconds': 86400, 'node': settings.node()},
-            {'authorization': 'Bearer %s' % token},
+            headers,
         )
         chain = answer.get('certChain') or []
         if not chain:
@@ -547,6 +551,44 @@ def fetch_certificate(settings):
         if os.path.exists(key_temporary):
             os.unlink(key_temporary)
     return chain
+
+
+def certificate_not_after(path):
+    result = run(['openssl', 'x509', '-noout', '-enddate', '-in', path])
+    if result.returncode != 0:
+        raise AgentError('cannot read %s: %s' % (path, result.stderr.strip()))
+    text = result.stdout.strip().split('=', 1)[-1]
+    return datetime.datetime.strptime(text, '%b %d %H:%M:%S %Y %Z').replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def rotate_certificates(settings, client_cert):
+    """Renews the workload certificate at half its remaining life, authenticated by itself."""
+    issued = time.time()
+    while True:
+        try:
+            not_after = certificate_not_after(client_cert[0])
+        except AgentError as error:
+            log('error', 'cache', str(error))
+            time.sleep(10)
+            continue
+        time.sleep(max(1.0, issued + (not_after - issued) / 2 - time.time()))
+        try:
+            fetch_certificate(settings, client_cert)
+            issued = time.time()
+            log('info', 'cache', 'rotated workload certificate for %s' % settings.spiffe)
+            log('info', 'sds', 'SDS: PUSH resource=default (pushed key/cert pair)')
+        except AgentError as error:
+            log('error', 'cache', 'failed to rotate certificate: %s' % error)
+            if time.time() >= not_after:
+                # An expired certificate cannot authenticate: start again from the token.
+                try:
+                    fetch_certificate(settings)
+                    issued = time.time()
+                    log('info', 'cache', 'generated new workload certificate for %s' % settings.spiffe)
+                except AgentError as again:
+                    log('error', 'cache', 'failed to warm certificate: %s' % again)
+            time.sleep(5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -980,6 +1022,7 @@ def run_proxy():
                 start_thread(serve_dns_tcp_client, conn, table)
         start_thread(accept_dns)
         log('info', 'dns', 'Starting local DNS server on 127.0.0.1:%d' % DNS_PORT)
+    start_thread(rotate_certificates, settings, client_cert)
     STATE.set(True, 'ok')
     log('info', 'default', 'Envoy proxy is ready (outbound %d, inbound %d)' % (OUTBOUND_PORT, INBOUND_PORT))
 
