@@ -892,6 +892,46 @@ describe('sandbox cluster API (loopback)', () => {
     )
   })
 
+  test('legacy Secret-based ServiceAccount tokens: filled by the token controller, API audience only', async () => {
+    await c.core.createNamespace({ body: { metadata: { name: 'legacy-sa' } } })
+    await c.core.createNamespacedServiceAccount({
+      namespace: 'legacy-sa',
+      body: { metadata: { name: 'app' } }
+    })
+    await c.core.createNamespacedSecret({
+      namespace: 'legacy-sa',
+      body: {
+        metadata: {
+          name: 'app-token',
+          annotations: { 'kubernetes.io/service-account.name': 'app' }
+        },
+        type: 'kubernetes.io/service-account-token'
+      }
+    })
+    const secret = await c.core.readNamespacedSecret({ name: 'app-token', namespace: 'legacy-sa' })
+    const token = Buffer.from(secret.data?.token ?? '', 'base64').toString()
+    assert.equal(
+      Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64').toString(),
+      cluster.ca.certPem
+    )
+    const claims = JSON.parse(
+      Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()
+    ) as Record<string, unknown>
+    assert.equal(claims.iss, 'kubernetes/serviceaccount')
+    assert.equal(claims.exp, undefined)
+    assert.equal(cluster.reviewToken(token).authenticated, true)
+    assert.equal(cluster.reviewToken(token, ['istio-ca']).authenticated, false)
+    const asApp = clients(cluster.kubeconfigFor(token))
+    await asApp.core.readNamespace({ name: 'legacy-sa' })
+    await c.core.deleteNamespacedSecret({ name: 'app-token', namespace: 'legacy-sa' })
+    assert.equal(
+      cluster.reviewToken(token).authenticated,
+      false,
+      'deleting the Secret revokes the token'
+    )
+    await c.core.deleteNamespace({ name: 'legacy-sa' })
+  })
+
   test('401 without a valid token; 403 from the deny list names verb and resource', async () => {
     const anonymous = clients(cluster.kubeconfigFor('not-a-token'))
     const unauth = await apiError(() => anonymous.core.listNamespace())

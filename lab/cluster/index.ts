@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { stringify } from 'yaml'
 import { createLabCa, type LabCa } from '../pki.ts'
+import { installTokenController } from './controllers.ts'
 import { startPodNames, type PodNames } from './dns.ts'
 import { startEcho, type EchoServer } from './echo.ts'
 import { ExecServer } from './exec.ts'
@@ -184,6 +185,7 @@ export async function startSandboxCluster(
     serverAddress: '',
     watches: new Set()
   }
+  const stopTokenController = installTokenController(store, ctx.tokens, ca.certPem)
   const exec = new ExecServer(ctx, {
     ...(options.podNetns ? { podNetns: options.podNetns } : {}),
     ...(options.execMaxDurationMs ? { maxDurationMs: options.execMaxDurationMs } : {})
@@ -214,6 +216,7 @@ export async function startSandboxCluster(
   let citadel: ReturnType<typeof installCitadelHooks> | undefined
   let podNames: PodNames | undefined
   const close = async (): Promise<void> => {
+    stopTokenController()
     podNames?.close()
     citadel?.stop()
     await citadel?.settled()

@@ -182,10 +182,19 @@ export function reviewToken(
   token: string,
   audiences: string[]
 ): TokenReviewResult {
-  return ctx.tokens.review(token, audiences, (ns, name) => {
-    const sa = ctx.store.get('serviceaccounts', ns, name)
-    return sa?.metadata?.uid
-  })
+  return ctx.tokens.review(
+    token,
+    audiences,
+    (ns, name) => ctx.store.get('serviceaccounts', ns, name)?.metadata?.uid,
+    Date.now(),
+    (ns, name) => {
+      const secret = ctx.store.get('secrets', ns, name)
+      const data = secret && isObject(secret.data) ? secret.data : {}
+      return typeof data.token === 'string'
+        ? Buffer.from(data.token, 'base64').toString('utf8')
+        : undefined
+    }
+  )
 }
 
 export function forbidden(user: UserInfo, info: ParsedRequest): ApiError {

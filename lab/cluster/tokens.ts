@@ -29,6 +29,18 @@ export interface ServiceAccountClaims {
   }
 }
 
+/** The issuer of legacy Secret-based tokens. */
+export const legacyIssuer = 'kubernetes/serviceaccount'
+
+interface LegacyClaims {
+  iss: string
+  sub: string
+  'kubernetes.io/serviceaccount/namespace': string
+  'kubernetes.io/serviceaccount/secret.name': string
+  'kubernetes.io/serviceaccount/service-account.name': string
+  'kubernetes.io/serviceaccount/service-account.uid': string
+}
+
 export interface TokenReviewResult {
   authenticated: boolean
   user?: { username: string; uid: string; groups: string[]; extra?: Record<string, string[]> }
@@ -101,7 +113,8 @@ export class TokenAuthority {
     token: string,
     audiences: string[],
     serviceAccountUid: (namespace: string, name: string) => string | undefined,
-    now = Date.now()
+    now = Date.now(),
+    legacySecretToken?: (namespace: string, secretName: string) => string | undefined
   ): TokenReviewResult {
     const fail = (error: string): TokenReviewResult => ({ authenticated: false, error })
     const parts = token.split('.')
@@ -124,6 +137,15 @@ export class TokenAuthority {
     )
     if (!valid)
       return fail('invalid bearer token: square/go-jose: error in cryptographic primitive')
+    if (claims.iss === legacyIssuer) {
+      return this.reviewLegacy(
+        token,
+        claims as unknown as LegacyClaims,
+        audiences,
+        serviceAccountUid,
+        legacySecretToken
+      )
+    }
     if (claims.iss !== this.issuer) return fail('invalid bearer token: issuer is not trusted')
     const seconds = Math.floor(now / 1000)
     if (typeof claims.exp !== 'number' || seconds >= claims.exp)
@@ -162,6 +184,67 @@ export class TokenAuthority {
         extra
       },
       audiences: matched
+    }
+  }
+
+  /**
+   * A legacy (Secret-based) ServiceAccount token as the token controller writes into a Secret of
+   * type kubernetes.io/service-account-token: no audience, no expiry.
+   */
+  mintLegacy(request: {
+    namespace: string
+    serviceAccount: string
+    serviceAccountUid: string
+    secretName: string
+  }): string {
+    const claims: LegacyClaims = {
+      iss: legacyIssuer,
+      'kubernetes.io/serviceaccount/namespace': request.namespace,
+      'kubernetes.io/serviceaccount/secret.name': request.secretName,
+      'kubernetes.io/serviceaccount/service-account.name': request.serviceAccount,
+      'kubernetes.io/serviceaccount/service-account.uid': request.serviceAccountUid,
+      sub: `system:serviceaccount:${request.namespace}:${request.serviceAccount}`
+    }
+    const header = b64(JSON.stringify({ alg: 'ES256', kid: this.kid }))
+    const payload = b64(JSON.stringify(claims))
+    const signature = sign('sha256', Buffer.from(`${header}.${payload}`), {
+      key: this.privateKey,
+      dsaEncoding: 'ieee-p1363'
+    })
+    return `${header}.${payload}.${b64(signature)}`
+  }
+
+  /** Legacy tokens are valid for the API server's audience only, while their Secret holds them. */
+  private reviewLegacy(
+    token: string,
+    claims: LegacyClaims,
+    audiences: string[],
+    serviceAccountUid: (namespace: string, name: string) => string | undefined,
+    legacySecretToken: ((namespace: string, secretName: string) => string | undefined) | undefined
+  ): TokenReviewResult {
+    const fail = (error: string): TokenReviewResult => ({ authenticated: false, error })
+    const wanted = audiences.length > 0 ? audiences : [apiAudience]
+    if (!wanted.includes(apiAudience)) {
+      return fail('invalid bearer token: token audiences do not match the requested audiences')
+    }
+    const ns = claims['kubernetes.io/serviceaccount/namespace']
+    const sa = claims['kubernetes.io/serviceaccount/service-account.name']
+    const secret = claims['kubernetes.io/serviceaccount/secret.name']
+    if (legacySecretToken?.(ns, secret) !== token) {
+      return fail(`invalid bearer token: secret ${ns}/${secret} does not hold this token`)
+    }
+    const uid = serviceAccountUid(ns, sa)
+    if (uid === undefined || uid !== claims['kubernetes.io/serviceaccount/service-account.uid']) {
+      return fail(`invalid bearer token: service account ${ns}/${sa} has been deleted`)
+    }
+    return {
+      authenticated: true,
+      user: {
+        username: claims.sub,
+        uid,
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated']
+      },
+      audiences: [apiAudience]
     }
   }
 }
