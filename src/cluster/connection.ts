@@ -3,7 +3,7 @@
 // client library ignores on its own), then a first request that proves the server answers.
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { homedir, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { delimiter, join, resolve } from 'node:path'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { createClusterClient, loadClientNode, type ClientOptions } from './client.ts'
@@ -128,6 +128,19 @@ function load(kc: KubeConfig, file: string, shown: string): void {
   }
 }
 
+/** Whether connect() would find a kubeconfig (or run in a pod) without the input content. */
+export function kubeconfigAvailable(
+  path: string | null | undefined,
+  env: NodeJS.ProcessEnv
+): boolean {
+  return Boolean(
+    path ||
+    envValue(env, 'KUBECONFIG') !== undefined ||
+    (env.HOME !== undefined && existsSync(join(env.HOME, '.kube', 'config'))) ||
+    envValue(env, 'KUBERNETES_SERVICE_HOST') !== undefined
+  )
+}
+
 /** Loads the kubeconfig, selects the context, applies the proxy and checks the server answers. */
 export async function connect(options: ConnectOptions = {}): Promise<Connection> {
   const env = options.env ?? process.env
@@ -173,8 +186,8 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
         kc.mergeConfig(more, true)
       }
       source = files.join(delimiter)
-    } else if (existsSync(join(env.HOME ?? homedir(), '.kube', 'config'))) {
-      source = join(env.HOME ?? homedir(), '.kube', 'config')
+    } else if (env.HOME !== undefined && existsSync(join(env.HOME, '.kube', 'config'))) {
+      source = join(env.HOME, '.kube', 'config')
       load(kc, source, source)
     } else if (envValue(env, 'KUBERNETES_SERVICE_HOST') !== undefined) {
       kc.loadFromCluster()
