@@ -125,6 +125,104 @@ describe('server-side apply', () => {
   })
 })
 
+describe('server-side apply of associative lists', () => {
+  const svc = (ports: Array<Record<string, unknown>>): Obj => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 's', namespace: 'ns' },
+    spec: { ports }
+  })
+
+  test('Service ports are owned and merged per port/protocol', () => {
+    const a = serverSideApply(
+      undefined,
+      svc([{ port: 80, targetPort: 8080 }]),
+      'a',
+      false,
+      'v1',
+      now
+    )
+    assert.equal(
+      managers(a)['a/Apply'],
+      JSON.stringify({
+        'f:spec': {
+          'f:ports': {
+            'k:{"port":80,"protocol":"TCP"}': { 'f:port': {}, 'f:targetPort': {}, '.': {} }
+          }
+        }
+      })
+    )
+    const both = serverSideApply(
+      a,
+      svc([{ port: 443, protocol: 'TCP', targetPort: 8443 }]),
+      'b',
+      false,
+      'v1',
+      now
+    )
+    assert.deepEqual((both.spec as { ports: unknown[] }).ports, [
+      { port: 80, targetPort: 8080 },
+      { port: 443, protocol: 'TCP', targetPort: 8443 }
+    ])
+    assert.throws(
+      () => serverSideApply(both, svc([{ port: 80, targetPort: 9090 }]), 'b', false, 'v1', now),
+      (e: unknown) =>
+        e instanceof ApiError &&
+        e.message.includes('.spec.ports[port=80,protocol="TCP"].targetPort')
+    )
+    const dropped = serverSideApply(both, svc([]), 'a', false, 'v1', now)
+    assert.deepEqual((dropped.spec as { ports: unknown[] }).ports, [
+      { port: 443, protocol: 'TCP', targetPort: 8443 }
+    ])
+  })
+
+  test('container env entries are keyed by name', () => {
+    const deploy = (env: Array<Record<string, string>>): Obj => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'd', namespace: 'ns' },
+      spec: { template: { spec: { containers: [{ name: 'app', env }] } } }
+    })
+    const first = serverSideApply(
+      undefined,
+      deploy([{ name: 'A', value: '1' }]),
+      'one',
+      false,
+      'apps/v1',
+      now
+    )
+    const second = serverSideApply(
+      first,
+      deploy([{ name: 'B', value: '2' }]),
+      'two',
+      false,
+      'apps/v1',
+      now
+    )
+    const env = (o: Obj): unknown =>
+      (((o.spec as Obj).template as Obj).spec as { containers: Array<{ env: unknown }> })
+        .containers[0]?.env
+    assert.deepEqual(env(second), [
+      { name: 'A', value: '1' },
+      { name: 'B', value: '2' }
+    ])
+  })
+
+  test('Istio lists stay atomic', () => {
+    const se = (hosts: string[]): Obj => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'x', namespace: 'ns' },
+      spec: { hosts, ports: [{ number: 80, name: 'http' }] }
+    })
+    const first = serverSideApply(undefined, se(['a']), 'one', false, 'v1', now)
+    assert.equal(
+      managers(first)['one/Apply'],
+      JSON.stringify({ 'f:spec': { 'f:hosts': {}, 'f:ports': {} } })
+    )
+  })
+})
+
 describe('patches', () => {
   test('RFC 7386 merge patch examples', () => {
     assert.deepEqual(mergePatch({ a: 'b' }, { a: 'c' }), { a: 'c' })

@@ -1,6 +1,6 @@
 // Field ownership (metadata.managedFields, FieldsV1), server-side apply, merge patch (RFC 7386) and
-// JSON patch (RFC 6902). Simplification against Kubernetes: every list is atomic (owned and
-// replaced as a whole); no associative lists keyed by name/port.
+// JSON patch (RFC 6902). Associative lists (Service ports, containers, env, webhooks...) are
+// merged and owned item by item; all other lists are atomic, as in Kubernetes' schemas.
 import { ApiError } from './status.ts'
 
 export type Obj = Record<string, unknown>
@@ -53,8 +53,76 @@ const systemMetadata = new Set([
   'generateName'
 ])
 
-/** Leaf paths of an object as field managers own them (lists and empty maps are leaves). */
+/**
+ * Associative lists of built-in kinds (items keyed by fields, with the API's defaults), as
+ * Kubernetes' schemas declare them; every other list is atomic. Istio's CRD lists are atomic.
+ */
+const workloadKinds = new Set([
+  'Pod',
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'ReplicaSet',
+  'Job'
+])
+const keyDefaults: Record<string, unknown> = { protocol: 'TCP' }
+
+function listKeys(kind: string, path: Path): string[] | undefined {
+  const plain = path.filter(p => !isItem(p))
+  const last = plain[plain.length - 1] ?? ''
+  if (kind === 'Service' && plain.join('.') === 'spec.ports') return ['port', 'protocol']
+  if (kind.endsWith('WebhookConfiguration') && plain.join('.') === 'webhooks') return ['name']
+  if (workloadKinds.has(kind)) {
+    if (
+      [
+        'containers',
+        'initContainers',
+        'ephemeralContainers',
+        'volumes',
+        'env',
+        'imagePullSecrets'
+      ].includes(last)
+    ) {
+      return ['name']
+    }
+    if (last === 'volumeMounts') return ['mountPath']
+    if (last === 'ports' && /containers$/i.test(plain[plain.length - 2] ?? ''))
+      return ['containerPort', 'protocol']
+  }
+  return undefined
+}
+
+/** A list item's path part, `k:{"name":"x"}` as in FieldsV1. */
+export const isItem = (part: string): boolean => part.startsWith('k:{')
+
+function itemPart(item: unknown, keys: string[]): string | undefined {
+  if (!isObject(item)) return undefined
+  const o: Obj = {}
+  for (const k of keys) {
+    const v = item[k] ?? keyDefaults[k]
+    if (v === undefined || v === null) return undefined
+    o[k] = v
+  }
+  return 'k:' + JSON.stringify(canonical(o))
+}
+
+function matchesItem(item: unknown, part: string): boolean {
+  if (!isObject(item)) return false
+  const wanted = JSON.parse(part.slice(2)) as Obj
+  return Object.entries(wanted).every(([k, v]) => (item[k] ?? keyDefaults[k]) === v)
+}
+
+function keyedList(kind: string, path: Path, list: unknown[]): string[] | undefined {
+  const keys = listKeys(kind, path)
+  if (!keys) return undefined
+  const parts = list.map(item => itemPart(item, keys))
+  if (parts.some(p => p === undefined) || new Set(parts).size !== parts.length) return undefined
+  return parts as string[]
+}
+
+/** Leaf paths of an object as field managers own them (atomic lists and empty maps are leaves). */
 export function trackedPaths(obj: Obj): Path[] {
+  const kind = String(obj.kind ?? '')
   const out: Path[] = []
   const walk = (v: unknown, path: Path): void => {
     if (isObject(v) && Object.keys(v).length > 0) {
@@ -64,6 +132,16 @@ export function trackedPaths(obj: Obj): Path[] {
         if (path.length === 1 && path[0] === 'metadata' && systemMetadata.has(k)) continue
         walk(child, [...path, k])
       }
+      return
+    }
+    const parts = Array.isArray(v) && v.length > 0 ? keyedList(kind, path, v) : undefined
+    if (Array.isArray(v) && parts) {
+      v.forEach((item, i) => {
+        const itemPath = [...path, parts[i] ?? '']
+        out.push(itemPath)
+        for (const [k, child] of Object.entries(item as Obj))
+          if (child !== undefined) walk(child, [...itemPath, k])
+      })
     } else if (path.length > 0) out.push(path)
   }
   walk(obj, [])
@@ -78,10 +156,11 @@ export function toFieldsV1(paths: Iterable<Path>): Obj {
   for (const path of paths) {
     let node = root
     for (const part of path) {
-      const k = `f:${part}`
+      const k = isItem(part) ? part : `f:${part}`
       if (!isObject(node[k])) node[k] = {}
       node = node[k] as Obj
     }
+    if (isItem(path[path.length - 1] ?? '')) node['.'] = {}
   }
   return root
 }
@@ -89,20 +168,42 @@ export function toFieldsV1(paths: Iterable<Path>): Obj {
 export function fromFieldsV1(fields: unknown): Path[] {
   const out: Path[] = []
   const walk = (node: unknown, path: Path): void => {
-    const children = isObject(node) ? Object.keys(node).filter(k => k.startsWith('f:')) : []
+    const children = isObject(node)
+      ? Object.keys(node).filter(k => k.startsWith('f:') || isItem(k))
+      : []
     if (path.length > 0 && (children.length === 0 || (isObject(node) && '.' in node)))
       out.push(path)
-    for (const k of children) walk((node as Obj)[k], [...path, k.slice(2)])
+    for (const k of children) walk((node as Obj)[k], [...path, isItem(k) ? k : k.slice(2)])
   }
   walk(fields, [])
   return out
 }
 
+function child(container: unknown, part: string): unknown {
+  if (isItem(part))
+    return Array.isArray(container) ? container.find(item => matchesItem(item, part)) : undefined
+  return isObject(container) ? container[part] : undefined
+}
+
+function hasChild(container: unknown, part: string): boolean {
+  if (isItem(part))
+    return Array.isArray(container) && container.some(item => matchesItem(item, part))
+  return isObject(container) && Object.hasOwn(container, part)
+}
+
+function removeChild(container: unknown, part: string): void {
+  if (isItem(part)) {
+    if (!Array.isArray(container)) return
+    const i = container.findIndex(item => matchesItem(item, part))
+    if (i >= 0) container.splice(i, 1)
+  } else if (isObject(container)) delete container[part]
+}
+
 export function getAt(obj: unknown, path: Path): unknown {
   let cur = obj
   for (const part of path) {
-    if (!isObject(cur)) return undefined
-    cur = cur[part]
+    cur = child(cur, part)
+    if (cur === undefined) return undefined
   }
   return cur
 }
@@ -110,35 +211,34 @@ export function getAt(obj: unknown, path: Path): unknown {
 function hasAt(obj: unknown, path: Path): boolean {
   let cur = obj
   for (const part of path) {
-    if (!isObject(cur) || !Object.hasOwn(cur, part)) return false
-    cur = cur[part]
+    if (!hasChild(cur, part)) return false
+    cur = child(cur, part)
   }
   return true
 }
 
-/** Deletes a field and the maps it leaves empty (but never metadata or the object itself). */
+/** Deletes a field and the maps it leaves empty (never metadata, list items or the object). */
 function deleteAt(obj: Obj, path: Path): void {
-  const parents: Obj[] = []
+  const chain: unknown[] = [obj]
   let cur: unknown = obj
   for (const part of path.slice(0, -1)) {
-    if (!isObject(cur)) return
-    parents.push(cur)
-    cur = cur[part]
+    cur = child(cur, part)
+    if (cur === undefined) return
+    chain.push(cur)
   }
-  if (!isObject(cur)) return
-  delete cur[path[path.length - 1] ?? '']
-  let child = cur
-  for (let i = parents.length - 1; i >= 0; i--) {
-    if (Object.keys(child).length > 0) break
-    const parentPath = path.slice(0, i + 1)
-    if (parentPath.length === 1 && parentPath[0] === 'metadata') break
-    delete (parents[i] as Obj)[path[i] ?? '']
-    child = parents[i] as Obj
+  removeChild(cur, path[path.length - 1] ?? '')
+  for (let i = path.length - 2; i >= 0; i--) {
+    const node = chain[i + 1]
+    if (!isObject(node) || Object.keys(node).length > 0) break
+    if (i === 0 && path[0] === 'metadata') break
+    if (isItem(path[i] ?? '')) break
+    removeChild(chain[i], path[i] ?? '')
   }
 }
 
-/** Maps are merged key by key; everything else (lists, scalars) replaces. */
-function mergeInto(target: Obj, source: Obj, top = true): void {
+/** Maps merge key by key, associative lists item by item; atomic lists and scalars replace. */
+function mergeInto(target: Obj, source: Obj, kind: string, path: Path = []): void {
+  const top = path.length === 0
   for (const [k, v] of Object.entries(source)) {
     if (v === undefined) continue
     if (top && k === 'status') continue
@@ -147,13 +247,30 @@ function mergeInto(target: Obj, source: Obj, top = true): void {
       const meta = target.metadata as Obj
       for (const [mk, mv] of Object.entries(v)) {
         if (systemMetadata.has(mk) || mv === undefined) continue
-        if (isObject(mv) && isObject(meta[mk])) mergeInto(meta[mk] as Obj, mv, false)
+        if (isObject(mv) && isObject(meta[mk]))
+          mergeInto(meta[mk] as Obj, mv, kind, ['metadata', mk])
         else meta[mk] = clone(mv)
       }
       continue
     }
-    if (isObject(v) && isObject(target[k])) mergeInto(target[k] as Obj, v, false)
-    else target[k] = clone(v)
+    const here = [...path, k]
+    const current = target[k]
+    if (isObject(v) && isObject(current)) {
+      mergeInto(current, v, kind, here)
+      continue
+    }
+    const sourceParts = Array.isArray(v) ? keyedList(kind, here, v) : undefined
+    const targetParts = Array.isArray(current) ? keyedList(kind, here, current) : undefined
+    if (Array.isArray(v) && Array.isArray(current) && sourceParts && targetParts) {
+      v.forEach((item, i) => {
+        const part = sourceParts[i] ?? ''
+        const existing = current.find(t => matchesItem(t, part))
+        if (isObject(existing) && isObject(item)) mergeInto(existing, item, kind, [...here, part])
+        else current.push(clone(item))
+      })
+      continue
+    }
+    target[k] = clone(v)
   }
 }
 
@@ -210,14 +327,18 @@ function ownerFor(owners: Owner[], manager: string, operation: 'Apply' | 'Update
   return owner
 }
 
+/** `.spec.ports[port=80,protocol="TCP"].targetPort`, as Kubernetes names fields in conflicts. */
 function fieldName(p: Path): string {
-  return (
-    '.' +
-    p
-      .map(part => (/^[A-Za-z0-9_]+$/.test(part) ? part : `[${JSON.stringify(part)}]`))
-      .join('.')
-      .replace(/\.\[/g, '[')
-  )
+  let out = ''
+  for (const part of p) {
+    if (isItem(part)) {
+      const keyObj = JSON.parse(part.slice(2)) as Obj
+      out += `[${Object.entries(keyObj)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(',')}]`
+    } else out += /^[A-Za-z0-9_]+$/.test(part) ? `.${part}` : `[${JSON.stringify(part)}]`
+  }
+  return out
 }
 
 /**
@@ -236,7 +357,7 @@ export function serverSideApply(
   const configKeys = new Set(configPaths.map(key))
   if (live === undefined) {
     const created: Obj = {}
-    mergeInto(created, config)
+    mergeInto(created, config, String(config.kind ?? ''))
     const meta = created.metadata as Obj
     const configMeta = config.metadata as Obj
     meta.name = configMeta.name
@@ -265,6 +386,8 @@ export function serverSideApply(
     for (const k of o.paths) {
       if (!configKeys.has(k)) continue
       const p = unkey(k)
+      // a shared list item is no conflict by itself: its fields are compared one by one
+      if (isItem(p[p.length - 1] ?? '')) continue
       if (!deepEqual(getAt(live, p), getAt(config, p))) {
         conflicts.set(o, [...(conflicts.get(o) ?? []), k])
       }
@@ -280,7 +403,7 @@ export function serverSideApply(
     if (owners.some(o => o !== mine && o.paths.has(k))) continue
     deleteAt(next, unkey(k))
   }
-  mergeInto(next, config)
+  mergeInto(next, config, String(config.kind ?? live.kind ?? ''))
   const before = [...mine.paths].sort().join('\n')
   mine.paths = configKeys
   const changed = new Set<Owner>(conflicts.keys())
@@ -348,9 +471,12 @@ export function trackUpdate(
   const newPaths = trackedPaths(next).map(key)
   const newSet = new Set(newPaths)
   const oldSet = new Set(old ? trackedPaths(old).map(key) : [])
-  const changedPaths = newPaths.filter(
-    k => !oldSet.has(k) || !deepEqual(getAt(old, unkey(k)), getAt(next, unkey(k)))
-  )
+  // an existing list item changes through its fields; only a new item changes hands as a whole
+  const changedPaths = newPaths.filter(k => {
+    if (!oldSet.has(k)) return true
+    const p = unkey(k)
+    return !isItem(p[p.length - 1] ?? '') && !deepEqual(getAt(old, p), getAt(next, p))
+  })
   const touched = new Set<Owner>()
   for (const o of owners) {
     for (const k of [...o.paths]) {
