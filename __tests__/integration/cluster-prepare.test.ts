@@ -9,6 +9,8 @@ import {
   discover,
   managedSelector,
   plan,
+  prepareCluster,
+  renderDiscovery,
   renderPlan,
   type Discovery
 } from '../../src/cluster/index.ts'
@@ -150,5 +152,99 @@ describe('preparation: plan, apply, apply again, cleanup', () => {
     }
     const second = await cleanup(c.connection.client, 'run-42')
     assert.equal(second.deleted.length, 0)
+  })
+})
+
+describe('preparation on an older, revisioned cluster serving only v1beta1', () => {
+  test('objects at v1beta1, a revision-aware istiod exposure, 0 writes the second time, 0 left after cleanup', async () => {
+    const sb = await sandbox({
+      istioVersion: '1.20.8',
+      istioNetworkingVersions: ['v1beta1'],
+      revision: '1-20',
+      istioNamespace: 'istio-mesh'
+    })
+    const c = await connectTo(sb.kubeconfig)
+    try {
+      const description = describe_(
+        BASIC.replace('  exposeIstiod: true', '  exposeIstiod: true\n  istioNamespace: istio-mesh')
+      )
+      const discovery = await discover(c.connection.client, description.cluster)
+      assert.equal(discovery.networkingVersion, 'v1beta1')
+      assert.equal(discovery.revision, '1-20')
+      const own = { owner: 'pr-5', createdAt: '2026-11-23T10:00:00Z' }
+      await apply(
+        c.connection.client,
+        await plan(c.connection.client, desiredObjects(description, discovery, own))
+      )
+      assert.ok(sb.store.get('workloadgroups', 'vm', 'mysql'))
+      const vs = sb.store.get('virtualservices', 'istio-mesh', 'istiod-vs-1-20')
+      const host = (vs?.spec as { tls: { route: { destination: { host: string } }[] }[] }).tls[0]
+        ?.route[0]?.destination.host
+      assert.equal(host, 'istiod-1-20.istio-mesh.svc.cluster.local')
+      sb.requestLog.clear()
+      await apply(
+        c.connection.client,
+        await plan(c.connection.client, desiredObjects(description, discovery, own))
+      )
+      assert.equal(writes(sb), 0)
+      await cleanup(c.connection.client, 'pr-5')
+      for (const plural of [
+        'namespaces',
+        'serviceaccounts',
+        'workloadgroups',
+        'workloadentries',
+        'serviceentries',
+        'services',
+        'gateways',
+        'virtualservices'
+      ]) {
+        assert.equal(
+          sb.store.list(plural, undefined, { labelSelector: managedSelector() }).length,
+          0,
+          plural
+        )
+      }
+    } finally {
+      await c.connection.close()
+      await sb.close()
+    }
+  })
+})
+
+describe('prepareCluster', () => {
+  test('a dry run plans and writes nothing; a real run applies; the token of the kubeconfig is in no log', async () => {
+    const sb = await sandbox()
+    const c = await connectTo(sb.kubeconfig)
+    const lines: string[] = []
+    try {
+      const description = describe_(BASIC)
+      const dry = await prepareCluster(c.connection.client, description, {
+        owner: 'cli',
+        dryRun: true,
+        log: l => lines.push(l)
+      })
+      assert.equal(dry.applied, null)
+      assert.equal(writes(sb), 0)
+      assert.match(
+        renderDiscovery(dry.discovery).join('\n'),
+        /east-west gateway istio-system\/istio-eastwestgateway: 198\.18\.0\.2/
+      )
+      const real = await prepareCluster(c.connection.client, description, {
+        owner: 'cli',
+        addresses: new Map([['mysql-1', '198.18.2.12']]),
+        log: l => lines.push(l)
+      })
+      assert.equal(real.applied?.written.length, dry.plan.entries.length)
+      assert.equal(
+        (sb.store.get('workloadentries', 'vm', 'mysql-1')?.spec as { address: string }).address,
+        '198.18.2.12'
+      )
+      assert.ok(lines.includes('created WorkloadGroup vm/mysql'), lines.join('\n'))
+      assert.ok(!lines.join('\n').includes(sb.adminToken))
+      assert.ok(c.secrets.includes(sb.adminToken))
+    } finally {
+      await c.connection.close()
+      await sb.close()
+    }
   })
 })

@@ -99,3 +99,15 @@ export {
   type ObjectRef,
   type TokenOptions
 } from './types.ts'
+export { prepareCluster, type PrepareOptions, type Prepared } from './prepare.ts'
+export {
+  defaultTagRevision,
+  ingressFromService,
+  injectorClusterID,
+  meshConfigMap,
+  openClusterSources,
+  readWorkloadGroup,
+  wantsCluster,
+  type ClusterSources
+} from './configureOnline.ts'
+export { kubeconfigAvailable } from './connection.ts'
