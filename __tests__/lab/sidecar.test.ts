@@ -18,6 +18,7 @@ import {
   type VmFilesInput
 } from '../../lab/mesh/files.ts'
 import { startIstiod, type Istiod } from '../../lab/mesh/istiod.ts'
+import { legacyPilotNames } from '../../lab/mesh/index.ts'
 import { createAgentSandbox, type AgentSandbox } from '../../lab/mesh/sandbox.ts'
 import { createLocalTokenAuthority, type LocalTokenAuthority } from '../../lab/mesh/tokens.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -341,6 +342,78 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
       )
     } finally {
       await s.close()
+    }
+  })
+
+  test('before 1.8: provisioned certificates, no token, pilot on 15011, names in /etc/hosts', async () => {
+    const sandbox = await createAgentSandbox()
+    let istiod: Istiod | undefined
+    let echo: Server | undefined
+    try {
+      istiod = await startIstiod({
+        host: sandbox.gateway,
+        port: 15012,
+        extraPorts: [15011],
+        extraServerNames: legacyPilotNames(),
+        ca,
+        reviewer: tokens.reviewer,
+        names: () => ({}),
+        heartbeatSeconds: 1
+      })
+      echo = await startEcho(sandbox.gateway, 8080)
+      // What the 1.1 docs put on a VM: cluster.env, the istio.<sa> secret's three files, hosts.
+      const identity = 'spiffe://cluster.local/ns/vm/sa/legacy'
+      const cert = await ca.issue({ commonName: 'legacy', uris: [identity] })
+      await sandbox.writeFile(
+        'var/lib/istio/envoy/cluster.env',
+        `ISTIO_CP_AUTH=MUTUAL_TLS\nISTIO_SERVICE_CIDR=${sandbox.gateway}/32\nISTIO_INBOUND_PORTS=9080\n`,
+        'istio-proxy'
+      )
+      await sandbox.writeFile('etc/certs/root-cert.pem', ca.certPem, 'istio-proxy')
+      await sandbox.writeFile('etc/certs/cert-chain.pem', cert.certPem, 'istio-proxy')
+      await sandbox.writeFile('etc/certs/key.pem', cert.keyPem, 'istio-proxy', 0o600)
+      await sandbox.setHosts([
+        `${sandbox.gateway} istio-citadel istio-pilot istio-pilot.istio-system`,
+        `${sandbox.gateway} echo.sample.svc.cluster.local`
+      ])
+      sandbox.spawn([join(sandbox.root, 'usr/local/bin/istio-start.sh')], {
+        ISTIO_SIDECAR_CONFIG: join(sandbox.root, 'var/lib/istio/envoy/sidecar.env'),
+        ISTIO_CLUSTER_CONFIG: join(sandbox.root, 'var/lib/istio/envoy/cluster.env'),
+        ISTIO_BIN_BASE: join(sandbox.root, 'usr/local/bin'),
+        ISTIO_LOG_DIR: join(sandbox.root, 'var/log/istio'),
+        PROV_CERT: './etc/certs',
+        OUTPUT_CERTS: './etc/certs',
+        ISTIO_LAB_HEARTBEAT_SECONDS: '1'
+      })
+      await until('readiness 200', 30_000, async () =>
+        (await httpGet(`http://${sandbox.address}:15021/healthz/ready`)).status === 200
+          ? true
+          : undefined
+      )
+      const proxy = await istiod.waitForProxy(() => true, 5000)
+      assert.equal(proxy.spiffeId, identity)
+      const text = await sandbox.readFile('var/log/istio/istio.log')
+      assert.match(text, /using the provisioned certificates/)
+      assert.match(text, /discoveryAddress=istio-pilot\.istio-system:15011/)
+      assert.deepEqual(
+        istiod.events().filter(e => e.kind === 'certificate-issued'),
+        [],
+        'no CSR without a token'
+      )
+      const curl = await sandbox.exec([
+        'curl',
+        '-sS',
+        '-i',
+        '--max-time',
+        '10',
+        'http://echo.sample.svc.cluster.local:8080/'
+      ])
+      assert.equal(curl.code, 0, curl.stderr)
+      assert.match(curl.stdout, /^server: envoy\r$/m)
+    } finally {
+      await sandbox.close()
+      await istiod?.close()
+      await new Promise(resolve => (echo ? echo.close(resolve) : resolve(undefined)))
     }
   })
 

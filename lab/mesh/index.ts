@@ -36,6 +36,18 @@ export interface LabIstiodOptions {
   /** PILOT_WORKLOAD_ENTRY_GRACE_PERIOD in seconds (default 10). */
   graceSeconds?: number
   heartbeatSeconds?: number
+  /** Also serve on 15011 as istio-pilot / istio-citadel, for VMs of the generations before 1.8. */
+  legacyPilot?: boolean
+}
+
+/** The names VMs of the pre-istiod generations reach pilot and citadel by (their hosts line). */
+export function legacyPilotNames(istioNamespace = 'istio-system'): string[] {
+  return ['istio-pilot', 'istio-citadel'].flatMap(name => [
+    name,
+    `${name}.${istioNamespace}`,
+    `${name}.${istioNamespace}.svc`,
+    `${name}.${istioNamespace}.svc.cluster.local`
+  ])
 }
 
 export interface LabIstiod extends Istiod {
@@ -63,6 +75,9 @@ export async function startLabIstiod(options: LabIstiodOptions): Promise<LabIsti
     ...(options.istioNamespace ? { istioNamespace: options.istioNamespace } : {}),
     ...(options.revision ? { revision: options.revision } : {}),
     ...(options.heartbeatSeconds ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
+    ...(options.legacyPilot
+      ? { extraPorts: [15011], extraServerNames: legacyPilotNames(options.istioNamespace) }
+      : {}),
     ...(registration
       ? {
           onProxyConnected: (proxy: Parameters<AutoRegistration['onConnected']>[0]) =>

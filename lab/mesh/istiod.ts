@@ -22,6 +22,10 @@ export interface IstiodOptions {
   host: string
   /** Default 15012. 0 picks a free port (tests). */
   port?: number
+  /** More ports with the same service, e.g. 15011 for pilot before Istio 1.5 (legacy VMs). */
+  extraPorts?: number[]
+  /** More names for the serving certificate, e.g. istio-pilot.istio-system. */
+  extraServerNames?: string[]
   ca: LabCa
   reviewer: TokenReviewer
   trustDomain?: string
@@ -90,6 +94,8 @@ export interface IstiodEvent {
 export interface Istiod {
   host: string
   port: number
+  /** The extra ports, as bound. */
+  extraPorts: number[]
   /** Hosts its serving certificate is valid for. */
   serverNames: string[]
   connectedProxies(): ConnectedProxy[]
@@ -213,6 +219,7 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     serverNames.push(`istiod-${options.revision}.${namespace}.svc`)
     serverNames.push(`istiod-${options.revision}.${namespace}.svc.cluster.local`)
   }
+  serverNames.push(...(options.extraServerNames ?? []))
   const serving = await options.ca.issue({
     commonName: serverNames[0] ?? 'istiod',
     dnsNames: serverNames,
@@ -392,42 +399,69 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     throw new RpcError(404, 'Unimplemented', `unknown method ${req.method} ${path}`)
   }
 
-  const server = createServer(
-    {
-      key: serving.keyPem,
-      cert: serving.certPem,
-      ca: [options.ca.certPem],
-      requestCert: true,
-      rejectUnauthorized: false // the token, not a certificate, authenticates the first request
-    },
-    (req, res) => {
-      handle(req, res).catch((error: unknown) => {
-        const rpc =
-          error instanceof RpcError
-            ? error
-            : new RpcError(500, 'Internal', error instanceof Error ? error.message : String(error))
-        if (!res.headersSent) sendJson(res, rpc.status, { code: rpc.code, message: rpc.message })
-        else res.destroy()
-      })
-    }
+  const servers = [options.port ?? 15012, ...(options.extraPorts ?? [])].map(() =>
+    createServer(
+      {
+        key: serving.keyPem,
+        cert: serving.certPem,
+        ca: [options.ca.certPem],
+        requestCert: true,
+        rejectUnauthorized: false // the token, not a certificate, authenticates the first request
+      },
+      (req, res) => {
+        handle(req, res).catch((error: unknown) => {
+          const rpc =
+            error instanceof RpcError
+              ? error
+              : new RpcError(
+                  500,
+                  'Internal',
+                  error instanceof Error ? error.message : String(error)
+                )
+          if (!res.headersSent) sendJson(res, rpc.status, { code: rpc.code, message: rpc.message })
+          else res.destroy()
+        })
+      }
+    )
   )
-  server.on('tlsClientError', () => {
-    // A client that rejects our certificate (wrong root cert on the VM) ends up here; the
-    // agent logs the reason on its side.
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 15012, options.host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : (options.port ?? 15012)
+  const closeAll = (): Promise<void[]> =>
+    Promise.all(
+      servers.map(
+        server =>
+          new Promise<void>(resolve => {
+            if (!server.listening) return resolve()
+            server.close(() => resolve())
+            server.closeAllConnections()
+          })
+      )
+    )
+  const ports: number[] = []
+  try {
+    for (const [index, server] of servers.entries()) {
+      // A client that rejects our certificate (wrong root cert on the VM) ends up here; the
+      // agent logs the reason on its side.
+      server.on('tlsClientError', () => undefined)
+      const wanted = index === 0 ? (options.port ?? 15012) : (options.extraPorts?.[index - 1] ?? 0)
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(wanted, options.host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+      const address = server.address()
+      ports.push(typeof address === 'object' && address ? address.port : wanted)
+    }
+  } catch (error) {
+    await closeAll()
+    throw error
+  }
+  const [port = 0, ...extraPorts] = ports
 
   return {
     host: options.host,
     port,
+    extraPorts,
     serverNames,
     connectedProxies: () => [...proxies.values()].map(proxy => ({ ...proxy })),
     events: () => [...log],
@@ -458,10 +492,7 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     async close() {
       for (const timer of timers) clearInterval(timer)
       timers.clear()
-      await new Promise<void>(resolve => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })
+      await closeAll()
     }
   }
 }

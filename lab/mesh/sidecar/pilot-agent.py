@@ -470,7 +470,19 @@ class Settings:
         if isinstance(metadata, dict):
             for key, value in metadata.items():
                 env.setdefault(str(key), '' if value is None else str(value))
-        self.discovery = str(self.mesh.get('discoveryAddress') or 'istiod.istio-system.svc:15012')
+        certs = env.get('PROV_CERT') or './etc/certs'
+        # Before Istio 1.8 a VM got its certificates from the istio.<sa> secret, not a token: with
+        # no token and provisioned certificates, use them, and pilot's address of that time.
+        self.provisioned = (
+            not os.path.exists(TOKEN_PATH)
+            and os.path.exists(os.path.join(certs, 'cert-chain.pem'))
+            and os.path.exists(os.path.join(certs, 'key.pem'))
+        )
+        discovery = self.mesh.get('discoveryAddress') or env.get('PILOT_ADDRESS')
+        if not discovery and self.provisioned:
+            discovery = 'istio-pilot.%s:%s' % (
+                env.get('ISTIO_SYSTEM_NAMESPACE') or 'istio-system', env.get('ISTIO_PILOT_PORT') or '15011')
+        self.discovery = str(discovery or 'istiod.istio-system.svc:15012')
         self.ca_addr = env.get('CA_ADDR') or self.discovery
         self.trust_domain = env.get('TRUST_DOMAIN') or 'cluster.local'
         self.namespace = env.get('POD_NAMESPACE') or env.get('ISTIO_NAMESPACE') or 'default'
@@ -479,9 +491,10 @@ class Settings:
         self.pod_name = env.get('POD_NAME') or socket.gethostname().split('.')[0]
         self.ip = env.get('INSTANCE_IP') or env.get('ISTIO_SVC_IP') or ''
         self.workload = env.get('ISTIO_META_WORKLOAD_NAME') or self.pod_name
-        certs = env.get('PROV_CERT') or './etc/certs'
         self.root_cert = os.path.join(certs, 'root-cert.pem')
         self.output = env.get('OUTPUT_CERTS') or './etc/certs'
+        if self.provisioned:
+            self.output = certs
         self.dns_capture = env.get('ISTIO_META_DNS_CAPTURE') == 'true'
         self.heartbeat = float(env.get('ISTIO_LAB_HEARTBEAT_SECONDS') or '5')
 
@@ -985,12 +998,20 @@ def run_proxy():
     while True:  # the real agent retries for ever; systemd owns the lifetime
         try:
             STATE.set(False, 'waiting for a workload certificate')
-            try:
-                fetch_certificate(settings)
-            except AgentError as error:
-                raise AgentError('failed to warm certificate: failed to generate workload certificate: '
-                                 'create certificate: %s' % error)
-            log('info', 'cache', 'generated new workload certificate for %s' % settings.spiffe)
+            if settings.provisioned:
+                not_after = certificate_not_after(client_cert[0])
+                if not_after <= time.time():
+                    raise AgentError('failed to warm certificate: the provisioned certificate %s has expired'
+                                     % client_cert[0])
+                log('info', 'cache', 'using the provisioned certificates in %s (no token at %s)'
+                    % (settings.output, TOKEN_PATH))
+            else:
+                try:
+                    fetch_certificate(settings)
+                except AgentError as error:
+                    raise AgentError('failed to warm certificate: failed to generate workload certificate: '
+                                     'create certificate: %s' % error)
+                log('info', 'cache', 'generated new workload certificate for %s' % settings.spiffe)
             log('info', 'sds', 'SDS: PUSH resource=default (pushed key/cert pair)')
             log('info', 'sds', 'SDS: PUSH resource=ROOTCA (pushed root cert)')
             updates = stream(settings, table, client_cert)
@@ -1022,7 +1043,8 @@ def run_proxy():
                 start_thread(serve_dns_tcp_client, conn, table)
         start_thread(accept_dns)
         log('info', 'dns', 'Starting local DNS server on 127.0.0.1:%d' % DNS_PORT)
-    start_thread(rotate_certificates, settings, client_cert)
+    if not settings.provisioned:
+        start_thread(rotate_certificates, settings, client_cert)
     STATE.set(True, 'ok')
     log('info', 'default', 'Envoy proxy is ready (outbound %d, inbound %d)' % (OUTBOUND_PORT, INBOUND_PORT))
 
