@@ -599,6 +599,21 @@ describe('sandbox cluster API (loopback)', () => {
     assert.equal((listed.items[0] as { kind?: string } | undefined)?.kind, 'WorkloadEntry')
     assert.equal(listed.items.length, 1)
 
+    const noRv = await apiError(() =>
+      c.custom.replaceNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1',
+        namespace: 'vm',
+        plural: 'workloadgroups',
+        name: 'mysql',
+        body: wg
+      })
+    )
+    assert.equal(noRv.code, 422, 'custom resources need a resourceVersion to update')
+    assert.match(
+      noRv.status.message ?? '',
+      /metadata\.resourceVersion: Invalid value: 0x0: must be specified for an update/
+    )
     const invalid = await apiError(() =>
       c.custom.createNamespacedCustomObject({
         group: 'networking.istio.io',

@@ -639,6 +639,16 @@ function update(
   }
   const live = ctx.store.get(type, info.namespace, info.name ?? '')
   if (!live) throw notFound(type.group, type.plural, info.name ?? '')
+  // custom resources (the Istio kinds) allow no unconditional update, unlike built-in kinds
+  if (type.istio && (typeof m.resourceVersion !== 'string' || m.resourceVersion === '')) {
+    throw invalid(type.kind, type.group, info.name ?? '', [
+      {
+        reason: 'FieldValueInvalid',
+        field: 'metadata.resourceVersion',
+        message: 'Invalid value: 0x0: must be specified for an update'
+      }
+    ])
+  }
   checkPrecondition(type, live, m.resourceVersion)
   let next: Obj
   if (info.subresource === 'status') {
