@@ -57,6 +57,7 @@ workloadGroups:
     proxyConfig: {holdApplicationUntilProxyStarts: true}
   - name: auto
     namespace: vm
+    network: vm-net
     serviceAccount: db
     ports: {http: 80}
     registration: auto
@@ -89,20 +90,21 @@ describe('desiredObjects', () => {
       assert.equal(o.metadata.annotations?.['mesh-expansion.io/created-at'], OWN.createdAt)
     }
     const wg = objects[2] as KubeObject & {
-      spec: { metadata: { annotations: Record<string, string> }; template: { network: string } }
+      spec: { metadata: { annotations: Record<string, string> }; template: { network?: string } }
     }
     assert.equal(
       wg.spec.metadata.annotations['proxy.istio.io/config'],
       '{"holdApplicationUntilProxyStarts":true}'
     )
-    assert.equal(wg.spec.template.network, 'net1')
+    // the VMs' network is what the description says, not the cluster's
+    assert.equal(wg.spec.template.network, undefined)
     const withAddress = desiredObjects(desc(YAML), DISCOVERY, OWN, {
       addresses: new Map([['db-1', '198.18.2.2']])
     })
     const entry = withAddress.at(-1)
     assert.equal(entry?.kind, 'WorkloadEntry')
     assert.equal((entry?.spec as { address: string }).address, '198.18.2.2')
-    assert.equal((entry?.spec as { network: string }).network, 'net1')
+    assert.equal((entry?.spec as { network?: string }).network, undefined)
   })
 
   test('istiod exposure is left out when the cluster already exposes it', () => {
@@ -230,5 +232,13 @@ describe('proxy rules', () => {
     )
     assert.equal(proxyFor('https://a.test', {}), undefined)
     assert.equal(proxyFor('http://a.test', { HTTPS_PROXY: 'http://p:3128' }), undefined)
+  })
+})
+
+describe('networks', () => {
+  test('a group on its own network carries it to the group and its entries', () => {
+    const objects = desiredObjects(desc(YAML), DISCOVERY, OWN)
+    const auto = objects.find(o => o.kind === 'WorkloadGroup' && o.metadata.name === 'auto')
+    assert.equal((auto?.spec as { template: { network?: string } }).template.network, 'vm-net')
   })
 })
