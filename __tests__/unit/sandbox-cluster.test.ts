@@ -1055,6 +1055,14 @@ describe('sandbox cluster API (loopback)', () => {
     assert.equal(withStdin.stdout, 'HELLO MESH\n')
     assert.equal(withStdin.status.status, 'Success')
 
+    const emptyCommand = await runExec(c.kc, 'sample', 'sleep-6b8f4c7d9-m3n5p', 'sleep', [''])
+    assert.equal(
+      emptyCommand.status.status,
+      'Failure',
+      'an empty program name fails like a runtime'
+    )
+    const directory = await runExec(c.kc, 'sample', 'sleep-6b8f4c7d9-m3n5p', 'sleep', ['/usr'])
+    assert.equal(directory.status.status, 'Failure')
     const missingTool = await runExec(c.kc, 'sample', 'sleep-6b8f4c7d9-m3n5p', 'sleep', [
       'no-such-tool-here',
       '--version'
@@ -1101,7 +1109,7 @@ describe('sandbox cluster API (loopback)', () => {
       () => runExec(c.kc, 'sample', 'sleep-6b8f4c7d9-m3n5p', 'wrong', ['true']),
       /400/
     )
-    assert.equal(cluster.requestLog.count({ resource: 'pods/exec', status: 101 }), 5)
+    assert.equal(cluster.requestLog.count({ resource: 'pods/exec', status: 101 }), 7)
   })
 
   test('a pod that lacks an executable says so, like a container runtime', async () => {

@@ -2,7 +2,7 @@
 // status 3 (a V1Status), v5 close frames (255, channel). The command runs inside the pod's network
 // namespace (`ip netns exec NAME …`) or, without one, directly on the host.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, statSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import { delimiter, join } from 'node:path'
 import type { Duplex } from 'node:stream'
@@ -44,10 +44,11 @@ function onPath(command: string): boolean {
     : (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
         .split(delimiter)
         .map(d => join(d, command))
+  if (command === '' || command.includes('\0')) return false
   return candidates.some(c => {
     try {
       accessSync(c, constants.X_OK)
-      return true
+      return statSync(c).isFile()
     } catch {
       return false
     }
@@ -189,16 +190,28 @@ export class ExecServer {
     }
     const netns = annotations[netnsAnnotation] ?? this.options.podNetns ?? ''
     const argv = netns !== '' ? ['ip', 'netns', 'exec', netns, ...command] : command
-    const child = spawn(argv[0] ?? '', argv.slice(1), {
-      stdio: [wants.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      detached: true,
-      env: {
-        PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-        HOSTNAME: pod.metadata?.name ?? '',
-        HOME: '/root',
-        LANG: 'C.UTF-8'
-      }
-    })
+    let child: ChildProcess
+    try {
+      child = spawn(argv[0] ?? '', argv.slice(1), {
+        stdio: [wants.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+        detached: true,
+        env: {
+          PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+          HOSTNAME: pod.metadata?.name ?? '',
+          HOME: '/root',
+          LANG: 'C.UTF-8'
+        }
+      })
+    } catch (error) {
+      finish({
+        metadata: {},
+        status: 'Failure',
+        message: `Internal error occurred: ${error instanceof Error ? error.message : String(error)}`,
+        reason: 'InternalError',
+        code: 500
+      })
+      return
+    }
     this.children.add(child)
     const kill = (): void => {
       if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
