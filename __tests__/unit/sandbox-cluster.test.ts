@@ -316,6 +316,28 @@ describe('sandbox cluster API (loopback)', () => {
     )
   })
 
+  test('concurrent updates with the same resourceVersion: exactly one wins', async () => {
+    await c.core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'race' }, data: { n: '0' } }
+    })
+    const base = await c.core.readNamespacedConfigMap({ name: 'race', namespace: 'default' })
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) =>
+        c.core.replaceNamespacedConfigMap({
+          name: 'race',
+          namespace: 'default',
+          body: { ...base, data: { n: String(i + 1) } }
+        })
+      )
+    )
+    assert.equal(results.filter(r => r.status === 'fulfilled').length, 1)
+    for (const r of results) {
+      if (r.status === 'rejected') assert.equal((r.reason as ApiException<unknown>).code, 409)
+    }
+    await c.core.deleteNamespacedConfigMap({ name: 'race', namespace: 'default' })
+  })
+
   test('merge patch and JSON patch', async () => {
     await c.core.createNamespacedConfigMap({
       namespace: 'default',

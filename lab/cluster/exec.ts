@@ -72,6 +72,8 @@ export class ExecServer {
   /** Handles an HTTP upgrade on the API server; refuses what is not a valid pods/exec request. */
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const started = Date.now()
+    // a client resetting the connection must not become an uncaught error
+    socket.on('error', () => socket.destroy())
     const info = parseRequest(
       this.ctx,
       req.method ?? 'GET',
