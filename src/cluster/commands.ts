@@ -1,0 +1,200 @@
+// CLI commands of the cluster side alone: `plan` (discover, compute, diff; writes nothing),
+// `cleanup` (what one owner created) and `sweep` (owners older than an age). The lead registers
+// them in src/commands/index.ts; each is a Command, testable in-process.
+import { parseArgs } from 'node:util'
+import type { Description } from '../config/defaults.ts'
+import { loadDescription } from '../commands/validate.ts'
+import { ExitCode, UsageError, type Command, type CommandIO } from '../commands/types.ts'
+import { cleanup, sweep, type CleanupResult } from './cleanup.ts'
+import { connect, type Connection } from './connection.ts'
+import { renderDiscovery } from './discovery.ts'
+import { renderPlan } from './plan.ts'
+import { prepareCluster } from './prepare.ts'
+import { describeRef } from './types.ts'
+
+interface CommonFlags {
+  config?: string | undefined
+  kubeconfig?: string | undefined
+  context?: string | undefined
+  owner?: string | undefined
+  json: boolean
+  help: boolean
+}
+
+function parse(
+  args: readonly string[],
+  help: string,
+  extra: Record<string, { type: 'string'; multiple?: boolean }> = {}
+): { common: CommonFlags; values: Record<string, unknown> } {
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...args],
+      options: {
+        config: { type: 'string', short: 'c' },
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        owner: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        ...extra
+      },
+      allowPositionals: true,
+      strict: true
+    })
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`)
+    const v = values as Record<string, unknown>
+    const str = (k: string): string | undefined => (typeof v[k] === 'string' ? v[k] : undefined)
+    return {
+      common: {
+        config: str('config'),
+        kubeconfig: str('kubeconfig'),
+        context: str('context'),
+        owner: str('owner'),
+        json: v.json === true,
+        help: v.help === true
+      },
+      values: v
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(`${error.message}\n\n${help}`)
+    throw new UsageError(`${(error as Error).message}\n\n${help}`)
+  }
+}
+
+async function open(
+  flags: CommonFlags,
+  io: CommandIO,
+  description: Description | undefined
+): Promise<Connection> {
+  return connect({
+    kubeconfigPath: flags.kubeconfig ?? description?.cluster.kubeconfig ?? null,
+    context: flags.context ?? description?.cluster.context ?? null,
+    env: io.env,
+    cwd: io.cwd,
+    log: line => io.stderr(`${line}\n`)
+  })
+}
+
+const PLAN_HELP = `Usage: mesh-expansion plan -c FILE [--owner OWNER] [--kubeconfig PATH] [--context NAME] [--json]
+
+Discovers the cluster, computes every object the description needs and prints the difference
+with the live cluster. Writes nothing.
+`
+
+export const planCommand: Command = async (args, io) => {
+  const { common } = parse(args, PLAN_HELP)
+  if (common.help) {
+    io.stdout(PLAN_HELP)
+    return ExitCode.ok
+  }
+  if (!common.config) throw new UsageError(`missing -c FILE (the description)\n\n${PLAN_HELP}`)
+  const { description } = await loadDescription(common.config, io)
+  const connection = await open(common, io, description)
+  try {
+    const prepared = await prepareCluster(connection.client, description, {
+      owner: common.owner ?? description.settings.owner,
+      dryRun: true
+    })
+    if (common.json) {
+      const { meshConfig: _mesh, ...discovery } = prepared.discovery
+      void _mesh
+      io.stdout(
+        `${JSON.stringify(
+          {
+            discovery,
+            plan: prepared.plan.entries.map(e => ({
+              kind: e.kind,
+              name: e.name,
+              namespace: e.namespace ?? null,
+              action: e.action,
+              diff: e.diff,
+              ...(e.reason !== undefined ? { reason: e.reason } : {})
+            }))
+          },
+          null,
+          2
+        )}\n`
+      )
+    } else {
+      io.stdout(`${renderDiscovery(prepared.discovery).join('\n')}\n\n`)
+      io.stdout(renderPlan(prepared.plan))
+    }
+    return ExitCode.ok
+  } finally {
+    await connection.close()
+  }
+}
+
+function printCleanup(io: CommandIO, owner: string, result: CleanupResult): void {
+  for (const ref of result.deleted) io.stdout(`deleted ${describeRef(ref)}\n`)
+  for (const k of result.kept) io.stdout(`kept ${describeRef(k.ref)}: ${k.reason}\n`)
+  io.stdout(`owner ${owner}: ${result.deleted.length} deleted, ${result.kept.length} kept\n`)
+}
+
+const CLEANUP_HELP = `Usage: mesh-expansion cleanup [-c FILE] [--owner OWNER] [--kubeconfig PATH] [--context NAME]
+
+Deletes every object labelled with the owner (default: the description's settings.owner), in
+dependency order. Running it again deletes nothing.
+`
+
+export const cleanupCommand: Command = async (args, io) => {
+  const { common } = parse(args, CLEANUP_HELP)
+  if (common.help) {
+    io.stdout(CLEANUP_HELP)
+    return ExitCode.ok
+  }
+  const description = common.config
+    ? (await loadDescription(common.config, io)).description
+    : undefined
+  const owner = common.owner ?? description?.settings.owner
+  if (!owner) throw new UsageError(`give --owner OWNER or -c FILE\n\n${CLEANUP_HELP}`)
+  const connection = await open(common, io, description)
+  try {
+    printCleanup(io, owner, await cleanup(connection.client, owner))
+    return ExitCode.ok
+  } finally {
+    await connection.close()
+  }
+}
+
+/** `90`, `90s`, `15m`, `24h`, `7d` → seconds. */
+export function parseAge(text: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(text.trim())
+  if (!match)
+    throw new UsageError(`--older-than "${text}" is not a duration such as 3600s, 90m, 24h or 7d`)
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] ?? ''] ?? 1
+  return Number(match[1]) * unit
+}
+
+const SWEEP_HELP = `Usage: mesh-expansion sweep --older-than AGE [--except OWNER]... [--kubeconfig PATH] [--context NAME]
+
+Cleans up after every owner whose oldest object is older than AGE (3600s, 90m, 24h, 7d): for
+preview environments whose own cleanup never ran.
+`
+
+export const sweepCommand: Command = async (args, io) => {
+  const { common, values } = parse(args, SWEEP_HELP, {
+    'older-than': { type: 'string' },
+    except: { type: 'string', multiple: true }
+  })
+  if (common.help) {
+    io.stdout(SWEEP_HELP)
+    return ExitCode.ok
+  }
+  const age = values['older-than']
+  if (typeof age !== 'string') throw new UsageError(`missing --older-than AGE\n\n${SWEEP_HELP}`)
+  const seconds = parseAge(age)
+  const except = Array.isArray(values.except) ? (values.except as string[]) : []
+  const description = common.config
+    ? (await loadDescription(common.config, io)).description
+    : undefined
+  const connection = await open(common, io, description)
+  try {
+    const swept = await sweep(connection.client, seconds, { except })
+    for (const s of swept) printCleanup(io, s.owner, s.result)
+    io.stdout(`${swept.length} owner${swept.length === 1 ? '' : 's'} swept\n`)
+    return ExitCode.ok
+  } finally {
+    await connection.close()
+  }
+}
