@@ -300,14 +300,14 @@ files() {
   FILES_CHANGED=$((FILES_CHANGED | PLACED))
   # A fresh token every run: the agent reads it when it needs it, so no restart for it.
   place_file "$WORK/istio-token" "$MX_ROOT/var/run/secrets/tokens/istio-token" 600 "$owner"
-  place_file "$WORK/istio-token" "$MX_STATE_DIR/istio-token" 600 ''
-  # /var/run is a tmpfs: systemd-tmpfiles puts the token back at boot, before istio starts.
+  place_file "$WORK/istio-token" "$MX_STATE_DIR/istio-token" 600 "$owner"
+  # /var/run is a tmpfs: systemd-tmpfiles puts the token back at boot, before istio starts
+  # (C keeps the owner and mode of the copy it is given).
   printf '%s\n' \
     '# mesh-expansion: the bootstrap token survives a reboot' \
     "d /run/secrets 0755 $owner $owner -" \
     "d /run/secrets/tokens 0755 $owner $owner -" \
-    "C /run/secrets/tokens/istio-token - - - - ${MX_STATE_DIR#"$MX_ROOT"}/istio-token" \
-    "z /run/secrets/tokens/istio-token 0600 $owner $owner -" >"$WORK/tmpfiles.conf"
+    "C /run/secrets/tokens/istio-token - - - - ${MX_STATE_DIR#"$MX_ROOT"}/istio-token" >"$WORK/tmpfiles.conf"
   place_file "$WORK/tmpfiles.conf" "$MX_TMPFILES" 644 ''
   end_phase ok
 }
@@ -335,6 +335,29 @@ clean_iptables() {
       done
     done
   done
+}
+
+# ---- open sessions ----------------------------------------------------------------------------
+# Connection tracking must know this SSH session before the capture exists. On a host where
+# nothing tracked connections yet, the capture's nat rules turn tracking on, pick the session up
+# mid-stream as a new connection, redirect its packets to the proxy, and cut it (and any other
+# open session). A rule that only counts, held while the capture comes up, makes the kernel
+# track every open session first; established ones are never redirected afterwards.
+CT_MATCH='-m conntrack --ctstate INVALID,NEW,ESTABLISHED,RELATED,UNTRACKED -m comment --comment mesh-expansion-track-open-sessions'
+TRACKING=''
+track_sessions() {
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null 2>&1 || continue
+    # shellcheck disable=SC2086 # the match is several words on purpose
+    if "$cmd" -I INPUT $CT_MATCH 2>/dev/null; then TRACKING="$TRACKING $cmd"; fi
+  done
+}
+untrack_sessions() {
+  for cmd in $TRACKING; do
+    # shellcheck disable=SC2086
+    "$cmd" -D INPUT $CT_MATCH 2>/dev/null || true
+  done
+  TRACKING=''
 }
 
 # ---- service ----------------------------------------------------------------------------------
@@ -387,9 +410,12 @@ service() {
 
 install_main() {
   preflight
+  trap untrack_sessions EXIT
+  track_sessions
   package
   files
   service
+  untrack_sessions
   changed=$((PKG_CHANGED | FILES_CHANGED | RESTARTED))
   echo "MX-RESULT changed=$changed restarted=$RESTARTED ready=$READY package=$PKG_ACTION"
 }

@@ -139,10 +139,11 @@ function failureMessage(exec: ExecResult, report: RemoteReport, timeoutMs: numbe
     return new PhaseError(phase, report.failures.map(f => `${f.check}: ${f.message}`).join('; '))
   }
   const tail = exec.stderr.trim().split('\n').slice(-5).join(' | ')
-  return new PhaseError(
-    lastPhase,
-    `the install script exited with ${exec.code}${tail ? `: ${tail}` : ''}`
-  )
+  const how =
+    exec.code >= 0
+      ? `exited with ${exec.code}`
+      : `ended without an exit status (signal ${exec.signal ?? 'none'}: the session was cut)`
+  return new PhaseError(lastPhase, `the install script ${how}${tail ? `: ${tail}` : ''}`)
 }
 
 /** Onboards one host. */
