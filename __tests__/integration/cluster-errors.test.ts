@@ -199,3 +199,43 @@ describe('errors and retries', () => {
     assert.equal(sb.requestLog.count({ resource: 'services' }), 1)
   })
 })
+
+describe('a server that does not answer', () => {
+  test('a request without an answer times out and is retried; a dead one ends with a clear error', async () => {
+    const sb = await sandbox()
+    const logs: string[] = []
+    const conn = await connect({
+      kubeconfigContent: sb.kubeconfig,
+      env: {},
+      retry: FAST_RETRY,
+      requestTimeoutMs: 200,
+      log: l => logs.push(l)
+    })
+    try {
+      sb.faults.add({ match: { resource: 'namespaces' }, delayMs: 1000, times: 1 })
+      const ns = await conn.client.get({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        name: 'istio-system'
+      })
+      assert.equal(ns?.metadata.name, 'istio-system')
+      assert.ok(
+        logs.some(l => /retrying get namespaces .*no answer within 200 ms/.test(l)),
+        logs.join('\n')
+      )
+      sb.faults.add({ match: { resource: 'services' }, delayMs: 1000 })
+      await assert.rejects(
+        conn.client.get({ apiVersion: 'v1', kind: 'Service', name: 'x', namespace: 'default' }),
+        (e: unknown) =>
+          e instanceof ClusterError &&
+          e.kind === 'unreachable' &&
+          /^cannot reach the Kubernetes API at https:\/\/127\.0\.0\.1:\d+: .*no answer within 200 ms/.test(
+            e.message
+          )
+      )
+    } finally {
+      await conn.close()
+      await sb.close()
+    }
+  })
+})

@@ -23,6 +23,19 @@ export interface ClientOptions {
   readonly clock?: RetryClock
   /** a line per retry, for the log (never request or response data) */
   readonly log?: (line: string) => void
+  /** give up waiting for one answer after this long; it counts as a retryable failure (default 30 s) */
+  readonly requestTimeoutMs?: number
+}
+
+/** Rejects with an ETIMEDOUT error when `promise` has not settled after `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' }))
+    }, ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
 type ClientNode = typeof import('@kubernetes/client-node')
@@ -79,7 +92,8 @@ export async function createClusterClient(
     conflicts = false
   ): Promise<T> => {
     try {
-      return await withRetry(fn, {
+      const timeoutMs = options.requestTimeoutMs ?? 30_000
+      return await withRetry(() => within(fn(), timeoutMs), {
         ...(options.retry ? { policy: options.retry } : {}),
         ...(options.clock ? { clock: options.clock } : {}),
         conflicts,
