@@ -242,3 +242,18 @@ describe('networks', () => {
     assert.equal((auto?.spec as { template: { network?: string } }).template.network, 'vm-net')
   })
 })
+
+describe('service accounts', () => {
+  test('the default service account is never one of ours', () => {
+    const objects = desiredObjects(
+      desc(`
+workloadGroups:
+  - {name: a, namespace: vm, serviceAccount: default, ports: {http: 80}}
+vms: [{name: a-1, host: 198.18.2.2}]
+`),
+      DISCOVERY,
+      OWN
+    )
+    assert.ok(!objects.some(o => o.kind === 'ServiceAccount'))
+  })
+})

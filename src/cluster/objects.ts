@@ -229,8 +229,10 @@ export function desiredObjects(
     out.push(object)
   }
   for (const group of description.workloadGroups) add(namespaceObject(group.namespace, own))
+  // every namespace has its `default` account: never ours to create, label or delete
   for (const group of description.workloadGroups)
-    add(serviceAccountObject(group.serviceAccount, group.namespace, own))
+    if (group.serviceAccount !== 'default')
+      add(serviceAccountObject(group.serviceAccount, group.namespace, own))
   for (const group of description.workloadGroups) add(workloadGroupObject(group, discovery, own))
   if (description.cluster.exposeIstiod && !discovery.istiodExposed) {
     for (const o of istiodExposureObjects(
