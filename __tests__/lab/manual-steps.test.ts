@@ -400,4 +400,22 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
       )
     )
   })
+
+  test('cleanup as the docs do: stop, remove the package and the files', async () => {
+    assert.ok(istiod)
+    await ssh(vm, 'sudo systemctl stop istio')
+    await until(
+      'the proxy to disconnect',
+      10_000,
+      async () => istiod!.connectedProxies().length === 0
+    )
+    assert.doesNotMatch(await ssh(vm, 'sudo iptables-save -t nat'), /ISTIO_/)
+    await ssh(vm, 'sudo dpkg -r istio-sidecar')
+    const status = await sshRaw(vm, 'dpkg -s istio-sidecar')
+    assert.notEqual(status.code, 0, 'dpkg -s still finds istio-sidecar')
+    await ssh(vm, 'sudo rm -rf /etc/certs /var/run/secrets/tokens/istio-token /var/lib/istio')
+    await ssh(vm, "sudo sed -i '/istiod.istio-system.svc/d' /etc/hosts")
+    assert.equal((await sshRaw(vm, 'test -e /usr/local/bin/pilot-agent')).code, 1)
+    assert.doesNotMatch(await ssh(vm, 'cat /etc/hosts'), /istiod/)
+  })
 })

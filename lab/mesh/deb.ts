@@ -30,8 +30,9 @@ export const SIDECAR_LAYOUT: ReadonlyArray<{ source: string; target: string; mod
     target: 'var/lib/istio/envoy/envoy_bootstrap_tmpl.json',
     mode: 0o644
   },
-  { source: 'postinst', target: 'DEBIAN/postinst', mode: 0o755 },
-  { source: 'postrm', target: 'DEBIAN/postrm', mode: 0o755 }
+  // Like the real package: a postinst and no postrm, so `dpkg -r` leaves nothing registered
+  // (the user and /etc/istio stay, as the docs' cleanup expects).
+  { source: 'postinst', target: 'DEBIAN/postinst', mode: 0o755 }
 ]
 
 /** The directory holding the stand-in's files (for tests that run the agent without a VM). */
@@ -73,7 +74,6 @@ export async function buildSidecarDeb(outDir: string, options: SidecarDebOptions
       await chmod(target, file.mode)
     }
     await writeFile(join(staging, 'DEBIAN/control'), controlFile(options.version, architecture))
-    await writeFile(join(staging, 'DEBIAN/conffiles'), '/var/lib/istio/envoy/sidecar.env\n')
     await chmod(staging, 0o755)
     const path = join(outDir, options.fileName ?? 'istio-sidecar.deb')
     await run('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', staging, path])

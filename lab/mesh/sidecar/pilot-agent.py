@@ -252,6 +252,8 @@ def read_mesh_config(path):
     except FileNotFoundError:
         log('warn', 'default', 'mesh config %s not found, using defaults' % path)
         return {}
+    except PermissionError:
+        raise AgentError('failed to read mesh config: open %s: permission denied' % path)
     try:
         mesh = parse_yaml(text)
     except YamlError as error:
@@ -422,10 +424,15 @@ class Istiod:
             context = ssl.create_default_context(cafile=self.root_cert)
         except FileNotFoundError:
             raise AgentError('open %s: no such file or directory' % self.root_cert)
+        except PermissionError:
+            raise AgentError('open %s: permission denied' % self.root_cert)
         except ssl.SSLError as error:
             raise AgentError('failed to load root cert %s: %s' % (self.root_cert, error.reason or error))
         if self.client_cert:
-            context.load_cert_chain(*self.client_cert)
+            try:
+                context.load_cert_chain(*self.client_cert)
+            except (OSError, ssl.SSLError) as error:
+                raise AgentError('failed to load the workload certificate %s: %s' % (self.client_cert[0], error))
         connection = http.client.HTTPSConnection(self.host, self.port, context=context, timeout=timeout)
         try:
             connection.connect()
