@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { parse } from 'yaml'
 import {
+  configure,
   offlineSources,
   parseConfigureFlags,
   runConfigure,
@@ -172,6 +173,21 @@ for (const shape of [
       const a = await files(join(dir, 'mixed'))
       const b = await files(join(dir, 'online'))
       assert.deepEqual({ ...a, 'istio-token': '' }, { ...b, 'istio-token': '' })
+    })
+
+    test('the configure command itself goes online when a kubeconfig is found', async () => {
+      let stderr = ''
+      const code = await configure(['--name', 'mysql', '-n', 'vm', '-o', 'command', '-i', ns], {
+        cwd: dir,
+        env,
+        stdout: () => undefined,
+        stderr: t => (stderr += t)
+      })
+      assert.equal(code, 0, stderr)
+      const a = await files(join(dir, 'command'))
+      const b = await files(join(dir, 'online'))
+      assert.deepEqual({ ...a, 'istio-token': '' }, { ...b, 'istio-token': '' })
+      assert.ok((a['istio-token'] ?? '').length > 100)
     })
 
     test('a missing WorkloadGroup is named as istioctl does', async () => {

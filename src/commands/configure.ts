@@ -351,7 +351,16 @@ export const configure: Command = async (args, io) => {
   validateConfigureFlags(flags)
   const warnings: string[] = []
   const sources = offlineSources(flags, io, message => warnings.push(message))
-  return runConfigure(flags, io, sources, warnings)
+  // online when a file is missing and a kubeconfig is found: the cluster gives the rest, as it
+  // does to istioctl (loaded only here: the client library costs start-up time)
+  const online = await import('../cluster/configureOnline.ts')
+  if (!online.wantsCluster(flags, io.env)) return runConfigure(flags, io, sources, warnings)
+  const cluster = await online.openClusterSources(flags, io, sources)
+  try {
+    return await runConfigure(cluster.flags, io, cluster.sources, warnings)
+  } finally {
+    await cluster.close()
+  }
 }
 
 /** istioctl's argument checks, in its order. */
