@@ -387,6 +387,28 @@ describe('host side on the lab VMs', labTestOptions(), () => {
     }
   })
 
+  test('through a jump host (vm1 -> vm2): both host keys checked, two handshakes', async () => {
+    const [hop, v] = [vm(0), vm(1)]
+    const knownHosts = await readFile(lab.knownHostsPath, 'utf8')
+    const result = await onboard({
+      name: v.name,
+      connect: () =>
+        connectSsh({
+          host: v.address,
+          port: 22,
+          user: v.user,
+          privateKey: v.privateKey,
+          hostKeys: { kind: 'known_hosts', content: knownHosts },
+          jump: [{ host: hop.sshHost, port: hop.sshPort, user: hop.user }],
+          connectTimeoutMs: CONNECT_TIMEOUT_MS
+        })
+    })
+    assert.equal(result.status, 'ok', JSON.stringify(result.error))
+    assert.equal(result.changed, false)
+    assert.equal(result.stats.connections, 2)
+    assert.equal(result.stats.channels, 1)
+  })
+
   test('uninstall removes the service, package, files, hosts block and iptables capture', async () => {
     const v = vm(2)
     const result = await uninstallHost(await target(v), {
@@ -407,5 +429,73 @@ describe('host side on the lab VMs', labTestOptions(), () => {
     )
     assert.equal((await runInVm(v, 'dpkg -s istio-sidecar')).code !== 0, true)
     assert.deepEqual(warnings, [])
+  })
+
+  test('a failed preflight says why, one line per check, and changes nothing', async () => {
+    const v = vm(2) // uninstalled by the previous test
+    const result = await onboardHost(await target(v), {
+      files: files(),
+      version: VERSION,
+      package: { kind: 'push', path: deb },
+      commandTimeoutMs: 60_000,
+      minDiskMb: 100_000_000,
+      now: () => Date.now() + 3_600_000
+    })
+    assert.equal(result.status, 'failed')
+    assert.equal(result.error?.phase, 'preflight')
+    assert.match(result.error?.message ?? '', /clock: the host clock is 3\d{3}s away/)
+    assert.match(result.error?.message ?? '', /^disk: only \d+ MB free under \/var\/lib, need 100000000 MB; clock: /)
+    assert.equal(
+      await inVm(
+        v,
+        'ls /var/lib/mesh-expansion 2>/dev/null | wc -l; dpkg -s istio-sidecar >/dev/null 2>&1 && echo installed || echo absent'
+      ),
+      '0\nabsent\n'
+    )
+  })
+
+  test('a sidecar that never gets ready: capture removed, service disabled, istio.log in the error, host reachable', async () => {
+    const v = vm(2)
+    // a token istiod does not accept: the agent cannot get a certificate
+    const bad = {
+      ...files(),
+      'istio-token': createLocalTokenAuthority().mint({ namespace: 'vm', serviceAccount: 'vm-sa' })
+    }
+    const result = await onboardHost(await target(v), {
+      files: bad,
+      version: VERSION,
+      package: { kind: 'push', path: deb },
+      commandTimeoutMs: 120_000,
+      readyTimeoutSec: 6
+    })
+    assert.equal(result.status, 'failed')
+    assert.equal(result.error?.phase, 'ready')
+    assert.match(
+      result.error?.message ?? '',
+      /not ready on :15021 within 6s; service stopped and disabled, iptables capture removed/
+    )
+    assert.ok(
+      result.logs.some(l => l.startsWith('istio.log: ')),
+      result.logs.join('\n')
+    )
+    assert.doesNotMatch(await inVm(v, 'iptables-save'), /ISTIO_|mesh-expansion-track/)
+    assert.equal((await runInVm(v, 'systemctl is-enabled istio')).stdout.trim(), 'disabled')
+    assert.equal((await runInVm(v, 'systemctl is-active istio')).stdout.trim(), 'inactive')
+    const t = await (await target(v)).connect()
+    try {
+      assert.equal(
+        (await t.exec('echo still reachable', { timeoutMs: 10_000 })).stdout,
+        'still reachable\n'
+      )
+    } finally {
+      await t.close()
+    }
+    // with a good token, the next run repairs it
+    const fixed = await onboard(await target(v))
+    assert.deepEqual(
+      [fixed.status, fixed.ready, fixed.restarted],
+      ['ok', true, true],
+      JSON.stringify(fixed.error)
+    )
   })
 })

@@ -162,8 +162,10 @@ preflight() {
     fail_check systemd "systemd is not running on this host (the sidecar is a systemd service)"
   fi
   [ "$(id -u)" -eq 0 ] || fail_check sudo "the script needs root (sudo -n for the SSH user)"
-  mkdir -p "$MX_STATE_DIR"
-  free_kb=$(df -Pk "$MX_STATE_DIR" | awk 'NR == 2 { print $4 }')
+  # measured where the state goes, without creating anything: a failed preflight changes nothing
+  disk_dir=$MX_STATE_DIR
+  while [ ! -d "$disk_dir" ]; do disk_dir=$(dirname "$disk_dir"); done
+  free_kb=$(df -Pk "$disk_dir" | awk 'NR == 2 { print $4 }')
   if [ "${free_kb:-0}" -lt $((MX_MIN_DISK_MB * 1024)) ]; then
     fail_check disk "only $((${free_kb:-0} / 1024)) MB free under /var/lib, need $MX_MIN_DISK_MB MB"
   fi
@@ -203,6 +205,7 @@ PKG_ACTION=skipped
 PKG_CHANGED=0
 package() {
   begin_phase package
+  mkdir -p "$MX_STATE_DIR"
   if [ "$MX_PKG_MODE" = none ]; then
     end_phase ok
     return 0
