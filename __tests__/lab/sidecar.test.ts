@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { execFile, spawnSync } from 'node:child_process'
 import { createServer, get, type Server } from 'node:http'
+import { createServer as createNetServer } from 'node:net'
 import { join } from 'node:path'
 import { before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
@@ -269,6 +270,45 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
         echoed.headers['x-forwarded-client-cert'],
         'By=echo.sample.svc.cluster.local:8080;URI=spiffe://cluster.local/ns/vm/sa/vm-sa'
       )
+
+      // A server-first TCP service (a banner) passes through at once, bytes untouched.
+      const banner = createNetServer(socket => socket.end('220 banner\r\n'))
+      await new Promise<void>(resolve => banner.listen(2525, s.sandbox.gateway, resolve))
+      try {
+        const tcp = await s.sandbox.exec([
+          'python3',
+          '-c',
+          [
+            'import socket, sys, time',
+            `c = socket.create_connection(("${s.sandbox.gateway}", 2525), timeout=5)`,
+            'start = time.time()',
+            'data = c.recv(100)',
+            'print(repr(data), round(time.time() - start, 2))'
+          ].join('\n')
+        ])
+        assert.equal(tcp.code, 0, tcp.stderr)
+        const out = tcp.stdout.trim()
+        const data = out.slice(0, out.lastIndexOf(' '))
+        const seconds = out.slice(out.lastIndexOf(' ') + 1)
+        assert.equal(data, "b'220 banner\\r\\n'")
+        assert.ok(Number(seconds) < 0.5, `the banner took ${seconds} s`)
+      } finally {
+        await new Promise(resolve => banner.close(resolve))
+      }
+
+      // An HTTP destination that refuses: Envoy's 503 from the sidecar.
+      const refused = await s.sandbox.exec([
+        'curl',
+        '-sS',
+        '-i',
+        '--max-time',
+        '10',
+        `http://${s.sandbox.gateway}:9/`
+      ])
+      assert.equal(refused.code, 0, refused.stderr)
+      assert.match(refused.stdout, /^HTTP\/1\.1 503/)
+      assert.match(refused.stdout, /^server: envoy\r$/m)
+      assert.match(refused.stdout, /upstream connect error or disconnect\/reset before headers/)
 
       // An unknown name gets NXDOMAIN from the agent's DNS proxy (the lab has no upstream DNS).
       const unknown = await s.sandbox.exec([

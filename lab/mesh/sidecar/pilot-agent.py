@@ -821,7 +821,7 @@ def upstream_failure(client, is_http, reason):
 
 
 def sniff(conn):
-    """First bytes if the client talks first (within a second), else b'' (server-first)."""
+    """First bytes if the client talks within a second, else b''."""
     readable, _, _ = select.select([conn], [], [], 1.0)
     if not readable:
         return b''
@@ -839,8 +839,6 @@ class Proxy:
             address, port = original_destination(client)
             if not inbound and port in (OUTBOUND_PORT, INBOUND_PORT) and address.startswith('127.'):
                 return  # a direct connection to the listener would loop
-            initial = sniff(client)
-            is_http = initial.startswith(HTTP_METHODS)
             targets = [('127.0.0.1', port), (address, port)] if inbound else [(address, port)]
             error = None
             for target in targets:
@@ -851,9 +849,13 @@ class Proxy:
                     error = failure
             if upstream is None:
                 log('warn', 'proxy', '%s %s:%d: %s' % ('inbound' if inbound else 'outbound', address, port, error))
-                upstream_failure(client, is_http, b'connection failure')
+                upstream_failure(client, sniff(client).startswith(HTTP_METHODS), b'connection failure')
                 return
             upstream.settimeout(IDLE_TIMEOUT)
+            # Protocol sniffing: the client's first bytes, unless the server speaks first.
+            readable, _, _ = select.select([client, upstream], [], [], 1.0)
+            initial = client.recv(65536) if client in readable else b''
+            is_http = initial.startswith(HTTP_METHODS)
             if not is_http:
                 relay_tcp(client, upstream, initial)
                 return
