@@ -159,6 +159,19 @@ describe('discovery', () => {
     assert.equal(old.workloadGroupVersion, 'v1alpha3')
   })
 
+  test('older generations are told apart by their control plane', async () => {
+    const meshExpansion = await discoverIn({ istioVersion: '1.1.17' })
+    assert.equal(meshExpansion.generation, 'meshexpansion-1.1')
+    assert.equal(meshExpansion.istioVersion, '1.1.17')
+    assert.equal(meshExpansion.discoveryAddress, 'istio-pilot.istio-system:15011')
+    const scripts = await discoverIn({ istioVersion: '0.8.0' })
+    assert.equal(scripts.generation, 'scripts-0.8')
+    const modern = await discoverIn({ istioVersion: '1.8.6' })
+    assert.equal(modern.generation, 'modern')
+    const forced = await discoverIn({ istioVersion: '1.30.3' }, { generation: 'multinetwork-1.4' })
+    assert.equal(forced.generation, 'multinetwork-1.4')
+  })
+
   test('istiod already exposed by a Gateway of someone else', async () => {
     const sb = await sandbox()
     const c = await connectTo(sb.kubeconfig)
