@@ -106,6 +106,28 @@ describe('connection', () => {
     )
   })
 
+  test('in a pod: the service account files and KUBERNETES_SERVICE_HOST', async () => {
+    const sa = join(dir, 'serviceaccount')
+    await mkdir(sa, { recursive: true })
+    await writeFile(join(sa, 'token'), sb.adminToken)
+    await writeFile(join(sa, 'ca.crt'), sb.ca.certPem)
+    await writeFile(join(sa, 'namespace'), 'ci')
+    const url = new URL(sb.url)
+    const secrets: string[] = []
+    const c = await connect({
+      env: { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port },
+      serviceAccountDir: sa,
+      onSecret: v => secrets.push(v)
+    })
+    try {
+      assert.equal(c.source, 'in-cluster')
+      assert.deepEqual(secrets, [sb.adminToken])
+      assert.ok(await c.client.get({ apiVersion: 'v1', kind: 'Namespace', name: 'istio-system' }))
+    } finally {
+      await c.close()
+    }
+  })
+
   test('context selection', async () => {
     const config = parse(sb.kubeconfig) as {
       clusters: { name: string; cluster: Record<string, string> }[]

@@ -1,7 +1,8 @@
 // Connecting to the cluster: which kubeconfig (the Action input's content, a path, KUBECONFIG,
 // ~/.kube/config, in-cluster), which context, which proxy (HTTPS_PROXY / NO_PROXY, which the
 // client library ignores on its own), then a first request that proves the server answers.
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { delimiter, join, resolve } from 'node:path'
@@ -24,6 +25,53 @@ export interface ConnectOptions extends ClientOptions {
   readonly onSecret?: (value: string) => void
   /** skip the first GET /version */
   readonly skipCheck?: boolean
+  /** the pod's service account files (default /var/run/secrets/kubernetes.io/serviceaccount) */
+  readonly serviceAccountDir?: string
+}
+
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
+
+/** The in-cluster configuration from `env` (client-node's own reads process.env only). */
+function loadInCluster(
+  kc: KubeConfig,
+  env: NodeJS.ProcessEnv,
+  dir: string,
+  onSecret?: (value: string) => void
+): void {
+  const host = env.KUBERNETES_SERVICE_HOST ?? ''
+  const port = env.KUBERNETES_SERVICE_PORT ?? '443'
+  const tokenFile = join(dir, 'token')
+  if (!existsSync(tokenFile)) {
+    throw new ClusterError(
+      'invalid',
+      `in a pod but without a service account token at ${tokenFile}`,
+      0
+    )
+  }
+  if (onSecret) onSecret(readFileSync(tokenFile, 'utf8').trim())
+  const namespaceFile = join(dir, 'namespace')
+  kc.loadFromOptions({
+    clusters: [
+      {
+        name: 'inCluster',
+        server: `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`,
+        caFile: join(dir, 'ca.crt'),
+        skipTLSVerify: false
+      }
+    ],
+    users: [{ name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile } } }],
+    contexts: [
+      {
+        name: 'inClusterContext',
+        cluster: 'inCluster',
+        user: 'inClusterUser',
+        ...(existsSync(namespaceFile)
+          ? { namespace: readFileSync(namespaceFile, 'utf8').trim() }
+          : {})
+      }
+    ],
+    currentContext: 'inClusterContext'
+  })
 }
 
 export interface Connection {
@@ -190,7 +238,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
       source = join(env.HOME, '.kube', 'config')
       load(kc, source, source)
     } else if (envValue(env, 'KUBERNETES_SERVICE_HOST') !== undefined) {
-      kc.loadFromCluster()
+      loadInCluster(kc, env, options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR, options.onSecret)
       source = 'in-cluster'
     } else {
       throw new ClusterError(
