@@ -444,7 +444,10 @@ describe('host side on the lab VMs', labTestOptions(), () => {
     assert.equal(result.status, 'failed')
     assert.equal(result.error?.phase, 'preflight')
     assert.match(result.error?.message ?? '', /clock: the host clock is 3\d{3}s away/)
-    assert.match(result.error?.message ?? '', /^disk: only \d+ MB free under \/var\/lib, need 100000000 MB; clock: /)
+    assert.match(
+      result.error?.message ?? '',
+      /^disk: only \d+ MB free under \/var\/lib, need 100000000 MB; clock: /
+    )
     assert.equal(
       await inVm(
         v,

@@ -47,14 +47,19 @@ export interface SshOptions extends SshHop {
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 export const DEFAULT_ATTEMPTS = 3
 export const DEFAULT_BACKOFF_MS = [500, 1000, 2000]
+/** A hard stop after ssh2's own readyTimeout, should it not fire. */
+const GUARD_SLACK_MS = 500
 
-/** The longest a failing connect can take with these options (stated in docs/host.md). */
+/**
+ * The longest a failing connect can take with these options, per hop (stated in docs/host.md):
+ * attempts × (connect timeout + 0.5 s) + the backoff between attempts. Defaults: 33 s.
+ */
 export function connectBudgetMs(
   options: Pick<SshOptions, 'connectTimeoutMs' | 'attempts' | 'backoffMs'>
 ): number {
   const attempts = options.attempts ?? DEFAULT_ATTEMPTS
   const backoff = options.backoffMs ?? DEFAULT_BACKOFF_MS
-  let total = attempts * (options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS)
+  let total = attempts * ((options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) + GUARD_SLACK_MS)
   for (let i = 0; i < attempts - 1; i++) total += backoff[Math.min(i, backoff.length - 1)] ?? 0
   return total
 }
@@ -313,7 +318,7 @@ async function connectHop(
         timer = setTimeout(() => {
           ssh.connection?.destroy()
           reject(new Error('timed out'))
-        }, timeoutMs + 1000)
+        }, timeoutMs + GUARD_SLACK_MS)
       })
     ])
   } catch (e) {
