@@ -220,6 +220,8 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
       await until('readiness 200', 30_000, async () =>
         (await ready(s)).status === 200 ? true : undefined
       )
+      // pilot-agent's status port answers readiness too.
+      assert.equal((await httpGet(`http://${s.sandbox.address}:15020/healthz/ready`)).status, 200)
       const text = await log(s)
       assert.match(
         text,

@@ -1000,6 +1000,14 @@ def run_proxy():
         MESH_CONFIG, settings.discovery, settings.ca_addr, settings.spiffe))
     readiness = ThreadingHTTPServer(('0.0.0.0', READY_PORT), ReadinessHandler)
     start_thread(readiness.serve_forever)
+    # pilot-agent's own status port (mesh config statusPort, default 15020) answers the same.
+    status_port = int(settings.mesh.get('statusPort') or 15020)
+    if status_port != READY_PORT:
+        try:
+            status = ThreadingHTTPServer(('0.0.0.0', status_port), ReadinessHandler)
+            start_thread(status.serve_forever)
+        except OSError as error:
+            log('warn', 'default', 'status port %d: %s' % (status_port, error))
     table = NameTable(settings.namespace)
     client_cert = (os.path.join(settings.output, 'cert-chain.pem'), os.path.join(settings.output, 'key.pem'))
 
