@@ -1,8 +1,10 @@
 // Cleanup: delete exactly what one owner created, in dependency order, idempotently; and `sweep`,
 // which cleans up after every owner older than a given age (preview environments whose own
 // cleanup never ran).
+import pLimit from 'p-limit'
 import { chooseNetworkingVersion } from './discovery.ts'
 import { CREATED_AT_ANNOTATION, managedSelector, OWNER_LABEL } from './objects.ts'
+import { CONCURRENCY } from './plan.ts'
 import { AUTO_REGISTRATION_GROUP_ANNOTATION } from './registration.ts'
 import { describeRef, refOf, type ClusterClient, type KubeObject, type ObjectRef } from './types.ts'
 
@@ -76,15 +78,18 @@ export async function cleanup(
   const selector = managedSelector(owner)
   const deleted: ObjectRef[] = []
   const kept: { ref: ObjectRef; reason: string }[] = []
+  const limit = pLimit(CONCURRENCY)
   const remove = async (objects: readonly KubeObject[]): Promise<void> => {
     await Promise.all(
-      objects.map(async o => {
-        const ref = refOf(o)
-        if (await client.delete(ref)) {
-          deleted.push(ref)
-          options.log?.(`deleted ${describeRef(ref)}`)
-        }
-      })
+      objects.map(o =>
+        limit(async () => {
+          const ref = refOf(o)
+          if (await client.delete(ref)) {
+            deleted.push(ref)
+            options.log?.(`deleted ${describeRef(ref)}`)
+          }
+        })
+      )
     )
   }
 

@@ -1,5 +1,6 @@
 // Plan and apply: read the live object of every desired one, compare only the fields we set,
 // and write (server-side apply) only what differs, so a second apply makes no write at all.
+import pLimit from 'p-limit'
 import { stringify } from 'yaml'
 import {
   CREATED_AT_ANNOTATION,
@@ -147,9 +148,13 @@ export function planEntry(desired: KubeObject, live: KubeObject | null): PlanEnt
   }
 }
 
+/** Requests in flight at once, so a thousand hosts do not mean a thousand open requests. */
+export const CONCURRENCY = 16
+
 /** Reads the live state of every desired object (in parallel) and compares. Writes nothing. */
 export async function plan(client: ClusterClient, desired: readonly KubeObject[]): Promise<Plan> {
-  const lives = await Promise.all(desired.map(o => client.get(refOf(o))))
+  const limit = pLimit(CONCURRENCY)
+  const lives = await Promise.all(desired.map(o => limit(() => client.get(refOf(o)))))
   return { entries: desired.map((o, i) => planEntry(o, lives[i] ?? null)) }
 }
 
@@ -181,16 +186,18 @@ export async function apply(
   const pending = thePlan.entries.filter(e => e.action === 'create' || e.action === 'update')
   const tiers = [...new Set(pending.map(e => TIER[e.kind] ?? 5))].sort((a, b) => a - b)
   const written: PlanEntry[] = []
+  const limit = pLimit(CONCURRENCY)
   for (const tier of tiers) {
     const batch = pending.filter(e => (TIER[e.kind] ?? 5) === tier)
     await Promise.all(
-      batch.map(async entry => {
-        await client.apply(entry.object)
-        written.push(entry)
-        log?.(
-          `${entry.action === 'create' ? 'created' : 'updated'} ${describeRef(refOf(entry.object))}`
-        )
-      })
+      batch.map(entry =>
+        limit(async () => {
+          await client.apply(entry.object)
+          written.push(entry)
+          const verb = entry.action === 'create' ? 'created' : 'updated'
+          log?.(`${verb} ${describeRef(refOf(entry.object))}`)
+        })
+      )
     )
   }
   return {
