@@ -12,6 +12,7 @@ import {
   prepareCluster,
   renderDiscovery,
   renderPlan,
+  serviceAccountObject,
   type Discovery
 } from '../../src/cluster/index.ts'
 import type { SandboxCluster } from '../../lab/cluster/index.ts'
@@ -242,6 +243,37 @@ describe('prepareCluster', () => {
       assert.ok(lines.includes('created WorkloadGroup vm/mysql'), lines.join('\n'))
       assert.ok(!lines.join('\n').includes(sb.adminToken))
       assert.ok(c.secrets.includes(sb.adminToken))
+    } finally {
+      await c.connection.close()
+      await sb.close()
+    }
+  })
+})
+
+describe('bounded parallelism', () => {
+  test('plan of 48 objects keeps at most 16 requests in flight', async () => {
+    const sb = await sandbox()
+    const c = await connectTo(sb.kubeconfig)
+    try {
+      const own = { owner: 'many', createdAt: '2026-11-23T10:00:00Z' }
+      const desired = Array.from({ length: 48 }, (_, i) =>
+        serviceAccountObject(`sa-${i}`, 'default', own)
+      )
+      sb.faults.add({ match: { resource: 'serviceaccounts' }, delayMs: 100 })
+      sb.requestLog.clear()
+      const started = Date.now()
+      const p = await plan(c.connection.client, desired)
+      const elapsed = Date.now() - started
+      assert.equal(p.entries.length, 48)
+      // 48 / 16 = 3 waves of 100 ms; all at once would be one wave, one by one 48
+      assert.ok(elapsed >= 290, `${elapsed} ms`)
+      assert.ok(elapsed < 48 * 100, `${elapsed} ms`)
+      const spans = sb.requestLog.filter({ resource: 'serviceaccounts' }).map(e => {
+        const start = Date.parse(e.time)
+        return [start, start + e.durationMs] as const
+      })
+      const peak = Math.max(...spans.map(([s]) => spans.filter(([a, b]) => a <= s && s < b).length))
+      assert.ok(peak <= 16, `peak ${peak}`)
     } finally {
       await c.connection.close()
       await sb.close()
