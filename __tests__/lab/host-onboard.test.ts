@@ -4,6 +4,8 @@
 // the sidecar comes back; connection and channel counts; and the local transport, with the
 // built entry point running inside a VM that plays the runner and onboards itself.
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { createServer } from 'node:http'
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,6 +18,7 @@ import { buildSidecarDeb } from '../../lab/mesh/deb.ts'
 import { startIstiod, type Istiod } from '../../lab/mesh/istiod.ts'
 import { createLocalTokenAuthority } from '../../lab/mesh/tokens.ts'
 import {
+  BRIDGE_ADDRESS,
   GATEWAY_ADDRESS,
   VM_NODE_PATH,
   downLab,
@@ -500,5 +503,55 @@ describe('host side on the lab VMs', labTestOptions(), () => {
       ['ok', true, true],
       JSON.stringify(fixed.error)
     )
+  })
+
+  test('the host downloads the package from a URL and checks it (bad checksum refused)', async () => {
+    const v = vm(2)
+    const removed = await uninstallHost(await target(v), {
+      keepPackage: false,
+      commandTimeoutMs: 60_000
+    })
+    assert.equal(removed.package, 'removed')
+    const body = await readFile(deb)
+    const sum = createHash('sha256').update(body).digest('hex')
+    const server = createServer((req, res) => {
+      if (req.url === '/istio-sidecar.deb') res.end(body)
+      else if (req.url === '/istio-sidecar.deb.sha256') res.end(`${sum}  istio-sidecar.deb\n`)
+      else {
+        res.statusCode = 404
+        res.end()
+      }
+    })
+    await new Promise<void>(resolve => server.listen(18081, BRIDGE_ADDRESS, resolve))
+    try {
+      const url = `http://${BRIDGE_ADDRESS}:18081/istio-sidecar.deb`
+      const refused = await onboardHost(await target(v), {
+        files: files(),
+        version: VERSION,
+        package: { kind: 'url', url, sha256: 'f'.repeat(64) },
+        commandTimeoutMs: 60_000
+      })
+      assert.equal(refused.status, 'failed')
+      assert.equal(refused.error?.phase, 'package')
+      assert.match(
+        refused.error?.message ?? '',
+        new RegExp(`checksum: the package's SHA-256 is ${sum}, expected f{64}`)
+      )
+      assert.equal((await runInVm(v, 'dpkg -s istio-sidecar')).code !== 0, true)
+      const result = await onboardHost(await target(v), {
+        files: files(),
+        version: VERSION,
+        package: { kind: 'url', url },
+        commandTimeoutMs: 60_000,
+        readyTimeoutSec: 45
+      })
+      assert.equal(result.status, 'ok', JSON.stringify(result.error))
+      assert.deepEqual(
+        [result.package, result.ready, result.stats.channels],
+        ['installed', true, 1]
+      )
+    } finally {
+      await new Promise(resolve => server.close(resolve))
+    }
   })
 })

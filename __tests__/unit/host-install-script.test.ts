@@ -61,6 +61,22 @@ describe('install.sh', () => {
     )
   })
 
+  test('package_url fills the official template for the host, leaves other URLs alone', () => {
+    const template =
+      'https://storage.googleapis.com/istio-release/releases/1.30.3/@FAMILY@/istio-sidecar@ARCHSUFFIX@.@FAMILY@'
+    assert.equal(
+      sh(
+        `package_url '${template}' deb amd64; package_url '${template}' rpm arm64; package_url http://198.18.0.1/x.deb deb arm64`
+      ).out,
+      [
+        'https://storage.googleapis.com/istio-release/releases/1.30.3/deb/istio-sidecar.deb',
+        'https://storage.googleapis.com/istio-release/releases/1.30.3/rpm/istio-sidecar-arm64.rpm',
+        'http://198.18.0.1/x.deb',
+        ''
+      ].join('\n')
+    )
+  })
+
   test('abs_diff', () => {
     assert.equal(sh('abs_diff 100 130; abs_diff 130 100').out, '30\n30\n')
   })

@@ -73,6 +73,14 @@ abs_diff() {
   echo "$d"
 }
 
+# package_url TEMPLATE FAMILY ARCH: fills @FAMILY@ and @ARCHSUFFIX@ (empty for amd64, as the
+# official packages are named); a plain URL comes back unchanged.
+package_url() {
+  suffix=''
+  [ "$3" = amd64 ] || suffix="-$3"
+  echo "$1" | sed -e "s/@ARCHSUFFIX@/$suffix/g" -e "s/@FAMILY@/$2/g"
+}
+
 sha256_of() {
   sha256sum "$1" | cut -d ' ' -f 1
 }
@@ -236,12 +244,7 @@ package() {
       rm -f "$MX_PKG_PUSHED"
       ;;
     url | auto)
-      url=$MX_PKG_URL
-      if [ "$MX_PKG_MODE" = auto ]; then
-        suffix=''
-        [ "$ARCH" = amd64 ] || suffix="-$ARCH"
-        url=$(echo "$MX_PKG_URL" | sed -e "s/@ARCHSUFFIX@/$suffix/g" -e "s/@FAMILY@/$FAMILY/g")
-      fi
+      url=$(package_url "$MX_PKG_URL" "$FAMILY" "$ARCH")
       if command -v curl >/dev/null 2>&1; then
         get() { curl -fsSL --retry 3 --connect-timeout 10 -o "$2" "$1"; }
       elif command -v wget >/dev/null 2>&1; then
