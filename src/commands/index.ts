@@ -5,6 +5,18 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'check a description file; touches nothing',
     load: async () => (await import('./validate.ts')).validate
   },
+  plan: {
+    summary: 'discover the cluster and show what apply would change; writes nothing',
+    load: async () => (await import('./cluster.ts')).planCommand
+  },
+  cleanup: {
+    summary: 'remove everything one owner (a run, a pull request) created in the cluster',
+    load: async () => (await import('./cluster.ts')).cleanupCommand
+  },
+  sweep: {
+    summary: 'remove the objects of owners older than an age (preview environments)',
+    load: async () => (await import('./cluster.ts')).sweepCommand
+  },
   configure: {
     summary: 'write the VM files, a drop-in for `istioctl x workload entry configure`',
     load: async () => (await import('./configure.ts')).configure

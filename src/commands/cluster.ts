@@ -1,16 +1,15 @@
 // CLI commands of the cluster side alone: `plan` (discover, compute, diff; writes nothing),
-// `cleanup` (what one owner created) and `sweep` (owners older than an age). The lead registers
-// them in src/commands/index.ts; each is a Command, testable in-process.
+// `cleanup` (what one owner created) and `sweep` (owners older than an age).
 import { parseArgs } from 'node:util'
 import type { Description } from '../config/defaults.ts'
-import { loadDescription } from '../commands/validate.ts'
-import { ExitCode, UsageError, type Command, type CommandIO } from '../commands/types.ts'
-import { cleanup, sweep, type CleanupResult } from './cleanup.ts'
-import { connect, type Connection } from './connection.ts'
-import { renderDiscovery } from './discovery.ts'
-import { renderPlan } from './plan.ts'
-import { prepareCluster } from './prepare.ts'
-import { describeRef } from './types.ts'
+import { loadDescription } from './validate.ts'
+import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
+import { cleanup, sweep, type CleanupResult } from '../cluster/cleanup.ts'
+import { connect, type Connection } from '../cluster/connection.ts'
+import { renderDiscovery } from '../cluster/discovery.ts'
+import { renderPlan } from '../cluster/plan.ts'
+import { prepareCluster } from '../cluster/prepare.ts'
+import { describeRef } from '../cluster/types.ts'
 
 interface CommonFlags {
   config?: string | undefined
