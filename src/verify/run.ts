@@ -196,7 +196,8 @@ function hostTool(rt: Runtime, vm: Vm, shell: HostShell, user: string): Promise<
   const key = `${vm.name}\0${user}`
   let tool = rt.hostTools.get(key)
   if (!tool) {
-    tool = shell.run(PROBE_TOOLS_SCRIPT, { user, timeoutMs: 15_000 }).then(parseProbe, () => null)
+    // a transport error propagates: the check reports it instead of "no client"
+    tool = shell.run(PROBE_TOOLS_SCRIPT, { user, timeoutMs: 15_000 }).then(parseProbe)
     rt.hostTools.set(key, tool)
   }
   return tool
