@@ -15,6 +15,7 @@ import { DenyList, Faults, RequestLog } from './observe.ts'
 import { compareVersions, istioVersionsFor, resourceTypes } from './resources.ts'
 import { installCitadelHooks, seedIstio } from './seed.ts'
 import { handleRequest, reviewToken, type ServerContext, type UserInfo } from './server.ts'
+import type { IstiodDebug } from './serviceProxy.ts'
 import { ObjectStore } from './store.ts'
 import { apiAudience, TokenAuthority, type TokenReviewResult } from './tokens.ts'
 
@@ -26,6 +27,7 @@ export { apiAudience } from './tokens.ts'
 export { seedIstio, type SeedOptions } from './seed.ts'
 export { startEcho, echoScriptPath, type EchoServer, type EchoReply } from './echo.ts'
 export { netnsAnnotation, executablesAnnotation } from './exec.ts'
+export { debugConnections, type IstiodDebug } from './serviceProxy.ts'
 
 export interface SandboxClusterOptions {
   /** address to listen on (default 127.0.0.1; the lab uses 198.18.0.1) */
@@ -70,6 +72,8 @@ export interface SandboxClusterOptions {
   meshExpansion?: boolean
   /** 1.3/1.4: multi-network install with istiocoredns (default: when network is set) */
   multiNetwork?: boolean
+  /** istiod's debug endpoints (`/debug/connections`) through the service proxy on :15014 */
+  istiodDebug?: IstiodDebug
 }
 
 export interface ServiceAccountTokenRequest {
@@ -183,7 +187,8 @@ export async function startSandboxCluster(
     users,
     kubernetesVersion: options.kubernetesVersion ?? 'v1.33.0',
     serverAddress: '',
-    watches: new Set()
+    watches: new Set(),
+    ...(options.istiodDebug ? { istiodDebug: options.istiodDebug } : {})
   }
   const stopTokenController = installTokenController(store, ctx.tokens, ca.certPem)
   const exec = new ExecServer(ctx, {

@@ -40,6 +40,7 @@ import {
 } from './status.ts'
 import { timestamp, type KubeObject, type ObjectStore, type StoreEvent } from './store.ts'
 import { apiAudience, type TokenAuthority, type TokenReviewResult } from './tokens.ts'
+import { parseServiceProxyPath, serveServiceProxy, type IstiodDebug } from './serviceProxy.ts'
 import { validateGeneric, validateIstio } from './validate.ts'
 
 export interface UserInfo {
@@ -72,6 +73,8 @@ export interface ServerContext {
   serverAddress: string
   /** open watches end when the server closes */
   watches: Set<() => void>
+  /** istiod's debug endpoints behind the service proxy (serviceProxy.ts) */
+  istiodDebug?: IstiodDebug
 }
 
 const maxBody = 10 * 1024 * 1024
@@ -433,6 +436,17 @@ async function dispatch(
   }
   if (info.subresource === 'exec') {
     throw badRequest('Upgrade request required')
+  }
+  if (info.subresource === 'proxy' && type.plural === 'services' && type.group === '') {
+    const proxied = parseServiceProxyPath(info.path)
+    if (!proxied || info.method !== 'GET')
+      throw methodNotAllowed('only GET through the service proxy')
+    const service = ctx.store.get(
+      'services',
+      proxied.namespace,
+      proxied.service.split(':')[0] ?? ''
+    )
+    return serveServiceProxy(proxied, service, ctx.istiodDebug)
   }
   if (info.subresource !== undefined && info.subresource !== 'status') {
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {})
