@@ -554,4 +554,20 @@ describe('host side on the lab VMs', labTestOptions(), () => {
       await new Promise(resolve => server.close(resolve))
     }
   })
+
+  test('a user without passwordless sudo fails the preflight with the reason', async () => {
+    const v = vm(2)
+    await inVm(v, 'mv /etc/sudoers.d/mesh /root/sudoers-mesh')
+    try {
+      const result = await onboard(await target(v))
+      assert.equal(result.status, 'failed')
+      assert.equal(result.error?.phase, 'preflight')
+      assert.match(
+        result.error?.message ?? '',
+        /^sudo: sudo -n is refused for mesh: allow it without a password \(NOPASSWD\)/
+      )
+    } finally {
+      await inVm(v, 'mv /root/sudoers-mesh /etc/sudoers.d/mesh')
+    }
+  })
 })
