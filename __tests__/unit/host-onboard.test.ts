@@ -122,6 +122,44 @@ describe('onboardHost', () => {
     assert.equal(host.closed, true)
   })
 
+  test("auto-push: the runner fetches the official package for the host's arch into its cache, then pushes", async () => {
+    const body = Buffer.from('official arm64 package')
+    const sum = (await import('node:crypto')).createHash('sha256').update(body).digest('hex')
+    const asked: string[] = []
+    // no network in tests: the official URL is answered here
+    const fakeFetch = (async (url: string | URL | Request) => {
+      const text = String(url)
+      asked.push(text)
+      return new Response(text.endsWith('.sha256') ? `${sum}  istio-sidecar-arm64.deb\n` : body)
+    }) as typeof fetch
+    const host = new FakeHost((payload, pushed) =>
+      pushed.length === 0
+        ? { code: 20, stdout: 'MX-NEED push family=deb arch=arm64\n' }
+        : {
+            stdout: payload.includes(sum) ? OK : 'MX-FAIL package checksum: wrong\n',
+            code: payload.includes(sum) ? 0 : 21
+          }
+    )
+    const result = await onboardHost(target(host), {
+      files,
+      version: '1.30.3',
+      package: {
+        kind: 'auto-push',
+        version: '1.30.3',
+        cacheDir: join(dir, 'cache'),
+        fetch: fakeFetch
+      },
+      commandTimeoutMs: 60_000
+    })
+    assert.equal(result.status, 'ok', JSON.stringify(result.error))
+    assert.deepEqual(asked, [
+      'https://storage.googleapis.com/istio-release/releases/1.30.3/deb/istio-sidecar-arm64.deb.sha256',
+      'https://storage.googleapis.com/istio-release/releases/1.30.3/deb/istio-sidecar-arm64.deb'
+    ])
+    assert.deepEqual(host.pushed, [`/var/tmp/mesh-expansion-${sum.slice(0, 16)}.pkg`])
+    assert.ok(result.phases.some(p => p.name === 'download'))
+  })
+
   test('an unchanged host costs one exec', async () => {
     const host = new FakeHost(() => ({
       stdout: OK.replace(/changed=1 restarted=1/, 'changed=0 restarted=0').replace(

@@ -227,6 +227,8 @@ package() {
     fi
   fi
   if [ "$PKG_ACTION" = unchanged ]; then
+    # a copy pushed by an earlier, interrupted run is not needed any more
+    [ "$MX_PKG_MODE" != push ] || [ -z "$MX_PKG_PUSHED" ] || rm -f "$MX_PKG_PUSHED"
     end_phase ok
     return 0
   fi
