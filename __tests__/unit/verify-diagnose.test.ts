@@ -147,14 +147,15 @@ const rows: Row[] = [
     ),
     ok: false,
     diagnosis:
-      /^the calling pod is not in the mesh \(it has no istio-proxy container\): the VM's sidecar saw the caller as tcp:\/\/198\.18\.0\.10:41234, not spiffe:\/\/…\/ns\/sample\/sa\/sleep; inject its sidecar/
+      /^the calling pod is not in the mesh: the VM's sidecar saw the caller as tcp:\/\/198\.18\.0\.10:41234, not spiffe:\/\/…\/ns\/sample\/sa\/sleep; the pod has no istio-proxy container: inject its sidecar/
   },
   {
     name: 'pod → VM: no XFCC at all',
     ctx: clusterToHost,
     outcome: ok(200, { server: 'envoy' }, echoBody()),
     ok: false,
-    diagnosis: /not in the mesh: the VM's sidecar saw the caller without an identity/
+    diagnosis:
+      /not in the mesh: the VM's sidecar saw the caller without an identity \(no x-forwarded-client-cert\), not spiffe:\/\/…\/ns\/sample\/sa\/sleep; the pod has an istio-proxy container but its request did not go through it/
   },
   {
     name: 'pod → VM: another identity',
@@ -259,6 +260,15 @@ describe('judgeReadiness', () => {
         /^sidecar not ready: the istio service is inactive on vm-1; start it with `systemctl start istio`$/
     },
     {
+      name: 'service stopped after running fine: no stale log line',
+      outcome: { failure: { kind: 'refused', message: 'Connection refused' } },
+      state: 'inactive',
+      log: 'x\tinfo\tdefault\tEnvoy proxy is ready\n',
+      ok: false,
+      diagnosis:
+        /^sidecar not ready: the istio service is inactive on vm-1; start it with `systemctl start istio`$/
+    },
+    {
       name: 'not ready, cause from the log',
       outcome: ok(503, {}, 'not ready: no certificate'),
       state: 'active',
@@ -271,10 +281,10 @@ describe('judgeReadiness', () => {
       name: 'running but nothing on 15021',
       outcome: { failure: { kind: 'refused', message: 'Connection refused' } },
       state: 'active',
-      log: 'x\tinfo\tdefault\tstarting',
+      log: 'x\twarn\tdefault\tconfig error\ny\tinfo\tdefault\tstarting',
       ok: false,
       diagnosis:
-        /nothing answers on :15021 .* it is starting or crashing; last log line: x info default starting/
+        /nothing answers on :15021 .* it is starting or crashing; last log line: x warn default config error$/
     }
   ]
   for (const row of rows) {

@@ -175,13 +175,12 @@ export function judgeRequest(ctx: RequestContext, outcome: HttpOutcome): Verdict
       const spiffe = caller ? parseSpiffe(caller) : null
       if (!spiffe) {
         const seen = caller ? `as ${caller}` : 'without an identity (no x-forwarded-client-cert)'
-        const noProxy = ctx.caller.injected ? '' : ' (it has no istio-proxy container)'
+        const remedy = ctx.caller.injected
+          ? 'the pod has an istio-proxy container but its request did not go through it: check its traffic capture (istio-init or the CNI plugin, traffic.sidecar.istio.io annotations)'
+          : 'the pod has no istio-proxy container: inject its sidecar (namespace label istio-injection=enabled or istio.io/rev) and restart the pod'
         return {
           ok: false,
-          diagnosis:
-            `the calling pod is not in the mesh${noProxy}: the VM's sidecar saw the caller ${seen}, ` +
-            `not spiffe://…${expected}; inject its sidecar (namespace label ` +
-            `istio-injection=enabled or istio.io/rev) and restart the pod`
+          diagnosis: `the calling pod is not in the mesh: the VM's sidecar saw the caller ${seen}, not spiffe://…${expected}; ${remedy}`
         }
       }
       if (!caller?.endsWith(expected)) {
@@ -273,8 +272,9 @@ function lastLogLine(log: string): string | undefined {
     .split('\n')
     .map(l => l.trim())
     .filter(l => l !== '')
+  // only a warning or an error says something; an old "ready" line would mislead
   const important = lines.filter(l => /\t(error|warn)\t/.test(l) || /error|fail/i.test(l))
-  const line = important.at(-1) ?? lines.at(-1)
+  const line = important.at(-1)
   return line ? excerpt(line, 200) : undefined
 }
 
