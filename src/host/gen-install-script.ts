@@ -15,5 +15,10 @@ export function installScriptModule(script: string): string {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const script = readFileSync(new URL('./install.sh', import.meta.url), 'utf8')
-  writeFileSync(new URL('./installScript.ts', import.meta.url), installScriptModule(script))
+  const target = fileURLToPath(new URL('./installScript.ts', import.meta.url))
+  // formatted as `npm run format` would, so format:check stays quiet (prettier: dev dependency)
+  const prettier = await import('prettier')
+  const options = (await prettier.resolveConfig(target)) ?? {}
+  const text = await prettier.format(installScriptModule(script), { ...options, filepath: target })
+  writeFileSync(target, text)
 }
