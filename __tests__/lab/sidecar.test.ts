@@ -111,7 +111,13 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
   })
 
   async function scenario(
-    change: { rootCertPem?: string; token?: string; hosts?: boolean; validitySeconds?: number } = {}
+    change: {
+      rootCertPem?: string
+      token?: string
+      hosts?: boolean
+      validitySeconds?: number
+      probe?: Record<string, unknown>
+    } = {}
   ): Promise<Scenario> {
     const sandbox = await createAgentSandbox()
     let istiod: Istiod | undefined
@@ -132,7 +138,11 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
         ...(change.validitySeconds ? { certificateValiditySeconds: change.validitySeconds } : {})
       })
       echo = await startEcho(sandbox.gateway, 8080)
-      const input = { ...files, istiodIp: sandbox.gateway }
+      const input = {
+        ...files,
+        istiodIp: sandbox.gateway,
+        ...(change.probe ? { probe: change.probe } : {})
+      }
       await sandbox.writeFile(
         'var/lib/istio/envoy/cluster.env',
         renderClusterEnv(input),
@@ -456,6 +466,29 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
       await sandbox.close()
       await istiod?.close()
       await new Promise(resolve => (echo ? echo.close(resolve) : resolve(undefined)))
+    }
+  })
+
+  test('application health from the readiness probe, reported to istiod', async () => {
+    const probe = { httpGet: { path: '/', port: 9080 }, periodSeconds: 1, failureThreshold: 1 }
+    const s = await scenario({ probe })
+    try {
+      await until('readiness 200', 30_000, async () =>
+        (await ready(s)).status === 200 ? true : undefined
+      )
+      const unhealthy = await until('an unhealthy report', 10_000, async () => {
+        const health = s.istiod.connectedProxies()[0]?.health
+        return health && !health.healthy ? health : undefined
+      })
+      assert.match(unhealthy.message, /Connection refused/)
+      assert.equal(s.istiod.connectedProxies()[0]?.healthChecks, true)
+      s.sandbox.spawn(['python3', '-m', 'http.server', '--bind', '127.0.0.1', '9080'])
+      await until('a healthy report', 10_000, async () =>
+        s.istiod.connectedProxies()[0]?.health?.healthy === true ? true : undefined
+      )
+      assert.match(await log(s), /application healthy: HTTP probe succeeded with statuscode: 200/)
+    } finally {
+      await s.close()
     }
   })
 

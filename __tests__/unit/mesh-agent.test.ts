@@ -105,6 +105,24 @@ describe('pilot-agent stand-in: mesh config YAML', () => {
     })
   })
 
+  test('reads back a rendered readiness probe and extra proxy metadata', () => {
+    const probe = {
+      exec: { command: ['cat', '/tmp/ready'] },
+      periodSeconds: 5,
+      httpGet: { path: '/healthz', port: 8080, httpHeaders: [{ name: 'x-probe', value: 'yes' }] }
+    }
+    const text = renderMeshConfig({
+      ...input,
+      probe,
+      metadata: { ISTIO_META_WORKLOAD_ENTRY: 'mysql-1' }
+    })
+    const parsed = call('parse_yaml', [text]).result as {
+      defaultConfig: { readinessProbe: unknown; proxyMetadata: Record<string, string> }
+    }
+    assert.deepEqual(parsed.defaultConfig.readinessProbe, probe)
+    assert.equal(parsed.defaultConfig.proxyMetadata['ISTIO_META_WORKLOAD_ENTRY'], 'mysql-1')
+  })
+
   test('block sequences, nested maps, quoted scalars, literals, empty flow values', () => {
     const text = [
       '# a comment',

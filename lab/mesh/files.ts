@@ -19,6 +19,10 @@ export interface VmFilesInput {
   labels?: Record<string, string>
   /** Extra cluster.env keys (they win). */
   extra?: Record<string, string>
+  /** The WorkloadGroup's probe, rendered as defaultConfig.readinessProbe. */
+  probe?: Record<string, unknown>
+  /** More proxyMetadata (e.g. ISTIO_META_WORKLOAD_ENTRY). */
+  metadata?: Record<string, string>
 }
 
 /** Shell quoting as istioctl's output has it: every value single-quoted (its regex quirk). */
@@ -55,7 +59,7 @@ export function proxyMetadata(input: VmFilesInput): Record<string, string> {
     TRUST_DOMAIN: input.trustDomain ?? 'cluster.local'
   }
   if (input.dnsCapture ?? true) metadata['ISTIO_META_DNS_CAPTURE'] = 'true'
-  return metadata
+  return { ...metadata, ...input.metadata }
 }
 
 export function renderClusterEnv(input: VmFilesInput): string {
@@ -92,7 +96,33 @@ export function renderMeshConfig(input: VmFilesInput): string {
   for (const key of Object.keys(metadata).sort()) {
     lines.push(`    ${key}: ${yamlString(metadata[key] ?? '')}`)
   }
+  if (input.probe) lines.push('  readinessProbe:', ...yamlBlock(input.probe, '    '))
   return lines.join('\n') + '\n'
+}
+
+/** Block YAML for maps, lists and scalars (enough for a probe). */
+function yamlBlock(value: unknown, indent: string): string[] {
+  if (Array.isArray(value)) {
+    return value.flatMap(item => {
+      if (typeof item === 'object' && item !== null) {
+        const [first = '', ...rest] = yamlBlock(item, `${indent}  `)
+        return [`${indent}- ${first.trimStart()}`, ...rest]
+      }
+      return [`${indent}- ${yamlScalar(item)}`]
+    })
+  }
+  if (typeof value === 'object' && value !== null) {
+    return Object.entries(value).flatMap(([key, item]) =>
+      typeof item === 'object' && item !== null
+        ? [`${indent}${key}:`, ...yamlBlock(item, `${indent}  `)]
+        : [`${indent}${key}: ${yamlScalar(item)}`]
+    )
+  }
+  return [`${indent}${yamlScalar(value)}`]
+}
+
+function yamlScalar(value: unknown): string {
+  return typeof value === 'string' ? yamlString(value) : String(value)
 }
 
 export function renderHosts(input: VmFilesInput): string {

@@ -83,7 +83,9 @@ export async function startLabIstiod(options: LabIstiodOptions): Promise<LabIsti
           onProxyConnected: (proxy: Parameters<AutoRegistration['onConnected']>[0]) =>
             registration.onConnected(proxy),
           onProxyDisconnected: (proxy: Parameters<AutoRegistration['onDisconnected']>[0]) =>
-            registration.onDisconnected(proxy)
+            registration.onDisconnected(proxy),
+          onProxyHealth: (proxy: Parameters<AutoRegistration['onHealth']>[0]) =>
+            registration.onHealth(proxy)
         }
       : {})
   })

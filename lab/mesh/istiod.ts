@@ -42,6 +42,8 @@ export interface IstiodOptions {
   onProxyConnected?: (proxy: ConnectedProxy) => void | Promise<void>
   /** Called when a proxy's stream closes. */
   onProxyDisconnected?: (proxy: ConnectedProxy) => void | Promise<void>
+  /** Called when a proxy reports its application's health (its readiness probe changed). */
+  onProxyHealth?: (proxy: ConnectedProxy) => void | Promise<void>
 }
 
 /** What the agent says about itself (from cluster.env and the VM). */
@@ -56,6 +58,10 @@ export interface ProxyNode {
   network?: string
   autoRegisterGroup?: string
   labels?: string
+  /** ISTIO_META_WORKLOAD_ENTRY: the manual WorkloadEntry whose health this proxy reports. */
+  workloadEntry?: string
+  /** 'true' when the mesh config has a readinessProbe. */
+  hasProbe?: string
 }
 
 export interface ConnectedProxy {
@@ -74,6 +80,12 @@ export interface ConnectedProxy {
   autoRegisterGroup: string
   /** ISTIO_METAJSON_LABELS of the proxy. */
   labels: Record<string, string>
+  /** ISTIO_META_WORKLOAD_ENTRY of the proxy ('' when unset). */
+  workloadEntry: string
+  /** The proxy runs a readiness probe (the WorkloadGroup's probe) and reports health. */
+  healthChecks: boolean
+  /** The last health it reported. */
+  health?: { healthy: boolean; message: string; time: Date }
   connectedAt: Date
 }
 
@@ -85,6 +97,7 @@ export interface IstiodEvent {
     | 'connected'
     | 'disconnected'
     | 'rejected'
+    | 'health'
     | 'hook-failed'
   /** The identity involved when known. */
   identity?: string
@@ -356,6 +369,8 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
       network: node.network ?? '',
       autoRegisterGroup: node.autoRegisterGroup ?? '',
       labels: parseLabels(node.labels),
+      workloadEntry: node.workloadEntry ?? '',
+      healthChecks: node.hasProbe === 'true',
       connectedAt: new Date()
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
@@ -382,6 +397,41 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     })
   }
 
+  async function reportHealth(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const identity = peerIdentity(req)
+    if (!identity) {
+      throw new RpcError(
+        401,
+        'Unauthenticated',
+        'authentication failure: no valid client certificate'
+      )
+    }
+    const body = (await readBody(req)) as { healthy?: unknown; message?: unknown; node?: unknown }
+    const node = asNode(body.node)
+    const remote = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''
+    const matching = [...proxies.values()].filter(
+      p => p.spiffeId === identity && (p.ip === (node.ip || remote) || p.remoteAddress === remote)
+    )
+    if (matching.length === 0) {
+      throw new RpcError(404, 'NotFound', `no connected proxy ${identity} at ${node.ip || remote}`)
+    }
+    const health = {
+      healthy: body.healthy === true,
+      message: typeof body.message === 'string' ? body.message : '',
+      time: new Date()
+    }
+    for (const proxy of matching) {
+      proxy.health = health
+      record({
+        kind: 'health',
+        identity,
+        detail: `${proxy.podName} ${health.healthy ? 'healthy' : 'unhealthy'}: ${health.message}`
+      })
+      runHook(options.onProxyHealth, proxy)
+    }
+    sendJson(res, 200, {})
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method === 'POST' && path === '/v1/certificates') return issueCertificate(req, res)
@@ -395,6 +445,7 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
         )
       return sendJson(res, 200, { names: await options.names() })
     }
+    if (req.method === 'POST' && path === '/v1/health') return reportHealth(req, res)
     if (req.method === 'GET' && path === '/ready') return sendJson(res, 200, { ready: true })
     throw new RpcError(404, 'Unimplemented', `unknown method ${req.method} ${path}`)
   }
@@ -463,7 +514,11 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     port,
     extraPorts,
     serverNames,
-    connectedProxies: () => [...proxies.values()].map(proxy => ({ ...proxy })),
+    connectedProxies: () =>
+      [...proxies.values()].map(proxy => ({
+        ...proxy,
+        ...(proxy.health ? { health: { ...proxy.health } } : {})
+      })),
     events: () => [...log],
     waitForProxy(predicate, timeoutMs) {
       return new Promise((resolve, reject) => {

@@ -22,6 +22,11 @@ export interface AutoRegistrationOptions {
 export interface AutoRegistration {
   onConnected(proxy: ConnectedProxy): Promise<void>
   onDisconnected(proxy: ConnectedProxy): Promise<void>
+  /**
+   * The proxy reported its application's health: the WorkloadEntry's Healthy condition follows,
+   * when the entry has `proxy.istio.io/health-checks-enabled: "true"`.
+   */
+  onHealth(proxy: ConnectedProxy): Promise<void>
   /** Cancels pending deletions (the entries stay). */
   close(): void
 }
@@ -39,7 +44,19 @@ interface KubeObject {
     ownerReferences?: unknown[]
   }
   spec?: Record<string, unknown>
+  status?: { conditions?: Condition[]; [key: string]: unknown }
 }
+
+interface Condition {
+  type: string
+  status: string
+  lastProbeTime?: string
+  lastTransitionTime?: string
+  reason?: string
+  message?: string
+}
+
+const HEALTH_CHECKS = 'proxy.istio.io/health-checks-enabled'
 
 class HttpError extends Error {
   readonly status: number
@@ -154,7 +171,8 @@ export function createAutoRegistration(options: AutoRegistrationOptions): AutoRe
             'istio.io/autoRegistrationGroup': group,
             ...spec.metadata?.annotations,
             'istio.io/workloadController': controller,
-            'istio.io/connectedAt': new Date().toISOString()
+            'istio.io/connectedAt': new Date().toISOString(),
+            ...(proxy.healthChecks ? { [HEALTH_CHECKS]: 'true' } : {})
           },
           ownerReferences: [
             {
@@ -211,6 +229,51 @@ export function createAutoRegistration(options: AutoRegistrationOptions): AutoRe
       }, grace)
       timer.unref()
       pending.set(key, timer)
+    },
+
+    async onHealth(proxy) {
+      const health = proxy.health
+      if (!health) return
+      const name = proxy.autoRegisterGroup
+        ? entryName(proxy.autoRegisterGroup, proxy.ip, proxy.network)
+        : proxy.workloadEntry
+      if (!name) return
+      let existing: KubeObject | undefined
+      let path = ''
+      // An auto-registered entry is being created as the first report arrives: wait for it.
+      for (let attempt = 0; attempt < 10 && !existing; attempt++) {
+        if (attempt > 0) await new Promise(resolve => setTimeout(resolve, 300))
+        for (const v of version ? [version] : versions) {
+          path = `${base(v, proxy.namespace, 'workloadentries')}/${name}`
+          try {
+            existing = await call('GET', path)
+            break
+          } catch (error) {
+            if (!(error instanceof HttpError) || error.status !== 404) throw error
+          }
+        }
+        if (!proxy.autoRegisterGroup) break
+      }
+      if (!existing || existing.metadata?.annotations?.[HEALTH_CHECKS] !== 'true') return
+      const now = new Date().toISOString()
+      const status = health.healthy ? 'True' : 'False'
+      const conditions = existing.status?.conditions ?? []
+      const previous = conditions.find(c => c.type === 'Healthy')
+      const condition: Condition = {
+        type: 'Healthy',
+        status,
+        lastProbeTime: now,
+        lastTransitionTime:
+          previous?.status === status ? (previous.lastTransitionTime ?? now) : now,
+        ...(health.healthy ? {} : { message: health.message })
+      }
+      await call('PUT', `${path}/status`, {
+        ...existing,
+        status: {
+          ...existing.status,
+          conditions: [...conditions.filter(c => c.type !== 'Healthy'), condition]
+        }
+      })
     },
 
     close() {

@@ -504,6 +504,8 @@ class Settings:
             self.output = certs
         self.dns_capture = env.get('ISTIO_META_DNS_CAPTURE') == 'true'
         self.heartbeat = float(env.get('ISTIO_LAB_HEARTBEAT_SECONDS') or '5')
+        probe = self.mesh.get('readinessProbe')
+        self.probe = probe if isinstance(probe, dict) and probe else None
 
     def node(self):
         return {
@@ -518,6 +520,8 @@ class Settings:
             'network': self.env.get('ISTIO_META_NETWORK', ''),
             'autoRegisterGroup': self.env.get('ISTIO_META_AUTO_REGISTER_GROUP', ''),
             'labels': self.env.get('ISTIO_METAJSON_LABELS', ''),
+            'workloadEntry': self.env.get('ISTIO_META_WORKLOAD_ENTRY', ''),
+            'hasProbe': 'true' if self.probe else 'false',
         }
 
 
@@ -609,6 +613,78 @@ def rotate_certificates(settings, client_cert):
                 except AgentError as again:
                     log('error', 'cache', 'failed to warm certificate: %s' % again)
             time.sleep(5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Application health: the mesh config's readinessProbe (the WorkloadGroup's probe), reported to
+# istiod, which keeps the WorkloadEntry's Healthy condition when health checks are enabled.
+
+
+def run_probe(probe):
+    """(healthy, message) of one probe run, with Kubernetes' words for failures."""
+    timeout = float(probe.get('timeoutSeconds') or 1)
+    try:
+        if isinstance(probe.get('httpGet'), dict):
+            spec = probe['httpGet']
+            host, port = spec.get('host') or '127.0.0.1', int(spec.get('port') or 80)
+            if str(spec.get('scheme') or 'HTTP').upper() == 'HTTPS':
+                connection = http.client.HTTPSConnection(
+                    host, port, timeout=timeout, context=ssl._create_unverified_context())
+            else:
+                connection = http.client.HTTPConnection(host, port, timeout=timeout)
+            headers = {h.get('name', ''): h.get('value', '') for h in spec.get('httpHeaders') or []
+                       if isinstance(h, dict)}
+            try:
+                connection.request('GET', spec.get('path') or '/', headers=headers)
+                status = connection.getresponse().status
+            finally:
+                connection.close()
+            if 200 <= status < 400:
+                return True, 'HTTP probe succeeded with statuscode: %d' % status
+            return False, 'HTTP probe failed with statuscode: %d' % status
+        if isinstance(probe.get('tcpSocket'), dict):
+            spec = probe['tcpSocket']
+            socket.create_connection((spec.get('host') or '127.0.0.1', int(spec.get('port') or 0)),
+                                     timeout=timeout).close()
+            return True, 'TCP probe succeeded'
+        if isinstance(probe.get('exec'), dict):
+            command = [str(part) for part in probe['exec'].get('command') or []]
+            result = subprocess.run(command, capture_output=True, timeout=timeout)
+            if result.returncode == 0:
+                return True, 'exec probe succeeded'
+            return False, 'command %s exited with %d' % (command, result.returncode)
+    except (OSError, http.client.HTTPException, subprocess.TimeoutExpired, ValueError) as error:
+        return False, 'probe failed: %s' % error
+    return True, 'no probe handler'
+
+
+def check_health(settings, client_cert):
+    """Runs the readiness probe and reports each change of health to istiod."""
+    probe = settings.probe
+    period = float(probe.get('periodSeconds') or 10)
+    success_threshold = int(probe.get('successThreshold') or 1)
+    failure_threshold = int(probe.get('failureThreshold') or 3)
+    time.sleep(float(probe.get('initialDelaySeconds') or 0))
+    reported, healthy, successes, failures = None, None, 0, 0
+    while True:
+        ok, message = run_probe(probe)
+        if ok:
+            successes, failures = successes + 1, 0
+            if successes >= success_threshold:
+                healthy = True
+        else:
+            successes, failures = 0, failures + 1
+            if failures >= failure_threshold:
+                healthy = False
+        if healthy is not None and healthy != reported:
+            try:
+                Istiod(settings.discovery, settings.root_cert, client_cert).call(
+                    'POST', '/v1/health', {'healthy': healthy, 'message': message, 'node': settings.node()}, {})
+                reported = healthy
+                log('info', 'healthcheck', 'application %s: %s' % ('healthy' if healthy else 'unhealthy', message))
+            except AgentError as error:
+                log('warn', 'healthcheck', 'cannot report health to istiod: %s' % error)
+        time.sleep(period)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1062,6 +1138,8 @@ def run_proxy():
         log('info', 'dns', 'Starting local DNS server on 127.0.0.1:%d' % DNS_PORT)
     if not settings.provisioned:
         start_thread(rotate_certificates, settings, client_cert)
+    if settings.probe:
+        start_thread(check_health, settings, client_cert)
     STATE.set(True, 'ok')
     log('info', 'default', 'Envoy proxy is ready (outbound %d, inbound %d)' % (OUTBOUND_PORT, INBOUND_PORT))
 
