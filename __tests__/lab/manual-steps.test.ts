@@ -348,7 +348,7 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
     )
   })
 
-  test('auto-registration: ISTIO_META_AUTO_REGISTER_GROUP makes istiod create the WorkloadEntry', async () => {
+  test('auto-registration: ISTIO_META_AUTO_REGISTER_GROUP makes istiod create the WorkloadEntry; its Healthy condition follows the probe', async () => {
     assert.ok(cluster)
     const group = {
       apiVersion: 'networking.istio.io/v1',
@@ -356,7 +356,8 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
       metadata: { name: 'vm-app', namespace: 'vm' },
       spec: {
         metadata: { labels: { app: 'vm-app' }, annotations: { team: 'lab' } },
-        template: { serviceAccount: 'vm-sa', ports: { http: 8080 } }
+        template: { serviceAccount: 'vm-sa', ports: { http: 8080 } },
+        probe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1, failureThreshold: 1 }
       }
     }
     await kube(cluster, 'POST', '/apis/networking.istio.io/v1/namespaces/vm/workloadgroups', group)
@@ -365,6 +366,18 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
       vm,
       'echo "ISTIO_META_AUTO_REGISTER_GROUP=\'vm-app\'" | sudo tee -a /var/lib/istio/envoy/cluster.env'
     )
+    // The group's probe reaches the VM as the mesh config's readinessProbe.
+    const mesh = renderMeshConfig({
+      workloadName: 'vm-app',
+      namespace: 'vm',
+      serviceAccount: 'vm-sa',
+      istiodIp: GATEWAY_ADDRESS,
+      labels: { app: 'vm-app', version: 'v1' },
+      probe: group.spec.probe
+    })
+    await writeFile(join(workdir, 'mesh-probe.yaml'), mesh)
+    await scp(vm, [join(workdir, 'mesh-probe.yaml')])
+    await ssh(vm, 'sudo cp "${HOME}"/mesh-probe.yaml /etc/istio/config/mesh')
     await ssh(vm, 'sudo systemctl restart istio')
     interface Entry {
       metadata: {
@@ -373,6 +386,12 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
         ownerReferences: Array<{ kind: string; name: string }>
       }
       spec: { address: string; serviceAccount: string; ports: Record<string, number> }
+      status?: { conditions?: Array<{ type: string; status: string; message?: string }> }
+    }
+    const healthy = async (): Promise<string | undefined> => {
+      const current = (await kube(cluster!, 'GET', path).catch(() => undefined)) as
+        Entry | undefined
+      return current?.status?.conditions?.find(c => c.type === 'Healthy')?.status
     }
     let entry: Entry | undefined
     await until('the WorkloadEntry', 20_000, async () => {
@@ -390,6 +409,21 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
       entry.metadata.ownerReferences.map(o => [o.kind, o.name]),
       [['WorkloadGroup', 'vm-app']]
     )
+    assert.equal(entry.metadata.annotations['proxy.istio.io/health-checks-enabled'], 'true')
+
+    // Health: nothing listens on 8080 yet, then the app starts.
+    await until('Healthy=False', 20_000, async () => (await healthy()) === 'False')
+    const pid = (
+      await ssh(
+        vm,
+        'setsid nohup python3 -m http.server 8080 --bind 127.0.0.1 >/dev/null 2>&1 < /dev/null & echo $!'
+      )
+    ).trim()
+    try {
+      await until('Healthy=True', 20_000, async () => (await healthy()) === 'True')
+    } finally {
+      await ssh(vm, `kill ${Number(pid)}`)
+    }
 
     // Stopped: disconnectedAt at once, then gone after the grace period (2 s here).
     await ssh(vm, 'sudo systemctl stop istio')
