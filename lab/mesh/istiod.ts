@@ -3,7 +3,9 @@
 // table for DNS capture, and the list of connected proxies. Its own small protocol, JSON over
 // HTTPS, spoken by the sidecar stand-in's agent:
 //   POST /v1/certificates  Authorization: Bearer <token>, {csr, node}  -> {certChain: [leaf, root]}
+//                          (a renewal: the client certificate instead of the token)
 //   POST /v1/connect       (client certificate) {node} -> NDJSON lines {names} every heartbeat
+//   POST /v1/health        (client certificate) {healthy, message, node} -> {}
 //   GET  /v1/names         (client certificate) -> {names}
 //   GET  /ready            -> 200
 import 'reflect-metadata'
