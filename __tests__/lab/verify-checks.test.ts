@@ -20,6 +20,7 @@ import { labTestOptions } from '../helpers/lab.ts'
 import {
   debugConnections,
   echoScriptPath,
+  executablesAnnotation,
   netnsAnnotation,
   startSandboxCluster,
   type SandboxCluster
@@ -42,12 +43,10 @@ import type { ClusterClient } from '../../src/cluster/types.ts'
 import { connectSsh, type SshTransport } from '../../src/host/index.ts'
 import { parseWorkloadGroupYaml, renderVmFiles } from '../../src/istio/index.ts'
 import {
-  createKubeVerifyClients,
-  hostShellOverTransport,
   runChecks,
   STRICT_POLICY_NAME,
+  verifyDeps,
   type CheckResult,
-  type KubeVerifyClients,
   type VerifyDeps
 } from '../../src/verify/index.ts'
 
@@ -84,9 +83,36 @@ describe('verify checks against the lab', labTestOptions(), () => {
   let vm: LabVm
   let podVm: LabVm
   let client: ClusterClient
-  let kube: KubeVerifyClients
+  let kc: KubeConfig
   let workdir = ''
   let echoIp = ''
+
+  /** The meshed pod: its commands run in the second VM's network namespace. */
+  function meshedPod(executables?: string[]): void {
+    assert.ok(cluster)
+    cluster.store.put({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'sleep-mesh-0',
+        namespace: 'sample',
+        labels: { app: 'sleep-mesh' },
+        annotations: {
+          [netnsAnnotation]: podVm.netns,
+          'sidecar.istio.io/status': '{}',
+          ...(executables ? { [executablesAnnotation]: executables.join(',') } : {})
+        }
+      },
+      spec: {
+        serviceAccountName: 'sleep',
+        containers: [
+          { name: 'sleep', image: 'curlimages/curl' },
+          { name: 'istio-proxy', image: 'proxyv2' }
+        ]
+      },
+      status: { phase: 'Running', podIP: podVm.address }
+    })
+  }
 
   /** Renders the product's files for a workload and starts its sidecar in `target`. */
   async function onboard(
@@ -174,15 +200,9 @@ spec:
           ? debugConnections(istiod.connectedProxies())
           : undefined
     })
-    const kc = new KubeConfig()
+    kc = new KubeConfig()
     kc.loadFromString(cluster.kubeconfig)
     client = await createClusterClient(kc)
-    kube = createKubeVerifyClients(kc, {
-      client,
-      istioNamespace: 'istio-system',
-      istiodService: 'istiod',
-      networkingApiVersion: 'networking.istio.io/v1'
-    })
     const echo = cluster.store.get('services', 'sample', 'echo') as { spec: { clusterIP: string } }
     echoIp = echo.spec.clusterIP
     await addClusterAddress(echoIp)
@@ -199,25 +219,7 @@ spec:
       kind: 'ServiceAccount',
       metadata: { name: 'vm-app', namespace: 'vm' }
     })
-    // the meshed pod: its commands run in the second VM's network namespace
-    cluster.store.put({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        name: 'sleep-mesh-0',
-        namespace: 'sample',
-        labels: { app: 'sleep-mesh' },
-        annotations: { [netnsAnnotation]: podVm.netns, 'sidecar.istio.io/status': '{}' }
-      },
-      spec: {
-        serviceAccountName: 'sleep',
-        containers: [
-          { name: 'sleep', image: 'curlimages/curl' },
-          { name: 'istio-proxy', image: 'proxyv2' }
-        ]
-      },
-      status: { phase: 'Running', podIP: podVm.address }
-    })
+    meshedPod()
 
     const deb = await buildSidecarDeb(workdir, { version: cluster.istioVersion })
     await onboard(
@@ -285,19 +287,29 @@ checks:
     return parsed.description
   }
 
-  function deps(extra: Partial<VerifyDeps> = {}): VerifyDeps {
+  /** Runs the checks of `description(caller)` the way the engine would (verifyDeps). */
+  function check(
+    caller: 'sleep-mesh' | 'sleep',
+    extra: Partial<VerifyDeps> = {}
+  ): Promise<CheckResult[]> {
     assert.ok(ssh)
-    const shell = hostShellOverTransport(ssh, vm.user)
-    return {
-      host: name => (name === 'vm-1' ? shell : undefined),
-      vmAddress: name => (name === 'vm-1' ? vm.address : undefined),
-      pods: kube.pods,
-      controlPlane: kube.controlPlane,
-      policy: kube.policy,
+    const d = description(caller)
+    const deps = verifyDeps({
+      description: d,
+      transports: new Map([['vm-1', ssh]]),
+      addresses: new Map([['vm-1', vm.address]]),
+      kubeConfig: kc,
+      client,
+      istioNamespace: 'istio-system',
+      revision: '',
+      networkingVersion: 'v1'
+    })
+    return runChecks(d, {
+      ...deps,
       builtin: { attempts: 3, timeoutSeconds: 3 },
       retryDelayMs: 300,
       ...extra
-    }
+    })
   }
 
   /** Changes cluster.env and restarts the sidecar; `restore` puts the original back. */
@@ -319,10 +331,7 @@ checks:
   }
 
   test('all in the mesh: every check passes, with the caller identity as evidence; STRICT removed', async t => {
-    const results = await runChecks(
-      description('sleep-mesh'),
-      deps({ strictMtls: true, strictSettleMs: 100 })
-    )
+    const results = await check('sleep-mesh', { strictMtls: true, strictSettleMs: 100 })
     t.diagnostic(summary(results))
     assert.deepEqual(
       results.map(r => [r.kind, r.status]),
@@ -354,7 +363,7 @@ checks:
 
   test('a wrong ISTIO_SERVICE_CIDR: only vm → cluster fails, resolved but not intercepted', async t => {
     await withClusterEnv("ISTIO_SERVICE_CIDR='198.18.254.0/24'", async () => {
-      const results = await runChecks(description('sleep-mesh'), deps())
+      const results = await check('sleep-mesh')
       t.diagnostic(summary(results))
       assert.deepEqual(
         results.map(r => r.status),
@@ -371,7 +380,7 @@ checks:
   test('no hosts entry and DNS capture off: only vm → cluster fails, the name does not resolve', async t => {
     assert.doesNotMatch(await inVm(vm, 'cat /etc/hosts'), /echo\.sample/)
     await withClusterEnv("ISTIO_META_DNS_CAPTURE='false'", async () => {
-      const results = await runChecks(description('sleep-mesh'), deps())
+      const results = await check('sleep-mesh')
       t.diagnostic(summary(results))
       assert.deepEqual(
         results.map(r => r.status),
@@ -386,7 +395,7 @@ checks:
   })
 
   test('a pod without the mesh: only pod → vm fails, the caller has no identity', async t => {
-    const results = await runChecks(description('sleep'), deps())
+    const results = await check('sleep')
     t.diagnostic(summary(results))
     assert.deepEqual(
       results.map(r => r.status),
@@ -402,7 +411,7 @@ checks:
   test('the sidecar stopped: readiness fails with the service state, the rest is skipped', async t => {
     await inVm(vm, 'systemctl stop istio')
     try {
-      const results = await runChecks(description('sleep-mesh'), deps())
+      const results = await check('sleep-mesh')
       t.diagnostic(summary(results))
       assert.deepEqual(
         results.map(r => r.status),
@@ -416,6 +425,59 @@ checks:
       assert.match(results[2]?.diagnosis ?? '', /^not run: the sidecar of vm\/vm-1 is not ready/)
     } finally {
       await inVm(vm, 'systemctl start istio')
+      await ready(vm)
+    }
+  })
+
+  for (const [executables, tool] of [
+    [['sh', 'wget'], 'wget'],
+    [['python3'], 'python3']
+  ] as const) {
+    test(`a pod that has only ${executables.join(' and ')}: the request is made with ${tool}`, async t => {
+      meshedPod([...executables])
+      try {
+        const results = await check('sleep-mesh')
+        t.diagnostic(summary(results))
+        assert.deepEqual(
+          results.map(r => r.status),
+          ['pass', 'pass', 'pass', 'pass'],
+          summary(results)
+        )
+        assert.equal(results[3]?.evidence.tool, tool)
+        assert.ok(
+          results[3]?.evidence.notes?.includes(
+            'caller identity spiffe://cluster.local/ns/sample/sa/sleep'
+          )
+        )
+      } finally {
+        meshedPod()
+      }
+    })
+  }
+
+  test('no hosts entry for istiod: readiness fails and names the missing entry', async t => {
+    await inVm(
+      vm,
+      "cp /etc/hosts /root/hosts.orig && sed -i '/istiod/d' /etc/hosts && systemctl restart istio"
+    )
+    try {
+      // the agent logs the lookup failure at once, then retries with backoff
+      await until('no such host in istio.log', 20_000, async () =>
+        /no such host/.test(await inVm(vm, 'cat /var/log/istio/istio.log'))
+      )
+      const results = await check('sleep-mesh')
+      t.diagnostic(summary(results))
+      assert.deepEqual(
+        results.map(r => r.status),
+        ['fail', 'skip', 'skip', 'skip'],
+        summary(results)
+      )
+      assert.match(
+        results[0]?.diagnosis ?? '',
+        /^sidecar not ready: 503 not ready: .*; istiod's name "istiod\.istio-system\.svc" does not resolve on the VM: its hosts entry is missing$/
+      )
+    } finally {
+      await inVm(vm, 'cp /root/hosts.orig /etc/hosts && systemctl restart istio')
       await ready(vm)
     }
   })

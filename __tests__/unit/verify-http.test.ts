@@ -11,6 +11,7 @@ import {
   httpRequestArgv,
   parseHttpResult,
   parseProbe,
+  parseProbeAll,
   parseRawResponse,
   parseSpiffe,
   parseXfcc,
@@ -56,6 +57,10 @@ describe('command builders', () => {
     assert.equal(parseProbe({ code: 0, stdout: 'wget\n', stderr: '' }), 'wget')
     assert.equal(parseProbe({ code: 127, stdout: '', stderr: '' }), null)
     assert.equal(parseProbe({ code: 0, stdout: 'nc\n', stderr: '' }), null)
+    assert.deepEqual(parseProbeAll({ code: 0, stdout: 'curl\npython3\n', stderr: '' }), [
+      'curl',
+      'python3'
+    ])
   })
 
   test('shell quoting round-trips through sh', () => {

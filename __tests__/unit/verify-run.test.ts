@@ -68,7 +68,7 @@ function fakeVm(overrides: Partial<FakeVm> = {}): FakeVm & HostShell {
       options: { user?: string; timeoutMs: number }
     ): Promise<ShellResult> {
       vm.calls.push({ command, user: options.user })
-      if (command.startsWith('for t in curl')) return ok('curl\n')
+      if (command.includes('for t in curl')) return ok('curl\n')
       if (command === 'systemctl is-active istio') return ok(vm.active ? 'active\n' : 'inactive\n')
       if (command.startsWith('tail '))
         return ok('x\twarn\tca\tfailed to warm certificate: authentication failure: expired\n')
@@ -225,6 +225,25 @@ describe('runChecks', () => {
       fromPod?.evidence.notes?.includes('caller identity spiffe://cluster.local/ns/sample/sa/sleep')
     )
     assert.deepEqual(countResults(results), { passed: 5, failed: 0, skipped: 0 })
+  })
+
+  test('a client that `command -v` finds but that does not run: the next one is used', async () => {
+    const pods = fakePods()
+    const exec = pods.exec.bind(pods)
+    pods.exec = async (ns, pod, container, argv, timeoutMs) => {
+      if (argv[0] === 'sh') {
+        pods.execs.push(argv)
+        return ok('curl\nwget\n')
+      }
+      return exec(ns, pod, container, argv, timeoutMs)
+    }
+    const results = await runChecks(description(), deps(fakeVm(), { pods }))
+    assert.equal(results[4]?.status, 'pass', results[4]?.diagnosis)
+    assert.equal(results[4]?.evidence.tool, 'wget')
+    assert.deepEqual(
+      pods.execs.map(a => a[0]),
+      ['sh', 'curl', 'wget']
+    )
   })
 
   test('sidecar stopped: only readiness fails; what depends on it is skipped', async () => {

@@ -8,9 +8,9 @@ export type HttpTool = (typeof HTTP_TOOLS)[number]
 /** Marker of the line that carries the address curl/python connected to. */
 const REMOTE_MARK = '__mx_remote_ip='
 
-/** Prints the first client the shell finds; exit 127 when there is none. */
+/** Prints every client the shell finds, in order of preference; exit 127 when there is none. */
 export const PROBE_TOOLS_SCRIPT =
-  'for t in curl wget python3; do command -v "$t" >/dev/null 2>&1 && { echo "$t"; exit 0; }; done; exit 127'
+  'f=; for t in curl wget python3; do if command -v "$t" >/dev/null 2>&1; then echo "$t"; f=1; fi; done; [ -n "$f" ] || exit 127'
 
 /** argv that tells which client exists, for a pod (sh may be missing: see directProbeArgv). */
 export function probeToolsArgv(): string[] {
@@ -29,11 +29,16 @@ export function directProbeArgv(tool: HttpTool): string[] {
   }
 }
 
-/** The tool named in the probe's output, or null. */
+/** The clients named in the probe's output, in order. */
+export function parseProbeAll(result: ShellResult): HttpTool[] {
+  if (result.code !== 0) return []
+  const known = HTTP_TOOLS as readonly string[]
+  return result.stdout.split(/\s+/).filter((name): name is HttpTool => known.includes(name))
+}
+
+/** The first client named in the probe's output, or null. */
 export function parseProbe(result: ShellResult): HttpTool | null {
-  if (result.code !== 0) return null
-  const name = result.stdout.trim().split(/\s+/)[0] ?? ''
-  return (HTTP_TOOLS as readonly string[]).includes(name) ? (name as HttpTool) : null
+  return parseProbeAll(result)[0] ?? null
 }
 
 // Same output as `curl -i` (status line, headers, blank line, body) and curl's exit codes for

@@ -47,6 +47,7 @@ export {
 } from './run.ts'
 export { countResults, evidenceSummary, resultTable, type ResultTable } from './render.ts'
 export { hostShellOverTransport } from './hostShell.ts'
+export { istiodServiceName, verifyDeps, type EngineVerifyInput } from './deps.ts'
 export {
   createKubeVerifyClients,
   parseDebugConnections,

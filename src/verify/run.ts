@@ -19,6 +19,7 @@ import {
   httpRequestArgv,
   parseHttpResult,
   parseProbe,
+  parseProbeAll,
   PROBE_TOOLS_SCRIPT,
   probeToolsArgv,
   shellJoin,
@@ -203,19 +204,23 @@ function hostTool(rt: Runtime, vm: Vm, shell: HostShell, user: string): Promise<
   return tool
 }
 
-/** Which HTTP client a pod has: `command -v` through sh, else each client tried directly. */
-export async function podTool(
+/**
+ * The HTTP clients a pod has, preferred first: `command -v` through sh, else (no sh) each client
+ * tried directly.
+ */
+export async function podTools(
   pods: PodShell,
   namespace: string,
   pod: PodRef,
   timeoutMs: number
-): Promise<HttpTool | null> {
+): Promise<HttpTool[]> {
   const probed = await pods.exec(namespace, pod.name, pod.container, probeToolsArgv(), timeoutMs)
-  const tool = parseProbe(probed)
-  if (tool) return tool
+  const tools = parseProbeAll(probed)
+  if (tools.length > 0) return tools
   if (probed.code === 127 && probed.stdout.trim() === '' && !/not found/.test(probed.stderr)) {
-    return null // sh ran and found none
+    return [] // sh ran and found none
   }
+  const found: HttpTool[] = []
   for (const candidate of HTTP_TOOLS) {
     const direct = await pods.exec(
       namespace,
@@ -224,9 +229,9 @@ export async function podTool(
       directProbeArgv(candidate),
       timeoutMs
     )
-    if (direct.code === 0) return candidate
+    if (direct.code === 0) found.push(candidate)
   }
-  return null
+  return found
 }
 
 interface VmState {
@@ -462,8 +467,8 @@ async function runCheck(
       `no running pod matches ${from.selector} in namespace ${from.namespace}`
     )
   }
-  const tool = await podTool(pods, from.namespace, pod, timeoutMs)
-  if (!tool) {
+  const tools = await podTools(pods, from.namespace, pod, timeoutMs)
+  if (tools.length === 0) {
     return failed(
       check.name,
       kind,
@@ -471,7 +476,6 @@ async function runCheck(
       `pod ${from.namespace}/${pod.name} has no HTTP client (curl, wget, python3)`
     )
   }
-  const argv = httpRequestArgv(tool, url, check.timeout)
   const ctx: RequestContext = {
     ...base,
     from: `pod/${from.namespace}/${pod.name}`,
@@ -486,15 +490,28 @@ async function runCheck(
       : {})
   }
   const run = await retry(rt, check.attempts, async () => {
-    const res = await pods.exec(from.namespace, pod.name, pod.container, argv, timeoutMs)
-    const outcome = parseHttpResult(tool, res)
-    return { verdict: judgeRequest(ctx, outcome), value: outcome }
+    let tool = tools[0] ?? 'curl'
+    let outcome: HttpOutcome
+    for (;;) {
+      const argv = httpRequestArgv(tool, url, check.timeout)
+      outcome = parseHttpResult(
+        tool,
+        await pods.exec(from.namespace, pod.name, pod.container, argv, timeoutMs)
+      )
+      // `command -v` found it but it does not run: the next client, for this and later attempts
+      if (outcome.failure?.kind !== 'no-client' || tools.length < 2) break
+      tools.shift()
+      tool = tools[0] ?? tool
+    }
+    return { verdict: judgeRequest(ctx, outcome), value: { outcome, tool } }
   })
+  const tool = run.value.tool
+  const argv = httpRequestArgv(tool, url, check.timeout)
   return result(check.name, kind, vmName, run.verdict, {
     where: `pod/${from.namespace}/${pod.name}`,
     command: tool === 'python3' ? `python3 (http.client) GET ${url}` : shellJoin(argv),
     tool,
-    ...evidenceOf(run.value),
+    ...evidenceOf(run.value.outcome),
     durationMs: rt.now() - started,
     attempts: run.attempts
   })
