@@ -145,7 +145,7 @@ describe('host side on the lab VMs', labTestOptions(), () => {
     deb = await buildSidecarDeb(workdir, { version: VERSION })
     // the entry point a runner VM runs, built like the product's bundle (ESM, one file)
     await build({
-      entryPoints: [fileURLToPath(new URL('../../src/host/onboardLocal.ts', import.meta.url))],
+      entryPoints: [fileURLToPath(new URL('../../src/host/onboardLocalMain.ts', import.meta.url))],
       bundle: true,
       platform: 'node',
       format: 'esm',

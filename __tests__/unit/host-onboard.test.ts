@@ -160,6 +160,41 @@ describe('onboardHost', () => {
     assert.ok(result.phases.some(p => p.name === 'download'))
   })
 
+  test('files given as a function are rendered after the connection, as their own phase', async () => {
+    const order: string[] = []
+    const host = new FakeHost(() => ({ stdout: OK }))
+    const result = await onboardHost(
+      {
+        name: 'vm-1',
+        connect: async () => {
+          order.push('connect')
+          return host
+        }
+      },
+      {
+        files: async () => {
+          order.push('render')
+          return files
+        },
+        version: '',
+        package: { kind: 'none' },
+        commandTimeoutMs: 5000
+      }
+    )
+    assert.equal(result.status, 'ok')
+    assert.deepEqual(order, ['connect', 'render'])
+    assert.equal(result.phases[1]?.name, 'render')
+    const failed = await onboardHost(target(new FakeHost(() => ({ stdout: OK }))), {
+      files: async () => {
+        throw new Error('TokenRequest refused: 403')
+      },
+      version: '',
+      package: { kind: 'none' },
+      commandTimeoutMs: 5000
+    })
+    assert.deepEqual(failed.error, { phase: 'render', message: 'TokenRequest refused: 403' })
+  })
+
   test('an unchanged host costs one exec', async () => {
     const host = new FakeHost(() => ({
       stdout: OK.replace(/changed=1 restarted=1/, 'changed=0 restarted=0').replace(

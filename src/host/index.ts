@@ -37,3 +37,13 @@ export {
 export { uninstallHost, type UninstallOptions } from './uninstall.ts'
 export { fanOut, selectShard, shardOf, type FanoutOptions, type FanoutReport } from './fanout.ts'
 export { hostKeyPolicy, hostTarget, sshSecretsFrom, type SshSecrets } from './targets.ts'
+export {
+  onboardFleet,
+  packageSourceFor,
+  shardVms,
+  sidecarVersion,
+  uninstallFleet,
+  type FleetOptions,
+  type OnboardFleetOptions
+} from './fleet.ts'
+export { onboardLocal, type LocalJob } from './onboardLocal.ts'

@@ -52,7 +52,9 @@ export interface HostResult {
 }
 
 export interface OnboardOptions {
-  files: HostFiles
+  /** The rendered files, or a function that renders them once the host is connected (so a
+   * token is minted only for a host that answered). */
+  files: HostFiles | (() => Promise<HostFiles>)
   /** Istio version wanted ('' = unknown: the package's SHA-256 decides). */
   version: string
   package: PackageSource
@@ -168,6 +170,16 @@ export async function runOnHost(
       throw new PhaseError('connect', e instanceof Error ? e.message : String(e))
     })
     const install = 'files' in options
+    let files: HostFiles | undefined
+    if (install) {
+      const given = options.files
+      files =
+        typeof given === 'function'
+          ? await timed(result.phases, 'render', given).catch((e: unknown) => {
+              throw new PhaseError('render', e instanceof Error ? e.message : String(e))
+            })
+          : given
+    }
     let plan: PackagePlan = install ? await initialPlan(options.package) : { mode: 'none' }
     const now = options.now ?? Date.now
     const params = (): InstallParams => ({
@@ -187,9 +199,7 @@ export async function runOnHost(
     const runBundle = async (
       phase: string
     ): Promise<{ exec: ExecResult; report: RemoteReport }> => {
-      const bundle = buildBundle(
-        install ? { files: options.files, params: params() } : { params: params() }
-      )
+      const bundle = buildBundle(files ? { files, params: params() } : { params: params() })
       const exec = await timed(result.phases, phase, () =>
         transport!.exec(remoteCommand(options.commandTimeoutMs / 1000), {
           stdin: bundle.payload,

@@ -1,0 +1,123 @@
+// The glue the engine calls: a description's VMs (this job's shard) onboarded or cleaned up
+// with the settings it gives (parallelism, failFast, maxFailures, timeouts). Rendering the
+// files (tokens, cluster discovery) stays with the caller: `filesFor` is asked per VM, just in
+// time, so a token is minted only when its host is about to be worked on.
+import type { Description, Vm } from '../config/defaults.ts'
+import type { HostFiles } from './bundle.ts'
+import { fanOut, selectShard, type FanoutReport } from './fanout.ts'
+import { onboardHost, type HostResult } from './onboard.ts'
+import type { PackageSource } from './package.ts'
+import { hostTarget, sshSecretsFrom, type SshSecrets } from './targets.ts'
+import { uninstallHost } from './uninstall.ts'
+
+export interface FleetOptions {
+  description: Description
+  /** Environment holding the secrets the description names (process.env in the Action). */
+  env: Record<string, string | undefined>
+  /** Loud warnings (host-key checking off). */
+  warn: (message: string) => void
+  onResult?: (result: HostResult) => void
+}
+
+export interface OnboardFleetOptions extends FleetOptions {
+  /** The rendered files of a VM, asked once its host is connected (a token only for a host
+   * that answered). */
+  filesFor: (vm: Vm) => Promise<HostFiles>
+  /** The Istio version found in the cluster: what `sidecar.version: auto` means. */
+  istioVersion: string
+  /** Air-gapped hosts: the runner downloads official packages into this cache and pushes them. */
+  runnerPackageCache?: string
+  statusPort?: number
+  readyTimeoutSec?: number
+}
+
+/** The package source of a VM: its `sidecar.package` (URL or runner path) or the official one. */
+export function packageSourceFor(
+  vm: Vm,
+  istioVersion: string,
+  runnerPackageCache?: string
+): PackageSource {
+  const version = sidecarVersion(vm, istioVersion)
+  const given = vm.sidecar.package
+  if (given !== null) {
+    return /^https?:\/\//.test(given) ? { kind: 'url', url: given } : { kind: 'push', path: given }
+  }
+  if (version === '')
+    throw new Error(
+      `${vm.name}: the sidecar version is unknown (sidecar.version: auto and no Istio version found)`
+    )
+  return runnerPackageCache !== undefined
+    ? { kind: 'auto-push', version, cacheDir: runnerPackageCache }
+    : { kind: 'auto', version }
+}
+
+export function sidecarVersion(vm: Vm, istioVersion: string): string {
+  return vm.sidecar.version === 'auto' ? istioVersion : vm.sidecar.version
+}
+
+function secretsIfNeeded(options: FleetOptions, vms: Vm[]): SshSecrets | undefined {
+  return vms.some(vm => vm.host !== 'local')
+    ? sshSecretsFrom(options.description.ssh, options.env)
+    : undefined
+}
+
+/** This job's VMs (settings.shard). */
+export function shardVms(description: Description): Vm[] {
+  return selectShard(description.vms, description.settings.shard)
+}
+
+function fanOutOptions(options: FleetOptions): Parameters<typeof fanOut>[2] {
+  const { settings } = options.description
+  return {
+    parallelism: settings.parallelism,
+    failFast: settings.failFast,
+    maxFailures: settings.maxFailures,
+    ...(options.onResult ? { onResult: options.onResult } : {})
+  }
+}
+
+/** Onboards this shard's VMs; failed hosts do not stop the others (see FanoutReport.ok). */
+export async function onboardFleet(options: OnboardFleetOptions): Promise<FanoutReport> {
+  const { description } = options
+  const vms = shardVms(description)
+  const secrets = secretsIfNeeded(options, vms)
+  const byName = new Map(vms.map(vm => [vm.name, vm]))
+  const targets = vms.map(vm => hostTarget(vm, description.ssh, secrets, options.warn))
+  return fanOut(
+    targets,
+    async target => {
+      const vm = byName.get(target.name)
+      if (!vm) throw new Error(`internal: no VM ${target.name}`)
+      return onboardHost(target, {
+        files: () => options.filesFor(vm),
+        version: sidecarVersion(vm, options.istioVersion),
+        package: packageSourceFor(vm, options.istioVersion, options.runnerPackageCache),
+        commandTimeoutMs: description.ssh.commandTimeout * 1000,
+        ...(options.statusPort !== undefined ? { statusPort: options.statusPort } : {}),
+        ...(options.readyTimeoutSec !== undefined
+          ? { readyTimeoutSec: options.readyTimeoutSec }
+          : {})
+      })
+    },
+    fanOutOptions(options)
+  )
+}
+
+/** Cleans up this shard's VMs (stop, capture, package unless kept, files, hosts block). */
+export async function uninstallFleet(
+  options: FleetOptions & { keepPackage: boolean }
+): Promise<FanoutReport> {
+  const { description } = options
+  const vms = shardVms(description)
+  const secrets = secretsIfNeeded(options, vms)
+  return fanOut(
+    vms.map(vm => hostTarget(vm, description.ssh, secrets, options.warn)),
+    target =>
+      uninstallHost(target, {
+        keepPackage: options.keepPackage,
+        commandTimeoutMs: description.ssh.commandTimeout * 1000
+      }),
+    // cleanup goes on after failures: every host that can be cleaned is
+    { ...fanOutOptions(options), failFast: false, maxFailures: null }
+  )
+}
