@@ -435,6 +435,51 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
     )
   })
 
+  test('a manual WorkloadEntry with health checks: ISTIO_META_WORKLOAD_ENTRY names it', async () => {
+    assert.ok(cluster)
+    const path = '/apis/networking.istio.io/v1/namespaces/vm/workloadentries/vm-manual'
+    await kube(cluster, 'POST', '/apis/networking.istio.io/v1/namespaces/vm/workloadentries', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'WorkloadEntry',
+      metadata: {
+        name: 'vm-manual',
+        namespace: 'vm',
+        annotations: { 'proxy.istio.io/health-checks-enabled': 'true' }
+      },
+      spec: { address: vm.address, serviceAccount: 'vm-sa', labels: { app: 'vm-app' } }
+    })
+    const mesh = renderMeshConfig({
+      workloadName: 'vm-app',
+      namespace: 'vm',
+      serviceAccount: 'vm-sa',
+      istiodIp: GATEWAY_ADDRESS,
+      probe: { tcpSocket: { port: 8080 }, periodSeconds: 1, failureThreshold: 1 },
+      metadata: { ISTIO_META_WORKLOAD_ENTRY: 'vm-manual' }
+    })
+    await writeFile(join(workdir, 'mesh-manual.yaml'), mesh)
+    await scp(vm, [join(workdir, 'mesh-manual.yaml')])
+    await ssh(vm, 'sudo cp "${HOME}"/mesh-manual.yaml /etc/istio/config/mesh')
+    await ssh(
+      vm,
+      "sudo sed -i '/ISTIO_META_AUTO_REGISTER_GROUP/d' /var/lib/istio/envoy/cluster.env"
+    )
+    await ssh(vm, 'sudo systemctl start istio')
+    try {
+      let message = ''
+      await until('Healthy=False on the manual entry', 20_000, async () => {
+        const entry = (await kube(cluster!, 'GET', path)) as {
+          status?: { conditions?: Array<{ type: string; status: string; message?: string }> }
+        }
+        const condition = entry.status?.conditions?.find(c => c.type === 'Healthy')
+        message = condition?.message ?? ''
+        return condition?.status === 'False'
+      })
+      assert.match(message, /Connection refused/)
+    } finally {
+      await ssh(vm, 'sudo systemctl stop istio')
+    }
+  })
+
   test('cleanup as the docs do: stop, remove the package and the files', async () => {
     assert.ok(istiod)
     await ssh(vm, 'sudo systemctl stop istio')
