@@ -323,6 +323,18 @@ describe('runChecks', () => {
     assert.match(results[2]?.diagnosis ?? '', /WorkloadEntry vm\/vm-1 is unhealthy/)
   })
 
+  test('a control plane that does not tell its connections: the istiod check is skipped', async () => {
+    const cp = controlPlane([])
+    cp.connectedProxies = async () => null
+    const results = await runChecks(description(), deps(fakeVm(), { controlPlane: cp }))
+    assert.equal(results[1]?.status, 'skip')
+    assert.match(
+      results[1]?.diagnosis ?? '',
+      /^not checked: istiod does not serve \/debug\/connections/
+    )
+    assert.equal(countResults(results).failed, 0)
+  })
+
   test('STRICT policy: applied before, removed after, also when a check throws', async () => {
     const p = policy()
     const pods = fakePods()

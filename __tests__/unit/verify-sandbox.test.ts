@@ -47,6 +47,19 @@ describe('verify adapters against the sandbox API', () => {
     assert.deepEqual(await clients.controlPlane.connectedProxies(), [])
   })
 
+  test('no such istiod Service: the control plane cannot tell (null), not an error', async () => {
+    assert.ok(cluster)
+    const kc = new KubeConfig()
+    kc.loadFromString(cluster.kubeconfig)
+    const other = createKubeVerifyClients(kc, {
+      client: await createClusterClient(kc),
+      istioNamespace: 'istio-system',
+      istiodService: 'istiod-canary',
+      networkingApiVersion: 'networking.istio.io/v1'
+    })
+    assert.equal(await other.controlPlane.connectedProxies(), null)
+  })
+
   test('the pod by label, exec exit codes, a missing executable', async () => {
     const pod = await clients.pods.findPod('sample', 'app=sleep')
     assert.ok(pod)

@@ -24,6 +24,8 @@ export interface EngineVerifyInput {
   revision: string
   /** networking.istio.io version for WorkloadEntry (e.g. v1, v1beta1). */
   networkingVersion: string
+  /** The discovered generation: before 1.5 the control plane is istio-pilot. */
+  generation?: string
   strictMtls?: boolean
   onResult?: (result: CheckResult) => void
 }
@@ -37,7 +39,10 @@ export function verifyDeps(input: EngineVerifyInput): VerifyDeps {
   const kube = createKubeVerifyClients(input.kubeConfig, {
     client: input.client,
     istioNamespace: input.istioNamespace,
-    istiodService: istiodServiceName(input.revision),
+    istiodService:
+      input.generation !== undefined && input.generation !== 'modern'
+        ? 'istio-pilot'
+        : istiodServiceName(input.revision),
     networkingApiVersion: `networking.istio.io/${input.networkingVersion}`
   })
   const vms = new Map(input.description.vms.map(vm => [vm.name, vm]))

@@ -173,7 +173,11 @@ async function getJson(kc: KubeConfig, path: string, timeoutMs: number): Promise
       res.on('end', () => {
         const code = res.statusCode ?? 0
         if (code < 200 || code >= 300) {
-          reject(new Error(`GET ${url.pathname}: HTTP ${code} ${body.slice(0, 300)}`))
+          reject(
+            Object.assign(new Error(`GET ${url.pathname}: HTTP ${code} ${body.slice(0, 300)}`), {
+              statusCode: code
+            })
+          )
           return
         }
         try {
@@ -257,7 +261,13 @@ export function createKubeVerifyClients(
       const path =
         `/api/v1/namespaces/${encodeURIComponent(options.istioNamespace)}/services/` +
         `${encodeURIComponent(service)}/proxy/debug/connections`
-      return parseDebugConnections(await getJson(kc, path, timeoutMs))
+      try {
+        return parseDebugConnections(await getJson(kc, path, timeoutMs))
+      } catch (error) {
+        // no such Service or debug endpoint (pilot before 1.5...): the check says it cannot tell
+        if ((error as { statusCode?: number }).statusCode === 404) return null
+        throw error
+      }
     },
     async workloadEntryHealth(namespace, name) {
       const object = await options.client.get({

@@ -31,6 +31,7 @@ import {
 import type {
   CheckKind,
   CheckResult,
+  ConnectedProxy,
   ControlPlane,
   Evidence,
   HostShell,
@@ -301,6 +302,15 @@ async function checkIstiod(rt: Runtime, s: VmState, cp: ControlPlane): Promise<C
   const started = rt.now()
   const run = await retry(rt, rt.deps.builtin?.attempts ?? 5, async () => {
     const proxies = await cp.connectedProxies()
+    if (proxies === null) {
+      const verdict: Verdict & { skipped?: boolean } = {
+        ok: true,
+        skipped: true,
+        diagnosis:
+          'not checked: istiod does not serve /debug/connections through the API (older control plane, or no istiod Service)'
+      }
+      return { verdict, value: [] as ConnectedProxy[] }
+    }
     const verdict = judgeIstiodConnection({
       vm: s.vm.name,
       address: s.address ?? '',
@@ -314,7 +324,7 @@ async function checkIstiod(rt: Runtime, s: VmState, cp: ControlPlane): Promise<C
       ok: false,
       diagnosis: `cannot ask istiod for its connections: ${error instanceof Error ? error.message : String(error)}`
     },
-    value: [],
+    value: [] as ConnectedProxy[],
     attempts: 1
   }))
   return result(name, 'istiod-connection', s.vm.name, run.verdict, {

@@ -55,7 +55,8 @@ export type WorkloadEntryHealth =
   | { state: 'missing' }
 
 export interface ControlPlane {
-  connectedProxies(): Promise<ConnectedProxy[]>
+  /** null when the control plane does not tell (no such debug endpoint: older versions). */
+  connectedProxies(): Promise<ConnectedProxy[] | null>
   workloadEntryHealth(namespace: string, name: string): Promise<WorkloadEntryHealth>
 }
 
