@@ -43,10 +43,12 @@ import type { ClusterClient } from '../../src/cluster/types.ts'
 import { connectSsh, type SshTransport } from '../../src/host/index.ts'
 import { parseWorkloadGroupYaml, renderVmFiles } from '../../src/istio/index.ts'
 import {
+  asUser,
   runChecks,
   STRICT_POLICY_NAME,
   verifyDeps,
   type CheckResult,
+  type HostShell,
   type VerifyDeps
 } from '../../src/verify/index.ts'
 
@@ -258,7 +260,7 @@ spec:
     if (workdir) await rm(workdir, { recursive: true, force: true })
   })
 
-  function description(caller: 'sleep-mesh' | 'sleep'): Description {
+  function description(caller: 'sleep-mesh' | 'sleep', user = vm.user): Description {
     const parsed = parseDescription(
       `workloadGroups:
   - name: vm-app
@@ -267,7 +269,7 @@ spec:
 vms:
   - name: vm-1
     host: ${vm.address}
-    user: ${vm.user}
+    user: ${user}
     address: ${vm.address}
 checks:
   - name: vm-1 to echo by its cluster name
@@ -480,5 +482,43 @@ checks:
       await inVm(vm, 'cp /root/hosts.orig /etc/hosts && systemctl restart istio')
       await ready(vm)
     }
+  })
+
+  test('logged in as root: the request to the cluster runs as nobody, and passes', async t => {
+    // a shell as root on the VM (nsenter), in place of an SSH login as root
+    const rootShell: HostShell = {
+      async run(command, options) {
+        const r = await runInVm(vm, asUser(command, options.user, 'root'), {
+          timeoutMs: options.timeoutMs
+        })
+        return { code: r.code, stdout: r.stdout, stderr: r.stderr }
+      }
+    }
+    const d = description('sleep-mesh', 'root')
+    const results = await runChecks(d, {
+      host: name => (name === 'vm-1' ? rootShell : undefined),
+      vmAddress: name => (name === 'vm-1' ? vm.address : undefined),
+      builtin: { attempts: 3, timeoutSeconds: 3 },
+      retryDelayMs: 300,
+      ...(({ pods, controlPlane }) => ({ pods, controlPlane }))(
+        verifyDeps({
+          description: d,
+          transports: new Map(),
+          addresses: new Map(),
+          kubeConfig: kc,
+          client,
+          istioNamespace: 'istio-system',
+          revision: '',
+          networkingVersion: 'v1'
+        })
+      )
+    })
+    t.diagnostic(summary(results))
+    assert.deepEqual(
+      results.map(r => r.status),
+      ['pass', 'pass', 'pass', 'pass'],
+      summary(results)
+    )
+    assert.equal(results[2]?.evidence.where, 'vm/vm-1 as nobody')
   })
 })
