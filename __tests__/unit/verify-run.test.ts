@@ -246,6 +246,21 @@ describe('runChecks', () => {
     )
   })
 
+  test('an exec that fails itself (RBAC): says so, no HTTP diagnosis', async () => {
+    const pods = fakePods()
+    const exec = pods.exec.bind(pods)
+    pods.exec = async (ns, pod, container, argv, timeoutMs) =>
+      argv[0] === 'wget' && argv[1] === '-S'
+        ? { code: -1, stdout: '', stderr: 'exec in sample/sleep-1 failed: HTTP 403 Forbidden' }
+        : exec(ns, pod, container, argv, timeoutMs)
+    const results = await runChecks(description(), deps(fakeVm(), { pods }))
+    assert.equal(results[4]?.status, 'fail')
+    assert.equal(
+      results[4]?.diagnosis,
+      'cannot exec in pod sample/sleep-1: exec in sample/sleep-1 failed: HTTP 403 Forbidden (needs create on pods/exec)'
+    )
+  })
+
   test('sidecar stopped: only readiness fails; what depends on it is skipped', async () => {
     const vm = fakeVm({ ready: false, active: false })
     const d = deps(vm)

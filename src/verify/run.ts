@@ -504,10 +504,17 @@ async function runCheck(
     let outcome: HttpOutcome
     for (;;) {
       const argv = httpRequestArgv(tool, url, check.timeout)
-      outcome = parseHttpResult(
-        tool,
-        await pods.exec(from.namespace, pod.name, pod.container, argv, timeoutMs)
-      )
+      const res = await pods.exec(from.namespace, pod.name, pod.container, argv, timeoutMs)
+      if (res.code === -1) {
+        // the exec itself failed (API, RBAC, the pod went away): no HTTP evidence at all
+        const verdict: Verdict = {
+          ok: false,
+          diagnosis: `cannot exec in pod ${from.namespace}/${pod.name}: ${res.stderr.trim()} (needs create on pods/exec)`
+        }
+        const failedExec: HttpOutcome = { failure: { kind: 'other', message: res.stderr.trim() } }
+        return { verdict, value: { outcome: failedExec, tool } }
+      }
+      outcome = parseHttpResult(tool, res)
       // `command -v` found it but it does not run: the next client, for this and later attempts
       if (outcome.failure?.kind !== 'no-client' || tools.length < 2) break
       tools.shift()
