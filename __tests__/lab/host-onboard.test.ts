@@ -99,11 +99,13 @@ describe('host side on the lab VMs', labTestOptions(), () => {
     }
   }
 
+  // SFTP for the package here (the stand-in is small enough to travel inline otherwise)
   const onboard = (t: HostTarget): Promise<HostResult> =>
     onboardHost(t, {
       files: files(),
       version: VERSION,
       package: { kind: 'push', path: deb },
+      inlinePackageMaxBytes: 0,
       commandTimeoutMs: 120_000,
       readyTimeoutSec: 45
     })

@@ -78,6 +78,19 @@ describe('bundle', () => {
     assert.equal(local.stats.bytesSent, bundle.payload.length)
   })
 
+  test('an inline package arrives as $WORK/package, byte for byte', async () => {
+    const pkg = Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 256))
+    const script =
+      '#!/bin/sh\nsha256sum "$2/package" | cut -d " " -f 1; echo "inline=$MX_PKG_INLINE"\n'
+    const bundle = buildBundle({ files, params, script, inlinePackage: pkg })
+    const r = await new LocalTransport().exec(remoteCommand(30), {
+      stdin: bundle.payload,
+      timeoutMs: 20_000
+    })
+    const { createHash } = await import('node:crypto')
+    assert.equal(r.stdout, `${createHash('sha256').update(pkg).digest('hex')}\ninline=1\n`)
+  })
+
   test('the command line carries no secret; the token only travels encoded in the payload', () => {
     const command = remoteCommand(600)
     assert.doesNotMatch(command, /secret-part/)

@@ -88,7 +88,8 @@ describe('onboardHost', () => {
       files,
       version: '1.30.3',
       package: { kind: 'push', path: deb },
-      commandTimeoutMs: 60_000
+      commandTimeoutMs: 60_000,
+      inlinePackageMaxBytes: 0
     })
     assert.equal(result.status, 'ok', JSON.stringify(result.error))
     assert.deepEqual(host.pushed, [
@@ -149,7 +150,8 @@ describe('onboardHost', () => {
         cacheDir: join(dir, 'cache'),
         fetch: fakeFetch
       },
-      commandTimeoutMs: 60_000
+      commandTimeoutMs: 60_000,
+      inlinePackageMaxBytes: 0
     })
     assert.equal(result.status, 'ok', JSON.stringify(result.error))
     assert.deepEqual(asked, [
@@ -193,6 +195,28 @@ describe('onboardHost', () => {
       commandTimeoutMs: 5000
     })
     assert.deepEqual(failed.error, { phase: 'render', message: 'TokenRequest refused: 403' })
+  })
+
+  test('a small pushed package travels inside the second exec: no SFTP, two channels', async () => {
+    const host = new FakeHost((payload, pushed) => {
+      assert.deepEqual(pushed, [])
+      return payload.includes("MX_PKG_INLINE='1'")
+        ? { stdout: OK }
+        : { code: 20, stdout: 'MX-NEED push family=deb arch=amd64\n' }
+    })
+    const result = await onboardHost(target(host), {
+      files,
+      version: '1.30.3',
+      package: { kind: 'push', path: deb },
+      commandTimeoutMs: 60_000
+    })
+    assert.equal(result.status, 'ok', JSON.stringify(result.error))
+    assert.equal(result.stats.channels, 2)
+    assert.ok(!result.phases.some(p => p.name === 'push'))
+    assert.match(
+      host.payloads[1] ?? '',
+      new RegExp(Buffer.from('package bytes').toString('base64'))
+    )
   })
 
   test('an unchanged host costs one exec', async () => {

@@ -146,6 +146,8 @@ export function buildBundle(input: {
   files?: HostFiles
   params: InstallParams
   script?: string
+  /** A pushed package carried in the stream (small packages; MX_PKG_INLINE=1). */
+  inlinePackage?: Buffer
 }): Bundle {
   const { params } = input
   const script = input.script ?? INSTALL_SCRIPT
@@ -158,7 +160,9 @@ export function buildBundle(input: {
     heredoc('install.sh', script)
   ]
   if (input.files) for (const name of HOST_FILE_NAMES) parts.push(heredoc(name, input.files[name]))
+  if (input.inlinePackage) parts.push(heredoc('package', input.inlinePackage))
   const env = environment(params)
+  if (input.inlinePackage) env.MX_PKG_INLINE = '1'
   for (const [key, value] of Object.entries(env))
     parts.push(`${key}=${shQuote(value)}; export ${key}`)
   parts.push(

@@ -235,6 +235,8 @@ package() {
   file="$WORK/istio-sidecar.$FAMILY"
   case $MX_PKG_MODE in
     push)
+      # a small package comes inside the bundle; a large one was pushed over SFTP
+      [ "${MX_PKG_INLINE:-0}" != 1 ] || MX_PKG_PUSHED="$WORK/package"
       if [ ! -f "$MX_PKG_PUSHED" ]; then
         # nothing changed yet: the runner pushes the package and runs the bundle again
         echo "MX-NEED push family=$FAMILY arch=$ARCH"

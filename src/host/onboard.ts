@@ -1,6 +1,7 @@
 // One host, end to end: connect once, run the bundle (one exec), push the package only when
 // the host asks for it, run the bundle again; then parse what install.sh reported. Never
 // throws: every outcome is a HostResult with the phase that failed.
+import { readFile, stat } from 'node:fs/promises'
 import {
   DEFAULT_PARAMS,
   buildBundle,
@@ -19,6 +20,9 @@ import {
   type HostTransport,
   type TransportStats
 } from './transport.ts'
+
+/** Pushed packages up to this size go inside the bundle (base64), larger ones over SFTP. */
+export const INLINE_PACKAGE_MAX_BYTES = 8 * 1024 * 1024
 
 export interface HostTarget {
   /** The VM's name (results and shards go by it). */
@@ -64,6 +68,9 @@ export interface OnboardOptions {
   readyTimeoutSec?: number
   minDiskMb?: number
   maxSkewSec?: number
+  /** A pushed package up to this size travels inside the second exec's stream instead of over
+   * SFTP (default 8 MiB; 0 = always SFTP). */
+  inlinePackageMaxBytes?: number
   /** Runner clock in ms (tests). */
   now?: () => number
 }
@@ -197,9 +204,14 @@ export async function runOnHost(
       keepPackage: !install && options.keepPackage
     })
     const runBundle = async (
-      phase: string
+      phase: string,
+      inlinePackage?: Buffer
     ): Promise<{ exec: ExecResult; report: RemoteReport }> => {
-      const bundle = buildBundle(files ? { files, params: params() } : { params: params() })
+      const bundle = buildBundle({
+        ...(files ? { files } : {}),
+        params: params(),
+        ...(inlinePackage ? { inlinePackage } : {})
+      })
       const exec = await timed(result.phases, phase, () =>
         transport!.exec(remoteCommand(options.commandTimeoutMs / 1000), {
           stdin: bundle.payload,
@@ -241,15 +253,21 @@ export async function runOnHost(
           'package',
           'the host asked for a pushed package, but the package is not pushed'
         )
-      if (!transport.putFile)
-        throw new PhaseError('push', `${transport.description} cannot receive files`)
-      const remotePath = plan.mode === 'push' ? plan.remotePath : ''
-      await timed(result.phases, 'push', () => transport!.putFile!(local, remotePath)).catch(
-        (e: Error) => {
-          throw new PhaseError('push', e.message)
-        }
-      )
-      ;({ exec, report } = await runBundle('exec'))
+      const limit = install ? (options.inlinePackageMaxBytes ?? INLINE_PACKAGE_MAX_BYTES) : 0
+      if ((await stat(local)).size <= limit) {
+        // small enough to travel in the stream itself: no SFTP channel, no extra round trips
+        ;({ exec, report } = await runBundle('exec', await readFile(local)))
+      } else {
+        if (!transport.putFile)
+          throw new PhaseError('push', `${transport.description} cannot receive files`)
+        const remotePath = plan.mode === 'push' ? plan.remotePath : ''
+        await timed(result.phases, 'push', () => transport!.putFile!(local, remotePath)).catch(
+          (e: Error) => {
+            throw new PhaseError('push', e.message)
+          }
+        )
+        ;({ exec, report } = await runBundle('exec'))
+      }
     }
     if (report.result) {
       result.changed = report.result.changed
