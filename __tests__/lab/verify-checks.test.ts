@@ -349,6 +349,11 @@ checks:
     const toEcho = results[2]
     assert.equal(toEcho?.evidence.headers?.['server'], 'envoy')
     assert.equal(toEcho?.evidence.resolved, echoIp)
+    // the VM's own sidecar named the VM's identity to the echo
+    assert.ok(
+      toEcho?.evidence.notes?.includes('caller identity spiffe://cluster.local/ns/vm/sa/vm-app'),
+      JSON.stringify(toEcho?.evidence)
+    )
     assert.match(toEcho?.evidence.where ?? '', new RegExp(`as ${vm.user}$`))
     const fromPod = results[3]
     assert.ok(

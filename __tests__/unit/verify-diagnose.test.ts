@@ -226,6 +226,17 @@ const rows: Row[] = [
 ]
 
 describe('judgeRequest', () => {
+  test('host → cluster: the identity the echo saw is kept as evidence', () => {
+    const verdict = judgeRequest(
+      hostToCluster,
+      ok(200, { server: 'envoy' }, echoBody('By=echo;URI=spiffe://cluster.local/ns/vm/sa/vm-sa'))
+    )
+    assert.deepEqual(verdict, {
+      ok: true,
+      notes: ['caller identity spiffe://cluster.local/ns/vm/sa/vm-sa']
+    })
+  })
+
   for (const row of rows) {
     test(row.name, () => {
       const verdict = judgeRequest(row.ctx, row.outcome)

@@ -164,6 +164,11 @@ export function judgeRequest(ctx: RequestContext, outcome: HttpOutcome): Verdict
       diagnosis: `expected status ${ctx.expect.status}, got ${response.status} (${excerpt(response.body, 120)})`
     }
   }
+  if (!ctx.caller) {
+    // evidence only: who the destination's sidecar says called (the VM, for host → cluster)
+    const seen = callerIdentity(echoedHeaders(response.body)?.['x-forwarded-client-cert'])
+    if (seen) notes.push(`caller identity ${seen}`)
+  }
   if (ctx.caller) {
     const echoed = echoedHeaders(response.body)
     if (echoed === null) {
