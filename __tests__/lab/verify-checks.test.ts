@@ -52,6 +52,9 @@ import {
   type VerifyDeps
 } from '../../src/verify/index.ts'
 
+const ECHO_COMMAND =
+  'systemd-run --unit=mx-echo python3 /opt/echo.py --host 0.0.0.0 --port 8080 --name vm-1'
+
 async function inVm(vm: LabVm, command: string, input?: string | Buffer): Promise<string> {
   const r = await runInVm(vm, command, {
     timeoutMs: 60_000,
@@ -236,10 +239,7 @@ spec:
     )
     // the app on the VM: the lab's echo, answering with the request headers it got
     await inVm(vm, 'cat > /opt/echo.py', await readFile(echoScriptPath))
-    await inVm(
-      vm,
-      'systemd-run --unit=mx-echo python3 /opt/echo.py --host 0.0.0.0 --port 8080 --name vm-1'
-    )
+    await inVm(vm, ECHO_COMMAND)
     await ready(vm)
     await ready(podVm)
 
@@ -260,13 +260,13 @@ spec:
     if (workdir) await rm(workdir, { recursive: true, force: true })
   })
 
-  function description(caller: 'sleep-mesh' | 'sleep', user = vm.user): Description {
+  function description(caller: 'sleep-mesh' | 'sleep', user = vm.user, probe = false): Description {
     const parsed = parseDescription(
       `workloadGroups:
   - name: vm-app
     namespace: vm
     ports: {http: 8080}
-vms:
+${probe ? '    probe: {httpGet: {port: 8080}}\n' : ''}vms:
   - name: vm-1
     host: ${vm.address}
     user: ${user}
@@ -292,10 +292,10 @@ checks:
   /** Runs the checks of `description(caller)` the way the engine would (verifyDeps). */
   function check(
     caller: 'sleep-mesh' | 'sleep',
-    extra: Partial<VerifyDeps> = {}
+    extra: Partial<VerifyDeps> = {},
+    d = description(caller)
   ): Promise<CheckResult[]> {
     assert.ok(ssh)
-    const d = description(caller)
     const deps = verifyDeps({
       description: d,
       transports: new Map([['vm-1', ssh]]),
@@ -525,5 +525,103 @@ checks:
       summary(results)
     )
     assert.equal(results[2]?.evidence.where, 'vm/vm-1 as nobody')
+  })
+
+  test('WorkloadEntry health: Healthy with the app up; unhealthy (and the app check fails) with it down', async t => {
+    assert.ok(cluster)
+    await client.apply({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'WorkloadEntry',
+      metadata: {
+        name: 'vm-1',
+        namespace: 'vm',
+        annotations: { 'proxy.istio.io/health-checks-enabled': 'true' }
+      },
+      spec: { address: vm.address, serviceAccount: 'vm-app', labels: { app: 'vm-app' } }
+    })
+    // the group's probe in the mesh config, and the entry the proxy reports for
+    const workloadGroup = parseWorkloadGroupYaml(`apiVersion: networking.istio.io/v1
+kind: WorkloadGroup
+metadata:
+  name: vm-app
+  namespace: vm
+spec:
+  metadata:
+    labels:
+      app: vm-app
+  template:
+    serviceAccount: vm-app
+    ports:
+      http: 8080
+  probe:
+    periodSeconds: 1
+    failureThreshold: 1
+    httpGet:
+      port: 8080
+`)
+    const mesh = (cluster.store.get('configmaps', 'istio-system', 'istio')?.['data'] ??
+      {}) as Record<string, string>
+    const { files } = renderVmFiles({
+      workloadGroup,
+      meshConfig: mesh['mesh'] ?? '',
+      clusterID: 'Kubernetes',
+      ingress: GATEWAY_ADDRESS,
+      rootCert: '',
+      token: '',
+      extraProxyMetadata: { ISTIO_META_WORKLOAD_ENTRY: 'vm-1' }
+    })
+    const health = async (): Promise<string> => {
+      const entry = cluster!.store.get('workloadentries.networking.istio.io', 'vm', 'vm-1') as {
+        status?: { conditions?: Array<{ type: string; status: string }> }
+      }
+      return entry.status?.conditions?.find(c => c.type === 'Healthy')?.status ?? ''
+    }
+    await inVm(vm, 'cp /etc/istio/config/mesh /root/mesh.orig')
+    await inVm(vm, 'cat > /etc/istio/config/mesh && systemctl restart istio', files['mesh.yaml'])
+    try {
+      await ready(vm)
+      await until('Healthy=True', 20_000, async () => (await health()) === 'True')
+      const d = description('sleep-mesh', vm.user, true)
+      const up = await check('sleep-mesh', {}, d)
+      t.diagnostic(summary(up))
+      assert.deepEqual(
+        up.map(r => [r.kind, r.status]),
+        [
+          ['sidecar-ready', 'pass'],
+          ['istiod-connection', 'pass'],
+          ['workload-entry-health', 'pass'],
+          ['host-to-cluster', 'pass'],
+          ['cluster-to-host', 'pass']
+        ],
+        summary(up)
+      )
+      await inVm(vm, 'systemctl stop mx-echo')
+      await until('Healthy=False', 20_000, async () => (await health()) === 'False')
+      const down = await check('sleep-mesh', {}, d)
+      t.diagnostic(summary(down))
+      assert.deepEqual(
+        down.map(r => r.status),
+        ['pass', 'pass', 'fail', 'pass', 'fail'],
+        summary(down)
+      )
+      assert.match(
+        down[2]?.diagnosis ?? '',
+        /^WorkloadEntry vm\/vm-1 is unhealthy \(.*refused.*\): the group's probe fails on vm-1/
+      )
+      assert.match(
+        down[4]?.diagnosis ?? '',
+        /^the VM's sidecar answered 503 but the app behind port 8080 did not/
+      )
+    } finally {
+      await runInVm(vm, `systemctl reset-failed mx-echo; ${ECHO_COMMAND}`)
+      await inVm(vm, 'cp /root/mesh.orig /etc/istio/config/mesh && systemctl restart istio')
+      await ready(vm)
+      await client.delete({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'WorkloadEntry',
+        namespace: 'vm',
+        name: 'vm-1'
+      })
+    }
   })
 })

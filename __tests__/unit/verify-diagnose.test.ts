@@ -376,5 +376,17 @@ describe('istiod connection and WorkloadEntry health', () => {
       unhealthy.diagnosis ?? '',
       /is unhealthy \(HTTPGetFailed: connection refused\): the group's probe fails on vm-1/
     )
+    const noReason = judgeWorkloadEntry({
+      ...base,
+      health: {
+        state: 'unhealthy',
+        reason: '',
+        message: 'dial tcp 127.0.0.1:8080: connection refused'
+      }
+    })
+    assert.match(
+      noReason.diagnosis ?? '',
+      /is unhealthy \(dial tcp 127\.0\.0\.1:8080: connection refused\): /
+    )
   })
 })

@@ -336,12 +336,12 @@ export function judgeWorkloadEntry(input: {
       return {
         ok: true,
         skipped: true,
-        diagnosis: `${ref} has no Healthy condition yet: istiod reports probe results only for auto-registered entries`
+        diagnosis: `${ref} has no Healthy condition: istiod reports probe results only for auto-registered entries, and for manual ones annotated proxy.istio.io/health-checks-enabled: "true" whose proxy names them in ISTIO_META_WORKLOAD_ENTRY`
       }
     case 'unhealthy':
       return {
         ok: false,
-        diagnosis: `${ref} is unhealthy (${input.health.reason || 'no reason'}: ${input.health.message || 'no message'}): the group's probe fails on ${input.vm}; check the app listens where the probe points`
+        diagnosis: `${ref} is unhealthy (${[input.health.reason, input.health.message].filter(Boolean).join(': ') || 'no message'}): the group's probe fails on ${input.vm}; check the app listens where the probe points`
       }
   }
 }
