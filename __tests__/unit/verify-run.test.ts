@@ -72,7 +72,7 @@ function fakeVm(overrides: Partial<FakeVm> = {}): FakeVm & HostShell {
       if (command === 'systemctl is-active istio') return ok(vm.active ? 'active\n' : 'inactive\n')
       if (command.startsWith('tail '))
         return ok('x\twarn\tca\tfailed to warm certificate: authentication failure: expired\n')
-      if (command === 'hostname') return ok('vm-1\n')
+      if (command === 'hostname -s') return ok('vm-1\n')
       const getent = /^getent hosts (\S+)$/.exec(command)
       if (getent) {
         const ip = vm.names[getent[1] ?? '']
@@ -336,6 +336,16 @@ describe('runChecks', () => {
     assert.match(results[1]?.diagnosis ?? '', /^proxy not connected to istiod/)
     assert.equal(results[2]?.status, 'fail')
     assert.match(results[2]?.diagnosis ?? '', /WorkloadEntry vm\/vm-1 is unhealthy/)
+  })
+
+  test('istiod sees the VM behind NAT: found by its proxy ID (hostname -s . namespace)', async () => {
+    const vm = fakeVm()
+    const results = await runChecks(
+      description(),
+      deps(vm, { controlPlane: controlPlane([{ id: 'vm-1.vm', ip: '203.0.113.7' }]) })
+    )
+    assert.equal(results[1]?.status, 'pass', results[1]?.diagnosis)
+    assert.ok(vm.calls.some(c => c.command === 'hostname -s'))
   })
 
   test('a control plane that does not tell its connections: the istiod check is skipped', async () => {

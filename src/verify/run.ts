@@ -552,7 +552,7 @@ async function vmChecks(rt: Runtime, s: VmState): Promise<CheckResult[]> {
   s.ready = ready.status === 'pass'
   if (!s.ready) s.why = `the sidecar of vm/${s.vm.name} is not ready`
   if (s.shell && s.ready) {
-    const h = await s.shell.run('hostname', { timeoutMs: 10_000 }).catch(() => undefined)
+    const h = await s.shell.run('hostname -s', { timeoutMs: 10_000 }).catch(() => undefined)
     if (h?.code === 0 && h.stdout.trim() !== '') s.hostname = h.stdout.trim()
   }
   const cp = rt.deps.controlPlane
