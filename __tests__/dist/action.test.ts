@@ -3,7 +3,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { repoRoot, runAction } from '../helpers/action.ts'
+import { repoRoot, runAction } from '../../lab/github.ts'
 
 const example = readFileSync(join(repoRoot, 'examples', 'lab.yaml'), 'utf8')
 
@@ -54,11 +54,18 @@ describe('dist/main.js and dist/post.js as GitHub runs them', () => {
     assert.match(run.stdout, /input "parallelism": "many" is not a whole number/)
   })
 
-  test('commands not built yet fail clearly and change nothing', async () => {
-    const run = await runAction('main', { inputs: { 'config-file': 'examples/lab.yaml' } })
+  test('apply without any kubeconfig fails clearly, and post has nothing to clean up', async () => {
+    const run = await runAction('main', {
+      inputs: { 'config-file': 'examples/lab.yaml', cleanup: 'always' },
+      env: { HOME: '/nonexistent' }
+    })
     assert.equal(run.code, 1)
-    assert.match(run.stdout, /command "apply" is not available in this version yet/)
-    assert.equal(JSON.parse(run.state['mesh-expansion']).created, false)
+    assert.match(run.stdout, /::error::no kubeconfig: pass the kubeconfig input, set cluster\.kubeconfig, KUBECONFIG/)
+    const state = JSON.parse(run.state['mesh-expansion'])
+    assert.deepEqual([state.command, state.created, state.succeeded], ['apply', false, false])
+    const post = await runAction('post', { inputs: { 'config-file': 'examples/lab.yaml' }, state: run.state })
+    assert.equal(post.code, 0)
+    assert.match(post.stdout, /this run created nothing; nothing to clean up/)
   })
 
   test('secrets given as inputs are masked before anything is printed', async () => {

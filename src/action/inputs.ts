@@ -117,9 +117,18 @@ export function readSettings(
   }
 }
 
-/** Masks a secret, and each of its lines too: a PEM key is printed line by line in places. */
+/**
+ * Masks a secret, and the long parts of its lines too: a PEM key or a kubeconfig may be printed
+ * line by line. Short lines (`users:`, `- name: admin`) are not masked: the runner would then
+ * hide those words in every later line of the log.
+ */
 export function maskSecret(value: string): void {
   if (value.trim() === '') return
   core.setSecret(value)
-  for (const line of value.split(/\r?\n/)) if (line.trim().length >= 4) core.setSecret(line.trim())
+  for (const line of value.split(/\r?\n/)) {
+    const trimmed = line.trim()
+    const keyed = /^-?\s*[\w.-]+:\s+(\S{16,})$/.exec(trimmed)
+    if (keyed) core.setSecret(keyed[1])
+    else if (trimmed.length >= 16 && !/\s/.test(trimmed)) core.setSecret(trimmed)
+  }
 }

@@ -1,76 +1,155 @@
 // The Action's main step: inputs -> description -> command -> outputs, summary and state.
 import * as core from '@actions/core'
-import { readFile } from 'node:fs/promises'
-import { isAbsolute, join } from 'node:path'
-import { formatError, parseDescription, type ConfigError } from '../config/index.ts'
 import { summarize } from '../commands/validate.ts'
-import { InputError, readSettings, type ActionSettings } from './inputs.ts'
+import { connect } from '../cluster/connection.ts'
+import { apply, cleanup, plan, verify, type EngineOptions } from '../engine/run.ts'
+import { failedHosts, readyHosts, type RunReport } from '../engine/report.ts'
+import { checkLine, hostLine, reportLines } from '../report/terminal.ts'
+import { checkTable, hostTable, planLines, vmTable } from '../report/summary.ts'
+import { loadActionDescription, secretEnv, type ActionDescription } from './description.ts'
+import { maskSecret, readSettings, type ActionSettings } from './inputs.ts'
 import { saveState } from './state.ts'
-import { vmTable } from './summary.ts'
 
-/** Points an error annotation at the description's line, when the description is a file. */
-function annotate(error: ConfigError, settings: ActionSettings): void {
-  const file = 'path' in settings.config ? settings.config.path : undefined
-  core.error(formatError(error), {
-    title: 'Invalid mesh-expansion description',
-    file,
-    startLine: error.line,
-    startColumn: error.column
-  })
+/** Log lines that start a phase open a log group of their own. */
+function phaseLogger(): { log: (line: string) => void; end: () => void } {
+  let open = false
+  return {
+    log(line) {
+      const phase = /^(cluster|hosts|verify):/.exec(line)
+      if (phase) {
+        if (open) core.endGroup()
+        core.startGroup(line)
+        open = true
+      } else core.info(line)
+    },
+    end() {
+      if (open) core.endGroup()
+      open = false
+    }
+  }
 }
 
-async function readDescriptionText(
-  settings: ActionSettings
-): Promise<{ text: string; name: string }> {
-  if ('text' in settings.config)
-    return { text: settings.config.text, name: settings.config.fileName }
-  const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd()
-  const path = isAbsolute(settings.config.path)
-    ? settings.config.path
-    : join(workspace, settings.config.path)
-  try {
-    return { text: await readFile(path, 'utf8'), name: settings.config.path }
-  } catch (error) {
-    throw new InputError(
-      `input "config-file": cannot read ${settings.config.path}: ${(error as NodeJS.ErrnoException).code ?? error}`
-    )
+/** Failed hosts and checks are annotated at the description's line of that VM or check. */
+function annotate(report: RunReport, loaded: ActionDescription): void {
+  const { description, locate, file } = loaded
+  for (const host of report.hosts.filter(h => h.status === 'failed')) {
+    const index = description.vms.findIndex(vm => vm.name === host.host)
+    const at = locate(['vms', index])
+    core.error(`${host.host}: ${host.error?.phase ?? ''}: ${host.error?.message ?? 'failed'}`, {
+      title: `mesh-expansion: host ${host.host} failed`,
+      file,
+      startLine: at.line
+    })
   }
+  for (const check of report.checks.filter(c => c.status === 'fail')) {
+    const index = description.checks.findIndex(c => c.name === check.name)
+    const at = index >= 0 ? locate(['checks', index]) : locate(['vms'])
+    core.error(`${check.name}: ${check.diagnosis ?? 'failed'}`, {
+      title: `mesh-expansion: check failed`,
+      file,
+      startLine: at.line
+    })
+  }
+}
+
+async function writeSummary(
+  loaded: ActionDescription,
+  report: RunReport | undefined
+): Promise<void> {
+  const summary = core.summary.addHeading('mesh-expansion', 2)
+  summary.addRaw(`<p>${summarize(loaded.name, loaded.description)}</p>`, true)
+  if (report === undefined) {
+    await summary.addTable(vmTable(loaded.description)).write()
+    return
+  }
+  summary.addRaw(`<p><b>${report.command} ${report.ok ? 'succeeded' : 'failed'}</b></p>`, true)
+  summary.addList(reportLines(report))
+  if (report.hosts.length > 0 || report.skippedHosts.length > 0) {
+    summary.addHeading('Hosts', 3).addTable(hostTable(report))
+  }
+  if (report.checks.length > 0) summary.addHeading('Checks', 3).addTable(checkTable(report))
+  const plan = planLines(report)
+  if (plan.length > 0) summary.addDetails('Cluster plan', `<pre>${plan.join('\n')}</pre>`)
+  await summary.write()
+}
+
+async function runCommand(
+  settings: ActionSettings,
+  loaded: ActionDescription,
+  connected: () => void
+): Promise<RunReport> {
+  const { description } = loaded
+  const logger = phaseLogger()
+  const connection = await connect({
+    kubeconfigContent: settings.kubeconfig,
+    kubeconfigPath: description.cluster.kubeconfig,
+    context: description.cluster.context,
+    onSecret: maskSecret,
+    log: core.info
+  })
+  connected()
+  const options: EngineOptions = {
+    owner: settings.owner,
+    env: secretEnv(settings, description),
+    log: logger.log,
+    warn: message => core.warning(message),
+    onSecret: maskSecret,
+    onHostResult: result => core.info(hostLine(result)),
+    onCheckResult: result => core.info(checkLine(result))
+  }
+  try {
+    const engines = { apply, verify, cleanup, plan }
+    const engine = engines[settings.command as keyof typeof engines]
+    return await engine(description, connection, options)
+  } finally {
+    logger.end()
+    await connection.close()
+  }
+}
+
+function setOutputs(report: RunReport): void {
+  core.setOutput('report', JSON.stringify(report))
+  core.setOutput('ready-hosts', JSON.stringify(readyHosts(report)))
+  core.setOutput('failed-hosts', JSON.stringify(failedHosts(report)))
+  core.setOutput(
+    'checks',
+    JSON.stringify(
+      report.checks.map(c => ({ name: c.name, status: c.status, diagnosis: c.diagnosis ?? null }))
+    )
+  )
 }
 
 export async function runMain(): Promise<void> {
   let succeeded = false
+  let created = false
   let settings: ActionSettings | undefined
   try {
     settings = readSettings()
-    const { text, name } = await readDescriptionText(settings)
-    const result = parseDescription(text, name)
-    if (!result.ok) {
-      for (const error of result.errors) annotate(error, settings)
-      core.setFailed(
-        `the description ${name} has ${result.errors.length} error(s); nothing was changed`
+    const loaded = await loadActionDescription(settings)
+    if (loaded === undefined) return
+    core.info(summarize(loaded.name, loaded.description))
+    if (settings.command === 'validate') {
+      await writeSummary(loaded, undefined)
+      core.setOutput(
+        'report',
+        JSON.stringify({ command: 'validate', valid: true, file: loaded.name })
       )
+      core.setOutput('ready-hosts', '[]')
+      core.setOutput('failed-hosts', '[]')
+      core.setOutput('checks', '[]')
+      succeeded = true
       return
     }
-    const { description } = result
-    core.info(summarize(name, description))
-    await core.summary
-      .addHeading('mesh-expansion', 2)
-      .addRaw(`<p>${summarize(name, description)}</p>`, true)
-      .addTable(vmTable(description))
-      .write()
-
-    if (settings.command !== 'validate') {
-      // Only validation is built so far; say so instead of pretending to onboard.
-      core.setFailed(
-        `command "${settings.command}" is not available in this version yet; only "validate" is. Nothing was changed.`
-      )
-      return
-    }
-    core.setOutput('report', JSON.stringify({ command: 'validate', valid: true, file: name }))
-    core.setOutput('ready-hosts', '[]')
-    core.setOutput('failed-hosts', '[]')
-    core.setOutput('checks', '[]')
-    succeeded = true
+    // Once the cluster is reached, apply may change it and the hosts: post has work to do.
+    const report = await runCommand(settings, loaded, () => {
+      created = settings?.command === 'apply'
+    })
+    for (const line of reportLines(report)) core.info(line)
+    setOutputs(report)
+    annotate(report, loaded)
+    await writeSummary(loaded, report)
+    if (report.ok) succeeded = true
+    else core.setFailed(`${report.command} failed: ${report.problems[0] ?? 'see the summary'}`)
   } catch (error) {
     core.setFailed(error instanceof Error ? error.message : String(error))
   } finally {
@@ -79,7 +158,7 @@ export async function runMain(): Promise<void> {
       cleanup: settings?.cleanup ?? 'never',
       owner: settings?.owner ?? '',
       succeeded,
-      created: false
+      created
     })
   }
 }

@@ -11,7 +11,7 @@ import { renderPlan } from '../cluster/plan.ts'
 import { prepareCluster } from '../cluster/prepare.ts'
 import { describeRef } from '../cluster/types.ts'
 
-interface CommonFlags {
+export interface CommonFlags {
   config?: string | undefined
   kubeconfig?: string | undefined
   context?: string | undefined
@@ -20,7 +20,7 @@ interface CommonFlags {
   help: boolean
 }
 
-function parse(
+export function parseCommonFlags(
   args: readonly string[],
   help: string,
   extra: Record<string, { type: 'string'; multiple?: boolean }> = {}
@@ -60,7 +60,7 @@ function parse(
   }
 }
 
-async function open(
+export async function openCluster(
   flags: CommonFlags,
   io: CommandIO,
   description: Description | undefined
@@ -81,14 +81,14 @@ with the live cluster. Writes nothing.
 `
 
 export const planCommand: Command = async (args, io) => {
-  const { common } = parse(args, PLAN_HELP)
+  const { common } = parseCommonFlags(args, PLAN_HELP)
   if (common.help) {
     io.stdout(PLAN_HELP)
     return ExitCode.ok
   }
   if (!common.config) throw new UsageError(`missing -c FILE (the description)\n\n${PLAN_HELP}`)
   const { description } = await loadDescription(common.config, io)
-  const connection = await open(common, io, description)
+  const connection = await openCluster(common, io, description)
   try {
     const prepared = await prepareCluster(connection.client, description, {
       owner: common.owner ?? description.settings.owner,
@@ -137,7 +137,7 @@ dependency order. Running it again deletes nothing.
 `
 
 export const cleanupCommand: Command = async (args, io) => {
-  const { common } = parse(args, CLEANUP_HELP)
+  const { common } = parseCommonFlags(args, CLEANUP_HELP)
   if (common.help) {
     io.stdout(CLEANUP_HELP)
     return ExitCode.ok
@@ -147,7 +147,7 @@ export const cleanupCommand: Command = async (args, io) => {
     : undefined
   const owner = common.owner ?? description?.settings.owner
   if (!owner) throw new UsageError(`give --owner OWNER or -c FILE\n\n${CLEANUP_HELP}`)
-  const connection = await open(common, io, description)
+  const connection = await openCluster(common, io, description)
   try {
     printCleanup(io, owner, await cleanup(connection.client, owner))
     return ExitCode.ok
@@ -172,7 +172,7 @@ preview environments whose own cleanup never ran.
 `
 
 export const sweepCommand: Command = async (args, io) => {
-  const { common, values } = parse(args, SWEEP_HELP, {
+  const { common, values } = parseCommonFlags(args, SWEEP_HELP, {
     'older-than': { type: 'string' },
     except: { type: 'string', multiple: true }
   })
@@ -187,7 +187,7 @@ export const sweepCommand: Command = async (args, io) => {
   const description = common.config
     ? (await loadDescription(common.config, io)).description
     : undefined
-  const connection = await open(common, io, description)
+  const connection = await openCluster(common, io, description)
   try {
     const swept = await sweep(connection.client, seconds, { except })
     for (const s of swept) printCleanup(io, s.owner, s.result)

@@ -9,9 +9,17 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'discover the cluster and show what apply would change; writes nothing',
     load: async () => (await import('./cluster.ts')).planCommand
   },
+  apply: {
+    summary: 'prepare the cluster, onboard the VMs, register them and run the checks',
+    load: async () => (await import('./run.ts')).applyCommand
+  },
+  verify: {
+    summary: 'run the checks against what an earlier apply set up',
+    load: async () => (await import('./run.ts')).verifyCommand
+  },
   cleanup: {
-    summary: 'remove everything one owner (a run, a pull request) created in the cluster',
-    load: async () => (await import('./cluster.ts')).cleanupCommand
+    summary: 'remove the sidecar from the VMs (-c FILE) and what one owner created in the cluster',
+    load: async () => (await import('./run.ts')).fullCleanupCommand
   },
   sweep: {
     summary: 'remove the objects of owners older than an age (preview environments)',
@@ -52,7 +60,9 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
     return ExitCode.invalid
   }
   try {
-    return await (await entry.load())(rest, io)
+    return await (
+      await entry.load()
+    )(rest, io)
   } catch (error) {
     if (error instanceof UsageError) {
       io.stderr(`Error: ${error.message}\n`)

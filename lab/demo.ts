@@ -1,0 +1,135 @@
+// `npm run demo`: the lab with three VMs, the bundled Action run exactly as GitHub runs it
+// (apply, then its post step), the job summary printed, and the lab taken down again.
+import { readFileSync } from 'node:fs'
+import { connect } from '../src/cluster/connection.ts'
+import { parseDescription } from '../src/config/index.ts'
+import { apply } from '../src/engine/run.ts'
+import { startLabEnvironment, LAB_SIDECAR_PACKAGE, type LabEnvironment } from './environment.ts'
+import { runAction } from './github.ts'
+import { labStatus, runInVm } from './vms/index.ts'
+
+const say = (line: string): void => console.log(`[demo] ${line}`)
+
+/** The meshed pod's VM is onboarded by the product itself, as its own small description. */
+async function onboardMeshedPod(
+  vm: { name: string; address: string; user: string },
+  env: LabEnvironment
+): Promise<void> {
+  const parsed = parseDescription(
+    `workloadGroups:
+  - name: sleep-mesh
+    namespace: sample
+    serviceAccount: sleep
+    labels: {app: sleep-mesh}
+    service: {kind: none}
+    sidecar: {package: ${LAB_SIDECAR_PACKAGE}}
+vms:
+  - name: ${vm.name}
+    host: ${vm.address}
+    user: ${vm.user}
+`,
+    'meshed-pod.yaml'
+  )
+  if (!parsed.ok) throw new Error(parsed.errors.map(e => e.message).join('; '))
+  const connection = await connect({ kubeconfigPath: env.kubeconfigPath })
+  try {
+    const report = await apply(parsed.description, connection, {
+      owner: 'lab-meshed-pod',
+      env: env.secrets,
+      log: () => undefined,
+      warn: message => say(`warning: ${message}`),
+      onSecret: () => undefined,
+      verify: false
+    })
+    if (!report.ok)
+      throw new Error(`the meshed pod's sidecar did not come up: ${report.problems.join('; ')}`)
+  } finally {
+    await connection.close()
+  }
+}
+
+/** The job summary is HTML; a terminal reads it better as text. */
+function summaryAsText(html: string): string {
+  return html
+    .replace(/<\/t[hd]>/g, ' | ')
+    .replace(/<\/(tr|h\d|p|li|pre|summary)>/g, '\n')
+    .replace(/<br\s*\/?>/g, '\n')
+    .replace(/<[^>]+>/g, '')
+    .replace(/&gt;/g, '>')
+    .replace(/&lt;/g, '<')
+    .replace(/&amp;/g, '&')
+    .replace(/\n{3,}/g, '\n\n')
+}
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    console.error(
+      'npm run demo needs root: the lab boots VMs with systemd-nspawn in network namespaces.'
+    )
+    return 1
+  }
+  const started = Date.now()
+  const env = await startLabEnvironment({
+    vms: 3,
+    meshedPod: { onboard: onboardMeshedPod },
+    log: say
+  })
+  try {
+    const inputs = {
+      'config-file': 'examples/lab.yaml',
+      command: 'apply',
+      cleanup: 'always',
+      kubeconfig: readFileSync(env.kubeconfigPath, 'utf8'),
+      'ssh-private-key': env.secrets.SSH_PRIVATE_KEY,
+      'known-hosts': env.secrets.SSH_KNOWN_HOSTS
+    }
+    say(
+      'running dist/main.js as GitHub runs it (INPUT_*, GITHUB_OUTPUT, GITHUB_STATE, GITHUB_STEP_SUMMARY)'
+    )
+    const main = await runAction('main', { inputs, timeoutMs: 300_000 })
+    process.stdout.write(main.stdout)
+    say(`main exited ${main.code}`)
+    console.log('\n================ job summary ================')
+    console.log(summaryAsText(main.summary))
+    console.log('================ outputs ================')
+    for (const name of ['ready-hosts', 'failed-hosts', 'checks'])
+      console.log(`${name}: ${main.outputs[name]}`)
+
+    say('running dist/post.js with the state main saved (cleanup: always)')
+    const post = await runAction('post', { inputs, state: main.state, timeoutMs: 300_000 })
+    process.stdout.write(post.stdout)
+    say(`post exited ${post.code}`)
+
+    const managed = env.cluster.store
+      .list('workloadentries', 'vm')
+      .concat(env.cluster.store.list('workloadgroups', 'vm'))
+      .filter(
+        o =>
+          (o.metadata as { labels?: Record<string, string> }).labels?.[
+            'mesh-expansion.io/owner'
+          ] === 'run-4242'
+      )
+    const sidecars = await Promise.all(
+      env.vms.map(
+        async vm => (await runInVm(vm, 'dpkg -s istio-sidecar >/dev/null 2>&1')).code === 0
+      )
+    )
+    say(
+      `after post: ${managed.length} managed object(s) of this run in the cluster, ${sidecars.filter(Boolean).length} sidecar(s) on the VMs`
+    )
+    say(`done in ${((Date.now() - started) / 1000).toFixed(1)}s`)
+    return main.code === 0 && post.code === 0 && managed.length === 0 && !sidecars.some(Boolean)
+      ? 0
+      : 1
+  } finally {
+    await env.close()
+    const status = await labStatus()
+    const left = status.vms.filter(vm => vm.running).length + status.strayNetns.length
+    say(`lab down (${left === 0 ? 'nothing left' : `${left} VM(s) or namespace(s) left!`})`)
+  }
+}
+
+process.exitCode = await main().catch(error => {
+  console.error(`[demo] failed: ${error instanceof Error ? error.stack : String(error)}`)
+  return 1
+})

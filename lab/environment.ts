@@ -1,0 +1,168 @@
+// The whole lab as one call: VMs, the sandbox cluster, istiod, the sidecar package and an app on
+// every VM. It is what `npm run demo` and the end-to-end tests start the product against.
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  debugConnections,
+  echoScriptPath,
+  startSandboxCluster,
+  type SandboxCluster
+} from './cluster/index.ts'
+import { netnsAnnotation } from './cluster/index.ts'
+import { buildSidecarDeb } from './mesh/deb.ts'
+import { startLabIstiod, type LabIstiod } from './mesh/index.ts'
+import {
+  addClusterAddress,
+  BRIDGE_ADDRESS,
+  CLUSTER_NETNS,
+  downLab,
+  GATEWAY_ADDRESS,
+  RUN_DIR,
+  runInVm,
+  upLab,
+  type LabState,
+  type LabVm
+} from './vms/index.ts'
+
+/** Where the environment puts the sidecar package: the example descriptions name this path. */
+export const LAB_SIDECAR_PACKAGE = join(RUN_DIR, 'istio-sidecar.deb')
+/** The port of the app every VM runs (the lab's echo server). */
+export const LAB_APP_PORT = 8080
+
+export interface LabEnvironment {
+  lab: LabState
+  /** The VMs the product onboards (the meshed pod's VM excluded). */
+  vms: LabVm[]
+  cluster: SandboxCluster
+  istiod: LabIstiod
+  /** The kubeconfig file (0600) of the sandbox cluster. */
+  kubeconfigPath: string
+  /** The secrets a description names: SSH_PRIVATE_KEY and SSH_KNOWN_HOSTS. */
+  secrets: Record<'SSH_PRIVATE_KEY' | 'SSH_KNOWN_HOSTS', string>
+  /** The VM that plays the meshed `sleep-mesh` pod, when asked for. */
+  podVm: LabVm | undefined
+  close(): Promise<void>
+}
+
+export interface LabEnvironmentOptions {
+  vms: number
+  latencyMs?: number
+  /**
+   * One more VM that plays a meshed pod (`pod/sample/app=sleep-mesh`): its requests leave through
+   * a sidecar with the identity of the `sleep` service account, as an injected pod's do.
+   * `onboard` brings its sidecar up (the caller passes the product's own onboarding).
+   */
+  meshedPod?: { onboard: (vm: LabVm, env: LabEnvironment) => Promise<void> }
+  log?: (line: string) => void
+}
+
+async function inVm(vm: LabVm, command: string, input?: string | Buffer): Promise<void> {
+  const result = await runInVm(vm, command, {
+    timeoutMs: 60_000,
+    ...(input !== undefined ? { input } : {})
+  })
+  if (result.code !== 0)
+    throw new Error(`${vm.name}: ${command}: exit ${result.code}: ${result.stderr}`)
+}
+
+/** What a real VM has before onboarding: a name server and an app listening on its port. */
+async function prepareVm(vm: LabVm, echo: Buffer): Promise<void> {
+  // The lab has no DNS server: names resolve through the sidecar's DNS capture, which only sees
+  // queries that are routed, so the VM names a resolver as any real VM does.
+  await inVm(
+    vm,
+    `printf 'nameserver ${BRIDGE_ADDRESS}\\noptions timeout:1 attempts:1\\n' > /etc/resolv.conf`
+  )
+  await inVm(vm, 'cat > /opt/echo.py', echo)
+  await inVm(
+    vm,
+    `systemctl is-active --quiet mx-echo || systemd-run --unit=mx-echo -p Restart=always python3 /opt/echo.py --host 0.0.0.0 --port ${LAB_APP_PORT} --name ${vm.name}`
+  )
+}
+
+export async function startLabEnvironment(options: LabEnvironmentOptions): Promise<LabEnvironment> {
+  const log = options.log ?? (() => undefined)
+  const workdir = await mkdtemp(join(tmpdir(), 'mesh-expansion-env-'))
+  let cluster: SandboxCluster | undefined
+  let istiod: LabIstiod | undefined
+  const close = async (): Promise<void> => {
+    await istiod?.close()
+    await cluster?.close()
+    await downLab()
+    await rm(workdir, { recursive: true, force: true })
+    await rm(LAB_SIDECAR_PACKAGE, { force: true })
+  }
+  try {
+    log(`lab: booting ${options.vms + (options.meshedPod ? 1 : 0)} VM(s)`)
+    const lab = await upLab({
+      vms: options.vms + (options.meshedPod ? 1 : 0),
+      ...(options.latencyMs ? { latencyMs: options.latencyMs } : {})
+    })
+    log(`lab: VMs reachable after ${((lab.readyMs ?? 0) / 1000).toFixed(1)}s`)
+    cluster = await startSandboxCluster({
+      host: BRIDGE_ADDRESS,
+      port: 6443,
+      podNetns: CLUSTER_NETNS,
+      istiodDebug: path =>
+        path === '/debug/connections' && istiod
+          ? debugConnections(istiod.connectedProxies())
+          : undefined
+    })
+    const echoService = cluster.store.get('services', 'sample', 'echo') as {
+      spec: { clusterIP: string }
+    }
+    await addClusterAddress(echoService.spec.clusterIP)
+    istiod = await startLabIstiod({ cluster, host: GATEWAY_ADDRESS })
+    log(`lab: sandbox cluster at ${cluster.url}, istiod stand-in at ${GATEWAY_ADDRESS}:15012`)
+
+    const deb = await buildSidecarDeb(workdir, { version: cluster.istioVersion })
+    await copyFile(deb, LAB_SIDECAR_PACKAGE)
+    const kubeconfigPath = join(workdir, 'kubeconfig')
+    await writeFile(kubeconfigPath, cluster.kubeconfig, { mode: 0o600 })
+
+    const echo = readFileSync(echoScriptPath)
+    await Promise.all(lab.vms.map(vm => prepareVm(vm, echo)))
+    const vms = options.meshedPod ? lab.vms.slice(0, options.vms) : lab.vms
+    const env: LabEnvironment = {
+      lab,
+      vms,
+      cluster,
+      istiod,
+      kubeconfigPath,
+      secrets: {
+        SSH_PRIVATE_KEY: lab.vms[0]?.privateKey ?? '',
+        SSH_KNOWN_HOSTS: readFileSync(lab.knownHostsPath, 'utf8')
+      },
+      podVm: options.meshedPod ? lab.vms[options.vms] : undefined,
+      close
+    }
+    if (options.meshedPod && env.podVm) {
+      await options.meshedPod.onboard(env.podVm, env)
+      cluster.store.put({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: 'sleep-mesh-0',
+          namespace: 'sample',
+          labels: { app: 'sleep-mesh' },
+          annotations: { [netnsAnnotation]: env.podVm.netns, 'sidecar.istio.io/status': '{}' }
+        },
+        spec: {
+          serviceAccountName: 'sleep',
+          containers: [
+            { name: 'sleep', image: 'curlimages/curl' },
+            { name: 'istio-proxy', image: 'proxyv2' }
+          ]
+        },
+        status: { phase: 'Running', podIP: env.podVm.address }
+      })
+      log(`lab: ${env.podVm.name} plays the meshed pod sample/sleep-mesh-0`)
+    }
+    return env
+  } catch (error) {
+    await close()
+    throw error
+  }
+}

@@ -1,0 +1,60 @@
+// What one VM receives: the five istioctl files, rendered from the description and the discovery,
+// with a token minted just before its host's turn.
+import type { Description, Vm } from '../config/index.ts'
+import type { Discovery } from '../cluster/discovery.ts'
+import { workloadGroupObject, type Ownership } from '../cluster/objects.ts'
+import { renderVmFiles, workloadGroupFromObject } from '../istio/index.ts'
+import type { HostFiles } from '../host/bundle.ts'
+import { workloadEntryName } from '../verify/index.ts'
+
+export interface VmFileSources {
+  rootCert(namespace: string): Promise<string>
+  token(namespace: string, serviceAccount: string): Promise<string>
+}
+
+export function filesRenderer(
+  description: Description,
+  discovery: Discovery,
+  ownership: Ownership,
+  addresses: ReadonlyMap<string, string>,
+  sources: VmFileSources,
+  warn: (message: string) => void
+): (vm: Vm) => Promise<HostFiles> {
+  const groups = new Map(description.workloadGroups.map(group => [group.name, group]))
+  return async vm => {
+    const group = groups.get(vm.group)
+    if (!group) throw new Error(`${vm.name}: unknown group ${vm.group}`)
+    const [rootCert, token] = await Promise.all([
+      sources.rootCert(group.namespace),
+      sources.token(group.namespace, group.serviceAccount)
+    ])
+    const workloadGroup = workloadGroupFromObject(
+      workloadGroupObject(group, discovery, ownership),
+      `workloadgroup ${group.namespace}/${group.name}`
+    )
+    // A manual entry with a probe gets health checks: the proxy must know its entry's name.
+    const healthChecked = group.registration === 'manual' && group.probe !== null
+    const rendered = renderVmFiles({
+      workloadGroup,
+      meshConfig: discovery.meshConfig,
+      istioNamespace: discovery.istioNamespace,
+      revision: discovery.revision,
+      clusterID: discovery.clusterID,
+      internalIP: addresses.get(vm.name),
+      ingress: discovery.gateway.address,
+      autoRegister: group.registration === 'auto',
+      captureDns: group.captureDns,
+      rootCert,
+      token,
+      ...(healthChecked
+        ? {
+            extraProxyMetadata: {
+              ISTIO_META_WORKLOAD_ENTRY: workloadEntryName(vm, group, addresses.get(vm.name) ?? '')
+            }
+          }
+        : {})
+    })
+    for (const warning of rendered.warnings) warn(`${vm.name}: ${warning}`)
+    return rendered.files
+  }
+}

@@ -1,0 +1,56 @@
+// Human output of a run, line by line: pure functions of results, so the CLI and the Action's
+// log print the same words.
+import type { HostResult } from '../host/onboard.ts'
+import type { CheckResult } from '../verify/types.ts'
+import type { RunReport } from '../engine/report.ts'
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
+
+export function hostLine(result: HostResult): string {
+  if (result.status === 'failed') {
+    return `✗ ${result.host}: failed in ${result.error?.phase ?? '?'} after ${seconds(result.totalMs)}: ${result.error?.message ?? ''}`
+  }
+  if (result.status === 'skipped') return `- ${result.host}: skipped`
+  if (result.package === 'removed' || result.package === 'kept') {
+    return `✓ ${result.host}: sidecar removed${result.package === 'kept' ? ' (package kept)' : ''} (${seconds(result.totalMs)})`
+  }
+  const what = result.changed ? (result.restarted ? 'changed, restarted' : 'changed') : 'unchanged'
+  const ready = result.ready ? 'ready' : 'not ready'
+  const { connections, channels } = result.stats
+  return `✓ ${result.host}: ${ready}, ${what}, package ${result.package || 'n/a'} (${seconds(result.totalMs)}; ${connections} connection, ${channels} channels)`
+}
+
+export function checkLine(result: CheckResult): string {
+  const mark = result.status === 'pass' ? '✓' : result.status === 'skip' ? '-' : '✗'
+  const tail = result.status === 'pass' ? '' : `: ${result.diagnosis ?? ''}`
+  return `${mark} check ${result.name}${tail}`
+}
+
+export function reportLines(report: RunReport): string[] {
+  const lines: string[] = []
+  if (report.cluster) {
+    const c = report.cluster
+    lines.push(
+      `cluster: Istio ${c.istioVersion ?? 'not found'} (${c.generation}), revision ${c.revision || 'default'}, ` +
+        `cluster ID "${c.clusterID}", gateway ${c.gateway || 'none'}; ${c.writes} write(s), ${c.unchanged} unchanged`
+    )
+  }
+  if (report.command !== 'verify') {
+    const ready = report.hosts.filter(h => h.status === 'ok' && h.ready).length
+    const failed = report.hosts.filter(h => h.status === 'failed').length
+    lines.push(`hosts: ${ready} ready, ${failed} failed, ${report.skippedHosts.length} skipped`)
+  }
+  if (report.checks.length > 0) {
+    const passed = report.checks.filter(c => c.status === 'pass').length
+    const failed = report.checks.filter(c => c.status === 'fail').length
+    lines.push(
+      `checks: ${passed} passed, ${failed} failed, ${report.checks.length - passed - failed} skipped`
+    )
+  }
+  if (report.removed.length > 0) lines.push(`removed: ${report.removed.length} object(s)`)
+  for (const problem of report.problems) lines.push(`problem: ${problem}`)
+  lines.push(
+    `${report.command} ${report.ok ? 'succeeded' : 'FAILED'} in ${seconds(report.durationMs)}`
+  )
+  return lines
+}
