@@ -1,52 +1,11 @@
 // `npm run demo`: the lab with three VMs, the bundled Action run exactly as GitHub runs it
 // (apply, then its post step), the job summary printed, and the lab taken down again.
 import { readFileSync } from 'node:fs'
-import { connect } from '../src/cluster/connection.ts'
-import { parseDescription } from '../src/config/index.ts'
-import { apply } from '../src/engine/run.ts'
-import { startLabEnvironment, LAB_SIDECAR_PACKAGE, type LabEnvironment } from './environment.ts'
+import { startLabEnvironment } from './environment.ts'
 import { runAction } from './github.ts'
 import { labStatus, runInVm } from './vms/index.ts'
 
 const say = (line: string): void => console.log(`[demo] ${line}`)
-
-/** The meshed pod's VM is onboarded by the product itself, as its own small description. */
-async function onboardMeshedPod(
-  vm: { name: string; address: string; user: string },
-  env: LabEnvironment
-): Promise<void> {
-  const parsed = parseDescription(
-    `workloadGroups:
-  - name: sleep-mesh
-    namespace: sample
-    serviceAccount: sleep
-    labels: {app: sleep-mesh}
-    service: {kind: none}
-    sidecar: {package: ${LAB_SIDECAR_PACKAGE}}
-vms:
-  - name: ${vm.name}
-    host: ${vm.address}
-    user: ${vm.user}
-`,
-    'meshed-pod.yaml'
-  )
-  if (!parsed.ok) throw new Error(parsed.errors.map(e => e.message).join('; '))
-  const connection = await connect({ kubeconfigPath: env.kubeconfigPath })
-  try {
-    const report = await apply(parsed.description, connection, {
-      owner: 'lab-meshed-pod',
-      env: env.secrets,
-      log: () => undefined,
-      warn: message => say(`warning: ${message}`),
-      onSecret: () => undefined,
-      verify: false
-    })
-    if (!report.ok)
-      throw new Error(`the meshed pod's sidecar did not come up: ${report.problems.join('; ')}`)
-  } finally {
-    await connection.close()
-  }
-}
 
 /** The job summary is HTML; a terminal reads it better as text. */
 function summaryAsText(html: string): string {
@@ -71,7 +30,7 @@ async function main(): Promise<number> {
   const started = Date.now()
   const env = await startLabEnvironment({
     vms: 3,
-    meshedPod: { onboard: onboardMeshedPod },
+    meshedPod: true,
     log: say
   })
   try {

@@ -11,6 +11,9 @@ import {
   type SandboxCluster
 } from './cluster/index.ts'
 import { netnsAnnotation } from './cluster/index.ts'
+import { connect } from '../src/cluster/connection.ts'
+import { parseDescription } from '../src/config/index.ts'
+import { apply } from '../src/engine/run.ts'
 import { buildSidecarDeb } from './mesh/deb.ts'
 import { startLabIstiod, type LabIstiod } from './mesh/index.ts'
 import {
@@ -51,10 +54,10 @@ export interface LabEnvironmentOptions {
   latencyMs?: number
   /**
    * One more VM that plays a meshed pod (`pod/sample/app=sleep-mesh`): its requests leave through
-   * a sidecar with the identity of the `sleep` service account, as an injected pod's do.
-   * `onboard` brings its sidecar up (the caller passes the product's own onboarding).
+   * a sidecar with the identity of the `sleep` service account, as an injected pod's do. The
+   * product itself onboards it, under an owner of its own.
    */
-  meshedPod?: { onboard: (vm: LabVm, env: LabEnvironment) => Promise<void> }
+  meshedPod?: boolean
   log?: (line: string) => void
 }
 
@@ -80,6 +83,41 @@ async function prepareVm(vm: LabVm, echo: Buffer): Promise<void> {
     vm,
     `systemctl is-active --quiet mx-echo || systemd-run --unit=mx-echo -p Restart=always python3 /opt/echo.py --host 0.0.0.0 --port ${LAB_APP_PORT} --name ${vm.name}`
   )
+}
+
+/** The meshed pod's VM is onboarded by the product, as its own small description. */
+async function onboardMeshedPod(vm: LabVm, env: LabEnvironment): Promise<void> {
+  const parsed = parseDescription(
+    `workloadGroups:
+  - name: sleep-mesh
+    namespace: sample
+    serviceAccount: sleep
+    labels: {app: sleep-mesh}
+    service: {kind: none}
+    sidecar: {package: ${LAB_SIDECAR_PACKAGE}}
+vms:
+  - name: ${vm.name}
+    host: ${vm.address}
+    user: ${vm.user}
+`,
+    'meshed-pod.yaml'
+  )
+  if (!parsed.ok) throw new Error(parsed.errors.map(e => e.message).join('; '))
+  const connection = await connect({ kubeconfigPath: env.kubeconfigPath })
+  try {
+    const report = await apply(parsed.description, connection, {
+      owner: 'lab-meshed-pod',
+      env: env.secrets,
+      log: () => undefined,
+      warn: () => undefined,
+      onSecret: () => undefined,
+      verify: false
+    })
+    if (!report.ok)
+      throw new Error(`the meshed pod's sidecar did not come up: ${report.problems.join('; ')}`)
+  } finally {
+    await connection.close()
+  }
 }
 
 export async function startLabEnvironment(options: LabEnvironmentOptions): Promise<LabEnvironment> {
@@ -139,7 +177,7 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
       close
     }
     if (options.meshedPod && env.podVm) {
-      await options.meshedPod.onboard(env.podVm, env)
+      await onboardMeshedPod(env.podVm, env)
       cluster.store.put({
         apiVersion: 'v1',
         kind: 'Pod',
