@@ -31,7 +31,7 @@ import {
   type LabVm
 } from '../../lab/vms/index.ts'
 import { parseWorkloadGroupYaml, renderVmFiles } from '../../src/istio/index.ts'
-import type { HostFiles } from '../../src/host/bundle.ts'
+import { remoteCommand, type HostFiles } from '../../src/host/bundle.ts'
 import { fanOut } from '../../src/host/fanout.ts'
 import { onboardHost, type HostResult, type HostTarget } from '../../src/host/onboard.ts'
 import type { LocalJob } from '../../src/host/onboardLocal.ts'
@@ -267,6 +267,35 @@ describe('host side on the lab VMs', labTestOptions(), () => {
     }
     const afterStates = await Promise.all([0, 1, 2].map(i => serviceState(vm(i))))
     assert.deepEqual(afterStates, beforeStates)
+  })
+
+  test('the per-command timeout returns promptly; on the host timeout(1) ends the command', async () => {
+    const v = vm(1)
+    const t = await (await target(v)).connect()
+    try {
+      const started = Date.now()
+      const plain = await t.exec('sleep 31; echo done', { timeoutMs: 1000 })
+      assert.equal(plain.timedOut, true)
+      // a plain shell dies of the TERM, its sleep does not: the result still comes back
+      assert.ok(Date.now() - started < 5000, `the timeout took ${Date.now() - started} ms`)
+      await runInVm(v, 'pkill -f "sleep 31" || true')
+      // under the wrapper: sudo -n and timeout(1) on the host end it even if the signal is lost
+      const wrapped = await t.exec(remoteCommand(2), { stdin: 'sleep 32\n', timeoutMs: 60_000 })
+      assert.equal(wrapped.timedOut, false)
+      assert.equal(wrapped.code, 124, 'timeout(1) on the host ended the command')
+      // the runner's timeout first: it returns promptly; OpenSSH signals with the SSH user's
+      // rights, which cannot reach the root processes under sudo: the host's timeout(1), set to
+      // the command timeout (the runner waits 10 s longer), is what ends an install
+      const started2 = Date.now()
+      const signalled = await t.exec(remoteCommand(600), { stdin: 'sleep 33\n', timeoutMs: 1000 })
+      assert.equal(signalled.timedOut, true)
+      assert.ok(Date.now() - started2 < 5000)
+      await runInVm(v, 'pkill -f "sleep 33" || true')
+    } finally {
+      await t.close()
+    }
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    assert.equal((await runInVm(v, 'pgrep -f "sleep 3[123]" || true')).stdout, '')
   })
 
   test('a wrong host key fails that host with the fingerprint shown; the others complete', async () => {

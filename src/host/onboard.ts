@@ -143,6 +143,12 @@ function failureMessage(exec: ExecResult, report: RemoteReport, timeoutMs: numbe
       `the install did not finish within ${Math.round(timeoutMs / 1000)} s and was killed`
     )
   }
+  if (exec.code === 124) {
+    return new PhaseError(
+      lastPhase,
+      `the install did not finish within ${Math.round(timeoutMs / 1000)} s and was stopped on the host`
+    )
+  }
   if (report.failures.length > 0) {
     const phase = report.failures[0]?.phase ?? lastPhase
     return new PhaseError(phase, report.failures.map(f => `${f.check}: ${f.message}`).join('; '))

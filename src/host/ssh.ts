@@ -47,6 +47,8 @@ export interface SshOptions extends SshHop {
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 export const DEFAULT_ATTEMPTS = 3
 export const DEFAULT_BACKOFF_MS = [500, 1000, 2000]
+/** After a command's timeout, how long its channel may take to close before we stop waiting. */
+const CLOSE_GRACE_MS = 2000
 /** A hard stop after ssh2's own readyTimeout, should it not fire. */
 const GUARD_SLACK_MS = 500
 
@@ -201,16 +203,33 @@ export class SshTransport implements HostTransport {
     let code: number | null = null
     let signal: string | null = null
     let timedOut = false
+    let settled = false
+    let grace: NodeJS.Timeout | undefined
+    const finish = (): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      clearTimeout(grace)
+      resolve({
+        code: timedOut || code === null ? -1 : code,
+        signal: timedOut ? 'timeout' : signal,
+        stdout: Buffer.concat(stdout).toString('utf8'),
+        stderr: Buffer.concat(stderr).toString('utf8'),
+        timedOut
+      })
+    }
     const timer = setTimeout(() => {
       timedOut = true
-      // TERM reaches sudo, which relays it to timeout(1), which signals the whole install's group;
-      // closing the channel ends the session whatever happens on the far side.
+      // Best effort: OpenSSH signals the session with the SSH user's rights, so processes under
+      // sudo are out of reach (the bundle's timeout(1) on the host ends those). sshd answers the
+      // close only when the command's output is closed, so we stop waiting after a short grace.
       try {
         channel.signal('TERM')
       } catch {
         // channel already gone
       }
       channel.close()
+      grace = setTimeout(finish, CLOSE_GRACE_MS)
     }, options.timeoutMs)
     channel.on('data', (chunk: Buffer) => {
       stdout.push(chunk)
@@ -224,16 +243,7 @@ export class SshTransport implements HostTransport {
       if (typeof exitCode === 'number') code = exitCode
       else signal = exitSignal ?? 'unknown'
     })
-    channel.on('close', () => {
-      clearTimeout(timer)
-      resolve({
-        code: timedOut || code === null ? -1 : code,
-        signal: timedOut ? 'timeout' : signal,
-        stdout: Buffer.concat(stdout).toString('utf8'),
-        stderr: Buffer.concat(stderr).toString('utf8'),
-        timedOut
-      })
-    })
+    channel.on('close', finish)
     const input = options.stdin
     if (input === undefined) channel.end()
     else if (typeof input === 'string' || Buffer.isBuffer(input)) {
