@@ -26,7 +26,8 @@ import {
   runInVm,
   upLab,
   type LabState,
-  type LabVm
+  type LabVm,
+  type UpOptions
 } from './vms/index.ts'
 
 /** Where the environment puts the sidecar package: the example descriptions name this path. */
@@ -58,6 +59,8 @@ export interface LabEnvironmentOptions {
    * product itself onboards it, under an owner of its own.
    */
   meshedPod?: boolean
+  /** Passed to upLab: Node 24 inside the VMs (a VM that plays the CI runner) and bind mounts. */
+  vmOptions?: Pick<UpOptions, 'nodeBinary' | 'binds'>
   log?: (line: string) => void
 }
 
@@ -136,7 +139,8 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
     log(`lab: booting ${options.vms + (options.meshedPod ? 1 : 0)} VM(s)`)
     const lab = await upLab({
       vms: options.vms + (options.meshedPod ? 1 : 0),
-      ...(options.latencyMs ? { latencyMs: options.latencyMs } : {})
+      ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}),
+      ...options.vmOptions
     })
     log(`lab: VMs reachable after ${((lab.readyMs ?? 0) / 1000).toFixed(1)}s`)
     cluster = await startSandboxCluster({
