@@ -1,22 +1,191 @@
-// `npm run bench`: runs the benchmarks, prints a table per benchmark and writes bench/results.json.
-import { writeFile } from 'node:fs/promises'
+// `npm run bench` (as root): start-up and bundle size, then the product and the manual baseline on
+// the same lab VMs at each emulated round-trip time; prints a table per benchmark and writes
+// bench/results.json. Options (for shorter runs): --hosts 1,10,30 --rtt 0,50
+// --baseline 1@0,1@50,30@50 --rerun-rtt 50 --no-startup --out FILE
+import { cpus, release, tmpdir, totalmem } from 'node:os'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { bundleBytes, measureStartup } from './startup.ts'
+import { parseArgs } from 'node:util'
+import { startSandboxCluster } from '../lab/cluster/index.ts'
+import { startLabEnvironment } from '../lab/environment.ts'
+import { baselineRun } from './baseline.ts'
+import { cleanupRun, productRun, rerun, type FleetContext } from './fleet.ts'
+import { evaluateTargets, ratios, type FleetRun, type RerunResult } from './results.ts'
+import { bundleBytes, measureStartup, type StartupRow } from './startup.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
+const say = (line: string): void => console.log(`[bench] ${line}`)
 
-const startup = await measureStartup(root)
-console.log('Start-up: process start to first output (ms)')
-console.table(startup)
-const bytes = await bundleBytes(root)
-console.log('Bundle size (bytes)')
-console.table(bytes)
+const { values } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '1,10,30' },
+    rtt: { type: 'string', default: '0,50' },
+    baseline: { type: 'string', default: '1@0,1@50,30@50' },
+    'rerun-rtt': { type: 'string', default: '0,50' },
+    'no-startup': { type: 'boolean', default: false },
+    out: { type: 'string' }
+  }
+})
+const numbers = (text: string): number[] =>
+  text
+    .split(',')
+    .filter(Boolean)
+    .map(Number)
+    .filter(n => Number.isInteger(n) && n >= 0)
+const hostCounts = numbers(values.hosts)
+  .filter(n => n >= 1 && n <= 30)
+  .sort((a, b) => a - b)
+const rtts = numbers(values.rtt).filter(n => n <= 1000)
+const rerunRtts = new Set(numbers(values['rerun-rtt']))
+const baselines = values.baseline
+  .split(',')
+  .filter(Boolean)
+  .map(item => item.split('@').map(Number) as [number, number])
+  .filter(([n, rtt]) => n >= 1 && n <= 30 && rtts.includes(rtt))
 
-const results = {
-  date: new Date().toISOString(),
-  node: process.version,
-  startup,
-  bundleBytes: bytes
+const fleet: FleetRun[] = []
+const reruns: RerunResult[] = []
+const errors: string[] = []
+let startup: StartupRow[] = []
+let bytes: Record<string, number> = {}
+const labBoot: Array<{ vms: number; rttMs: number; reachableMs: number | null }> = []
+const workdir = await mkdtemp(join(tmpdir(), 'mesh-expansion-bench-'))
+
+async function step(what: string, work: () => Promise<void>): Promise<void> {
+  try {
+    await work()
+  } catch (error) {
+    const message = `${what}: ${error instanceof Error ? error.message : String(error)}`
+    errors.push(message)
+    say(`FAILED ${message}`)
+  }
 }
-await writeFile(new URL('results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`)
-console.log('written: bench/results.json')
+
+async function startupBench(): Promise<void> {
+  // A plan needs a cluster: the sandbox API on loopback, nothing else of the lab.
+  const cluster = await startSandboxCluster({ host: '127.0.0.1', echo: false })
+  try {
+    const kubeconfigPath = join(workdir, 'startup-kubeconfig')
+    await writeFile(kubeconfigPath, cluster.kubeconfig, { mode: 0o600 })
+    startup = await measureStartup(root, 15, {
+      cluster: { kubeconfig: cluster.kubeconfig, kubeconfigPath }
+    })
+  } finally {
+    await cluster.close()
+  }
+  console.log('Start-up: process start to first output (ms)')
+  console.table(startup)
+  bytes = await bundleBytes(root)
+  console.log('Bundle size (bytes)')
+  console.table(bytes)
+}
+
+async function fleetBench(rttMs: number): Promise<void> {
+  const wanted = baselines.filter(([, rtt]) => rtt === rttMs).map(([n]) => n)
+  const vmCount = Math.max(0, ...hostCounts, ...wanted)
+  if (vmCount === 0) return
+  say(`lab: ${vmCount} VM(s), ${rttMs} ms RTT`)
+  const env = await startLabEnvironment({ vms: vmCount, latencyMs: rttMs, log: say })
+  labBoot.push({ vms: vmCount, rttMs, reachableMs: env.lab.readyMs ?? null })
+  const ctx: FleetContext = { root, env, workdir, rttMs, log: say }
+  try {
+    for (const n of hostCounts) {
+      const vms = env.vms.slice(0, n)
+      await step(`product ${n} host(s) at ${rttMs} ms`, async () => {
+        const result = await productRun(ctx, vms)
+        fleet.push(result)
+        say(`product: ${n} host(s) at ${rttMs} ms: ${result.ready} ready in ${result.wallMs} ms`)
+        if (n === hostCounts[hostCounts.length - 1] && rerunRtts.has(rttMs)) {
+          const again = await rerun(ctx, vms)
+          reruns.push(again)
+          say(`re-run: ${n} host(s): ${again.wallMs} ms, ${again.apiWrites} API write(s)`)
+        }
+      })
+      await step(`cleanup after product ${n} at ${rttMs} ms`, () =>
+        cleanupRun(ctx, vms, `bench-${n}-${rttMs}`)
+      )
+    }
+    for (const [index, n] of wanted.sort((a, b) => a - b).entries()) {
+      const vms = env.vms.slice(0, n)
+      await step(`baseline ${n} host(s) at ${rttMs} ms`, async () => {
+        const result = await baselineRun({ env, workdir, rttMs, log: say }, vms)
+        fleet.push(result)
+        say(`baseline: ${n} host(s) at ${rttMs} ms: ${result.ready} ready in ${result.wallMs} ms`)
+      })
+      if (index < wanted.length - 1)
+        await step(`cleanup after baseline ${n} at ${rttMs} ms`, () =>
+          cleanupRun(ctx, vms, `baseline-${n}-${rttMs}`)
+        )
+    }
+  } finally {
+    await env.close()
+  }
+}
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    console.error('npm run bench needs root: the lab boots VMs in network namespaces.')
+    return 1
+  }
+  const started = Date.now()
+  try {
+    if (!values['no-startup']) await step('start-up', startupBench)
+    for (const rtt of rtts) await step(`fleet at ${rtt} ms`, () => fleetBench(rtt))
+  } finally {
+    await rm(workdir, { recursive: true, force: true })
+  }
+
+  if (fleet.length > 0) {
+    console.log(
+      'Fleet: onboarding to all-ready (product = dist/cli.js apply; baseline = scp/ssh per step)'
+    )
+    console.table(fleet.map(({ slowestHostPhases: _, ...row }) => row))
+  }
+  const speedups = ratios(fleet)
+  if (speedups.length > 0) {
+    console.log('Product against baseline')
+    console.table(speedups)
+  }
+  if (reruns.length > 0) {
+    console.log('Re-run on unchanged VMs')
+    console.table(reruns)
+  }
+  const targets = evaluateTargets({
+    fleet,
+    rerun: reruns.find(r => r.hosts === 30 && r.rttMs === 50) ?? reruns[reruns.length - 1],
+    startup
+  })
+  console.log('Targets')
+  console.table(targets)
+  if (errors.length > 0) console.log(`Errors:\n${errors.map(e => `  ${e}`).join('\n')}`)
+
+  const results = {
+    date: new Date().toISOString(),
+    node: process.version,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? '',
+      memoryMiB: Math.round(totalmem() / 2 ** 20),
+      kernel: release()
+    },
+    durationSec: Math.round((Date.now() - started) / 1000),
+    startup,
+    bundleBytes: bytes,
+    labBoot,
+    fleet,
+    speedups,
+    reruns,
+    targets,
+    errors
+  }
+  const out = values.out ?? fileURLToPath(new URL('results.json', import.meta.url))
+  await writeFile(out, `${JSON.stringify(results, null, 2)}\n`)
+  say(`written: ${values.out ?? 'bench/results.json'} (${results.durationSec} s)`)
+  return errors.length === 0 ? 0 : 1
+}
+
+process.exitCode = await main().catch(error => {
+  console.error(`[bench] failed: ${error instanceof Error ? error.stack : String(error)}`)
+  return 1
+})

@@ -1,0 +1,200 @@
+// The product on N lab VMs: the CLI bundle as a child (`dist/cli.js apply --json`), as a user
+// runs it, with its wall time, peak memory, per-host SSH statistics and the API requests the
+// sandbox cluster logged. Then the re-run on the same, unchanged VMs.
+import { spawn } from 'node:child_process'
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { LAB_SIDECAR_PACKAGE, type LabEnvironment } from '../lab/environment.ts'
+import { runInVm, type LabVm } from '../lab/vms/index.ts'
+import type { RunReport } from '../src/engine/report.ts'
+import { benchDescriptionText } from './description.ts'
+import { countApiRequests, type FleetRun, type RerunResult } from './results.ts'
+
+export interface CliRun {
+  code: number | null
+  wallMs: number
+  peakRssKiB: number | null
+  report: RunReport | undefined
+  stderr: string
+}
+
+/** Runs `node dist/cli.js ARGS` and waits for it (bounded). */
+export async function runCli(
+  root: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  workdir: string,
+  timeoutMs = 600_000
+): Promise<CliRun> {
+  const rssFile = join(workdir, `maxrss-${process.hrtime.bigint()}`)
+  const started = process.hrtime.bigint()
+  const child = spawn(
+    process.execPath,
+    ['--import', join(root, 'bench/maxrss.ts'), join(root, 'dist/cli.js'), ...args],
+    { cwd: root, env: { ...env, MX_BENCH_MAXRSS_FILE: rssFile }, stdio: ['ignore', 'pipe', 'pipe'] }
+  )
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
+  child.stderr.on('data', (chunk: Buffer) => err.push(chunk))
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', resolve)
+  }).finally(() => clearTimeout(timer))
+  const wallMs = Number(process.hrtime.bigint() - started) / 1e6
+  const peak = await readFile(rssFile, 'utf8').catch(() => '')
+  await rm(rssFile, { force: true })
+  const stdout = Buffer.concat(out).toString('utf8')
+  let report: RunReport | undefined
+  try {
+    report = JSON.parse(stdout) as RunReport
+  } catch {
+    report = undefined
+  }
+  return {
+    code,
+    wallMs,
+    peakRssKiB: peak === '' ? null : Number(peak),
+    report,
+    stderr: Buffer.concat(err).toString('utf8')
+  }
+}
+
+/** SSH logins each VM's sshd accepted so far (from its journal). */
+export async function sshLogins(vms: readonly LabVm[]): Promise<number> {
+  const counts = await Promise.all(
+    vms.map(async vm => {
+      const result = await runInVm(
+        vm,
+        "journalctl -q --no-pager _COMM=sshd-session _COMM=sshd | grep -c 'Accepted publickey' || true",
+        { timeoutMs: 30_000 }
+      )
+      return Number(result.stdout.trim()) || 0
+    })
+  )
+  return counts.reduce((a, b) => a + b, 0)
+}
+
+export interface FleetContext {
+  root: string
+  env: LabEnvironment
+  workdir: string
+  rttMs: number
+  log: (line: string) => void
+}
+
+function cliEnv(env: LabEnvironment): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    SSH_PRIVATE_KEY: env.secrets.SSH_PRIVATE_KEY,
+    SSH_KNOWN_HOSTS: env.secrets.SSH_KNOWN_HOSTS
+  }
+}
+
+async function descriptionFile(ctx: FleetContext, vms: readonly LabVm[]): Promise<string> {
+  const file = join(ctx.workdir, `bench-${vms.length}.yaml`)
+  await writeFile(file, benchDescriptionText(vms, LAB_SIDECAR_PACKAGE))
+  return file
+}
+
+function owner(ctx: FleetContext, hosts: number): string {
+  return `bench-${hosts}-${ctx.rttMs}`
+}
+
+async function measuredApply(
+  ctx: FleetContext,
+  vms: readonly LabVm[],
+  file: string
+): Promise<{ run: CliRun; logins: number; api: ReturnType<typeof countApiRequests> }> {
+  const log = ctx.env.cluster.requestLog
+  const loginsBefore = await sshLogins(vms)
+  const from = log.entries.length
+  const run = await runCli(
+    ctx.root,
+    [
+      'apply',
+      '-c',
+      file,
+      '--kubeconfig',
+      ctx.env.kubeconfigPath,
+      '--owner',
+      owner(ctx, vms.length),
+      '--json'
+    ],
+    cliEnv(ctx.env),
+    ctx.workdir
+  )
+  const api = countApiRequests(log.entries.slice(from))
+  const logins = (await sshLogins(vms)) - loginsBefore
+  if (!run.report)
+    throw new Error(`apply gave no report (exit ${run.code}): ${run.stderr.slice(-2000)}`)
+  return { run, logins, api }
+}
+
+/** The product onboards `vms` (fresh): one measured apply. */
+export async function productRun(ctx: FleetContext, vms: readonly LabVm[]): Promise<FleetRun> {
+  const file = await descriptionFile(ctx, vms)
+  const { run, logins, api } = await measuredApply(ctx, vms, file)
+  const report = run.report as RunReport
+  const hosts = report.hosts
+  const per = (pick: (h: RunReport['hosts'][number]) => number): number =>
+    Math.max(0, ...hosts.map(pick))
+  if (!report.ok) ctx.log(`product: problems: ${report.problems.join('; ')}`)
+  return {
+    tool: 'product',
+    hosts: vms.length,
+    rttMs: ctx.rttMs,
+    wallMs: Math.round(run.wallMs),
+    ready: hosts.filter(h => h.status === 'ok' && h.ready).length,
+    failed: hosts.filter(h => h.status === 'failed').length,
+    sshLogins: logins,
+    connectionsPerHost: per(h => h.stats.connections),
+    channelsPerHost: per(h => h.stats.channels),
+    bytesSent: hosts.reduce((sum, h) => sum + h.stats.bytesSent, 0),
+    apiRequests: api.requests,
+    apiWrites: api.writes,
+    peakRssKiB: run.peakRssKiB,
+    engineMs: report.durationMs,
+    slowestHostPhases: Object.fromEntries(
+      ([...hosts].sort((a, b) => b.totalMs - a.totalMs)[0]?.phases ?? []).map(p => [p.name, p.ms])
+    )
+  }
+}
+
+/** A second apply on the same VMs, nothing changed in between. */
+export async function rerun(ctx: FleetContext, vms: readonly LabVm[]): Promise<RerunResult> {
+  const file = await descriptionFile(ctx, vms)
+  const { run, api } = await measuredApply(ctx, vms, file)
+  const report = run.report as RunReport
+  return {
+    hosts: vms.length,
+    rttMs: ctx.rttMs,
+    wallMs: Math.round(run.wallMs),
+    clusterWrites: report.cluster?.writes ?? -1,
+    apiWrites: api.writes,
+    changedHosts: report.hosts.filter(h => h.changed).length,
+    restartedHosts: report.hosts.filter(h => h.restarted).length,
+    ready: report.hosts.filter(h => h.status === 'ok' && h.ready).length
+  }
+}
+
+/** Removes the sidecar from `vms` and the owner's objects, so the next run starts fresh. */
+export async function cleanupRun(
+  ctx: FleetContext,
+  vms: readonly LabVm[],
+  ownerName: string
+): Promise<void> {
+  const file = await descriptionFile(ctx, vms)
+  const run = await runCli(
+    ctx.root,
+    ['cleanup', '-c', file, '--kubeconfig', ctx.env.kubeconfigPath, '--owner', ownerName, '--json'],
+    cliEnv(ctx.env),
+    ctx.workdir
+  )
+  if (run.code !== 0)
+    throw new Error(
+      `cleanup failed (exit ${run.code}): ${run.report?.problems.join('; ') ?? run.stderr.slice(-2000)}`
+    )
+}
