@@ -72,6 +72,27 @@ function emptyReport(command: RunReport['command'], owner: string): RunReport {
   }
 }
 
+function hostProblems(results: readonly HostResult[]): string[] {
+  return results
+    .filter(result => result.status === 'failed')
+    .map(r => `${r.host}: ${r.error?.phase ?? 'host'}: ${r.error?.message ?? 'failed'}`)
+}
+
+function checkProblems(checks: readonly CheckResult[]): string[] {
+  return checks
+    .filter(check => check.status === 'fail')
+    .map(check => `check "${check.name}": ${check.diagnosis ?? 'failed'}`)
+}
+
+/** Discovery and the plan against the live cluster, writing nothing. */
+function readCluster(
+  description: Description,
+  connection: Connection,
+  owner: string
+): Promise<Prepared> {
+  return prepareCluster(connection.client, description, { owner, dryRun: true })
+}
+
 /** Opens one transport per VM for the checks; a VM that cannot be reached gets none. */
 async function openTransports(
   description: Description,
@@ -212,11 +233,7 @@ export async function apply(
   })
   report.hosts = fleet.results.filter(result => result.status !== 'skipped')
   report.skippedHosts = fleet.results.filter(result => result.status === 'skipped').map(r => r.host)
-  for (const result of fleet.results.filter(r => r.status === 'failed')) {
-    report.problems.push(
-      `${result.host}: ${result.error?.phase ?? 'host'}: ${result.error?.message ?? 'failed'}`
-    )
-  }
+  report.problems.push(...hostProblems(fleet.results))
 
   const readyAddresses = new Map(
     fleet.results
@@ -245,6 +262,7 @@ export async function apply(
     })
   }
   if (report.cluster) report.cluster.writes += registered.written.length
+  let registrationFailures = 0
   await Promise.all(
     vms
       .filter(vm => readyAddresses.has(vm.name) && groups.get(vm.group)?.registration === 'auto')
@@ -259,6 +277,7 @@ export async function apply(
             apiVersion: `networking.istio.io/${prepared.discovery.networkingVersion}`
           })
         } catch (error) {
+          registrationFailures++
           report.problems.push(`${vm.name}: auto-registration: ${(error as Error).message}`)
         }
       })
@@ -267,15 +286,11 @@ export async function apply(
   if (options.verify !== false) {
     options.log('verify: running the checks')
     report.checks = await verifyHosts(description, connection, prepared, addresses, options)
-    for (const check of report.checks.filter(c => c.status === 'fail')) {
-      report.problems.push(`check "${check.name}": ${check.diagnosis ?? 'failed'}`)
-    }
+    report.problems.push(...checkProblems(report.checks))
   }
   const checksOk = report.checks.every(check => check.status !== 'fail')
   report.ok =
-    hostsOk(description, fleet.failed, fleet.skipped) &&
-    checksOk &&
-    !report.problems.some(p => p.includes('auto-registration'))
+    hostsOk(description, fleet.failed, fleet.skipped) && checksOk && registrationFailures === 0
   report.durationMs = Date.now() - started
   return report
 }
@@ -288,16 +303,11 @@ export async function verify(
 ): Promise<RunReport> {
   const started = Date.now()
   const report = emptyReport('verify', options.owner)
-  const prepared = await prepareCluster(connection.client, description, {
-    owner: options.owner,
-    dryRun: true
-  })
+  const prepared = await readCluster(description, connection, options.owner)
   report.cluster = clusterReport(prepared)
   const addresses = await meshAddresses(shardVms(description))
   report.checks = await verifyHosts(description, connection, prepared, addresses, options)
-  for (const check of report.checks.filter(c => c.status === 'fail')) {
-    report.problems.push(`check "${check.name}": ${check.diagnosis ?? 'failed'}`)
-  }
+  report.problems.push(...checkProblems(report.checks))
   report.ok = report.problems.length === 0
   report.durationMs = Date.now() - started
   return report
@@ -320,11 +330,7 @@ export async function cleanup(
     ...(options.onHostResult ? { onResult: options.onHostResult } : {})
   })
   report.hosts = fleet.results
-  for (const result of fleet.results.filter(r => r.status === 'failed')) {
-    report.problems.push(
-      `${result.host}: ${result.error?.phase ?? 'host'}: ${result.error?.message ?? 'failed'}`
-    )
-  }
+  report.problems.push(...hostProblems(fleet.results))
   options.log(`cluster: deleting the objects of owner ${options.owner}`)
   const removed = await cleanupCluster(connection.client, options.owner)
   report.removed = removed.deleted.map(
@@ -345,11 +351,7 @@ export async function plan(
 ): Promise<RunReport> {
   const started = Date.now()
   const report = emptyReport('plan', options.owner)
-  const prepared = await prepareCluster(connection.client, description, {
-    owner: options.owner,
-    dryRun: true
-  })
-  report.cluster = clusterReport(prepared)
+  report.cluster = clusterReport(await readCluster(description, connection, options.owner))
   report.ok = true
   report.durationMs = Date.now() - started
   return report

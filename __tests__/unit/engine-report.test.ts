@@ -1,0 +1,143 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { parseDescription, type Description } from '../../src/config/index.ts'
+import { meshAddress } from '../../src/engine/addresses.ts'
+import { failedHosts, readyHosts, type RunReport } from '../../src/engine/report.ts'
+import type { HostResult } from '../../src/host/onboard.ts'
+import { hostTable, planLines } from '../../src/report/summary.ts'
+import { hostLine, reportLines } from '../../src/report/terminal.ts'
+
+function description(vms: string): Description {
+  const parsed = parseDescription(
+    `workloadGroups:\n  - name: app\n    namespace: vm\n    ports: {http: 8080}\nvms:\n${vms}`,
+    'test.yaml'
+  )
+  assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.errors))
+  return parsed.description
+}
+
+function host(name: string, overrides: Partial<HostResult> = {}): HostResult {
+  return {
+    host: name,
+    status: 'ok',
+    changed: true,
+    restarted: true,
+    ready: true,
+    package: 'installed',
+    phases: [{ name: 'connect', ms: 12, ok: true }],
+    logs: [],
+    stats: { connections: 1, channels: 2, bytesSent: 100 },
+    totalMs: 2500,
+    ...overrides
+  } as HostResult
+}
+
+const report = (hosts: HostResult[]): RunReport => ({
+  command: 'apply',
+  owner: 'run-1',
+  ok: false,
+  problems: ['vm-2: connect: refused'],
+  cluster: {
+    istioVersion: '1.30.3',
+    generation: 'modern',
+    revision: '',
+    istioNamespace: 'istio-system',
+    clusterID: 'Kubernetes',
+    network: '',
+    gateway: '198.18.0.2',
+    writes: 3,
+    unchanged: 1,
+    plan: [{ kind: 'WorkloadGroup', namespace: 'vm', name: 'app', action: 'create' }],
+    warnings: []
+  },
+  hosts,
+  skippedHosts: ['vm-3'],
+  checks: [],
+  removed: [],
+  durationMs: 4000
+})
+
+describe('mesh address', () => {
+  test('given address, then an IP host, then the host name resolved on the runner', async () => {
+    const [given, ip, named] = description(
+      '  - {name: a, host: 198.18.2.2, address: 198.18.9.9}\n  - {name: b, host: 198.18.2.3}\n  - {name: c, host: vm-c.example}\n'
+    ).vms
+    assert.ok(given && ip && named)
+    const resolve = async (name: string): Promise<string> =>
+      name === 'vm-c.example' ? '198.18.2.4' : ''
+    assert.equal(await meshAddress(given, resolve), '198.18.9.9')
+    assert.equal(await meshAddress(ip, resolve), '198.18.2.3')
+    assert.equal(await meshAddress(named, resolve), '198.18.2.4')
+    await assert.rejects(
+      meshAddress(named, async () => {
+        throw new Error('ENOTFOUND')
+      }),
+      /c: cannot resolve vm-c\.example to find its mesh address: ENOTFOUND; set "address"/
+    )
+  })
+
+  test('the runner itself needs its address spelled out', async () => {
+    const [local] = description('  - {name: runner, host: local}\n').vms
+    assert.ok(local)
+    await assert.rejects(meshAddress(local), /runner: host "local" needs an explicit address/)
+  })
+})
+
+describe('report rendering', () => {
+  const hosts = [
+    host('vm-1'),
+    host('vm-2', {
+      status: 'failed',
+      ready: false,
+      error: { phase: 'connect', message: 'refused' }
+    })
+  ]
+
+  test('ready and failed hosts', () => {
+    assert.deepEqual(readyHosts(report(hosts)), ['vm-1'])
+    assert.deepEqual(failedHosts(report(hosts)), ['vm-2'])
+  })
+
+  test('a line per host says what happened and what it cost', () => {
+    assert.equal(
+      hostLine(hosts[0] as HostResult),
+      '✓ vm-1: ready, changed, restarted, package installed (2.5s; 1 connection, 2 channels)'
+    )
+    assert.equal(hostLine(hosts[1] as HostResult), '✗ vm-2: failed in connect after 2.5s: refused')
+    assert.equal(
+      hostLine(host('vm-1', { package: 'removed', ready: false })),
+      '✓ vm-1: sidecar removed (2.5s)'
+    )
+  })
+
+  test('the closing lines count hosts and name each problem', () => {
+    assert.deepEqual(reportLines(report(hosts)), [
+      'cluster: Istio 1.30.3 (modern), revision default, cluster ID "Kubernetes", gateway 198.18.0.2; 3 write(s), 1 unchanged',
+      'hosts: 1 ready, 1 failed, 1 skipped',
+      'problem: vm-2: connect: refused',
+      'apply FAILED in 4.0s'
+    ])
+  })
+
+  test('the summary tables', () => {
+    const table = hostTable(report(hosts))
+    assert.equal(table.length, 1 + 2 + 1)
+    assert.deepEqual(table[1], [
+      'vm-1',
+      'ready',
+      'yes, restarted',
+      'connect 12',
+      '1 conn, 2 ch',
+      ''
+    ])
+    assert.deepEqual(table[3], [
+      'vm-3',
+      'skipped',
+      '',
+      '',
+      '',
+      'not started (fail-fast or max-failures)'
+    ])
+    assert.deepEqual(planLines(report(hosts)), ['create    WorkloadGroup vm/app'])
+  })
+})
