@@ -6,6 +6,7 @@ import { apply, cleanup, plan, verify, type EngineOptions } from '../engine/run.
 import { failedHosts, readyHosts, type RunReport } from '../engine/report.ts'
 import { checkLine, hostLine, reportLines } from '../report/terminal.ts'
 import { checkTable, hostTable, planLines, vmTable } from '../report/summary.ts'
+import { commentBody, pullRequestContext, upsertComment } from '../report/pullRequest.ts'
 import { loadActionDescription, secretEnv, type ActionDescription } from './description.ts'
 import { maskSecret, readSettings, type ActionSettings } from './inputs.ts'
 import { saveState } from './state.ts'
@@ -107,6 +108,21 @@ async function runCommand(
   }
 }
 
+/** On a pull request, the result as a comment updated in place; a failure here only warns. */
+async function comment(token: string, report: RunReport, name: string): Promise<void> {
+  try {
+    const context = await pullRequestContext(process.env)
+    if (context === undefined) {
+      core.info('github-token is set but this run belongs to no pull request: no comment')
+      return
+    }
+    const done = await upsertComment(context, token, commentBody(report, name))
+    core.info(`pull request #${context.number}: comment ${done}`)
+  } catch (error) {
+    core.warning(`could not comment on the pull request: ${(error as Error).message}`)
+  }
+}
+
 function setOutputs(report: RunReport): void {
   core.setOutput('report', JSON.stringify(report))
   core.setOutput('ready-hosts', JSON.stringify(readyHosts(report)))
@@ -148,6 +164,7 @@ export async function runMain(): Promise<void> {
     setOutputs(report)
     annotate(report, loaded)
     await writeSummary(loaded, report)
+    if (settings.githubToken !== undefined) await comment(settings.githubToken, report, loaded.name)
     if (report.ok) succeeded = true
     else core.setFailed(`${report.command} failed: ${report.problems[0] ?? 'see the summary'}`)
   } catch (error) {

@@ -35,7 +35,7 @@ export function reportLines(report: RunReport): string[] {
         `cluster ID "${c.clusterID}", gateway ${c.gateway || 'none'}; ${c.writes} write(s), ${c.unchanged} unchanged`
     )
   }
-  if (report.command !== 'verify') {
+  if (report.command === 'apply' || report.command === 'cleanup') {
     const ready = report.hosts.filter(h => h.status === 'ok' && h.ready).length
     const failed = report.hosts.filter(h => h.status === 'failed').length
     lines.push(`hosts: ${ready} ready, ${failed} failed, ${report.skippedHosts.length} skipped`)

@@ -4,7 +4,7 @@ import { dirname as __meDirname } from 'node:path';
 const require = __meCreateRequire(import.meta.url);
 const __filename = __meFileURLToPath(import.meta.url);
 const __dirname = __meDirname(__filename);
-import{b as h,c as g,d as y,f as C,g as w,h as E}from"./chunk-CEVL3DFL.js";import{a as c,b as k,d as x}from"./chunk-DXFK2VOF.js";import"./chunk-P4WTEUGC.js";import{b as f}from"./chunk-E6FFPLPL.js";import"./chunk-OPZBRF55.js";import{a as s,b as d}from"./chunk-JQAXXHYG.js";import"./chunk-OLNKHIXK.js";import"./chunk-S3SXW2X7.js";import"./chunk-5NYEJ5RH.js";import"./chunk-ESO6Q4GN.js";import"./chunk-QRFW3W46.js";var m=(e,n)=>`Usage: mesh-expansion ${e} -c FILE [--owner OWNER] [--kubeconfig PATH] [--context NAME] [--json]
+import{b as h,c as g,d as y,f as C,g as w,h as E}from"./chunk-SCBTAUIX.js";import{a as c,b as k,d as x}from"./chunk-DXFK2VOF.js";import"./chunk-P4WTEUGC.js";import{b as f}from"./chunk-E6FFPLPL.js";import"./chunk-OPZBRF55.js";import{a as s,b as d}from"./chunk-JQAXXHYG.js";import"./chunk-OLNKHIXK.js";import"./chunk-S3SXW2X7.js";import"./chunk-5NYEJ5RH.js";import"./chunk-ESO6Q4GN.js";import"./chunk-QRFW3W46.js";var m=(e,n)=>`Usage: mesh-expansion ${e} -c FILE [--owner OWNER] [--kubeconfig PATH] [--context NAME] [--json]
 
 ${n}
 
