@@ -6,6 +6,7 @@ import { runCli } from './commands/index.ts'
 process.exitCode = await runCli(process.argv.slice(2), {
   cwd: process.cwd(),
   env: process.env,
+  isTTY: process.stdout.isTTY === true,
   stdout: text => process.stdout.write(text),
   stderr: text => process.stderr.write(text)
 })

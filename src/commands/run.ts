@@ -2,6 +2,8 @@
 import type { Description } from '../config/index.ts'
 import { apply, cleanup, verify, type EngineOptions } from '../engine/run.ts'
 import type { RunReport } from '../engine/report.ts'
+import { shardVms } from '../host/fleet.ts'
+import { HostProgress } from '../report/progress.ts'
 import { checkLine, hostLine, reportLines } from '../report/terminal.ts'
 import { cleanupCommand, openCluster, parseCommonFlags, type CommonFlags } from './cluster.ts'
 import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
@@ -30,19 +32,29 @@ async function runEngine(
     if (!flags.json) io.stdout(`${line}\n`)
   }
   let report: RunReport
+  let progress: HostProgress | undefined
   try {
     report = await engine(description as Description, connection, {
       owner: flags.owner ?? description.settings.owner,
       env: io.env,
-      log: print,
+      log: line => {
+        print(line)
+        // the host phase: a line per host, rewritten in place on a terminal
+        if (line.startsWith('hosts:') && !flags.json) {
+          const names = shardVms(description).map(vm => vm.name)
+          progress = new HostProgress(names, io.stdout, io.isTTY === true)
+        }
+      },
       warn: message => io.stderr(`warning: ${message}\n`),
       // the CLI prints no secret, so there is nothing to mask
       onSecret: () => undefined,
-      onHostResult: result => print(hostLine(result)),
+      onHostStarted: name => progress?.started(name),
+      onHostResult: result => (progress ? progress.finished(result) : print(hostLine(result))),
       onCheckResult: result => print(checkLine(result)),
       ...extra
     })
   } finally {
+    progress?.finish()
     await connection.close()
   }
   if (flags.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`)

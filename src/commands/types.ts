@@ -2,6 +2,8 @@
 export interface CommandIO {
   readonly cwd: string
   readonly env: NodeJS.ProcessEnv
+  /** standard output is a terminal: progress may rewrite lines */
+  readonly isTTY?: boolean
   stdout(text: string): void
   stderr(text: string): void
 }

@@ -25,6 +25,8 @@ export interface EngineOptions {
   warn: (message: string) => void
   /** called with every secret as soon as it exists (the Action masks it) */
   onSecret: (value: string) => void
+  /** a host's turn came: it is connected and its files are being rendered */
+  onHostStarted?: (name: string) => void
   onHostResult?: (result: HostResult) => void
   onCheckResult?: (result: CheckResult) => void
   /** run the checks after onboarding (default true) */
@@ -225,7 +227,10 @@ export async function apply(
     description,
     env: options.env,
     warn: options.warn,
-    filesFor: render,
+    filesFor: vm => {
+      options.onHostStarted?.(vm.name)
+      return render(vm)
+    },
     istioVersion: prepared.discovery.istioVersion ?? '',
     ...(options.onHostResult ? { onResult: options.onHostResult } : {}),
     ...(options.runnerPackageCache ? { runnerPackageCache: options.runnerPackageCache } : {}),
