@@ -12,6 +12,7 @@ import { filesRenderer } from '../src/engine/files.ts'
 import { LAB_SIDECAR_PACKAGE, type LabEnvironment } from '../lab/environment.ts'
 import type { LabVm } from '../lab/vms/index.ts'
 import { benchDescription } from './description.ts'
+import { cpuBetween, cpuSnapshot } from './cpu.ts'
 import { sshLogins } from './fleet.ts'
 import { countApiRequests, type FleetRun } from './results.ts'
 
@@ -118,6 +119,7 @@ export async function baselineRun(ctx: BaselineContext, vms: readonly LabVm[]): 
   const loginsBefore = await sshLogins(vms)
   const from = requestLog.entries.length
   const packageBytes = (await readFile(LAB_SIDECAR_PACKAGE)).length
+  const cpuBefore = await cpuSnapshot(vms)
   const started = process.hrtime.bigint()
 
   const connection = await connect({ kubeconfigPath: env.kubeconfigPath })
@@ -192,6 +194,7 @@ export async function baselineRun(ctx: BaselineContext, vms: readonly LabVm[]): 
     await connection.close()
   }
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6
+  const cpu = cpuBetween(cpuBefore, await cpuSnapshot(vms))
   const api = countApiRequests(requestLog.entries.slice(from))
   const logins = (await sshLogins(vms)) - loginsBefore
   return {
@@ -207,6 +210,8 @@ export async function baselineRun(ctx: BaselineContext, vms: readonly LabVm[]): 
     bytesSent: counters.bytesSent,
     apiRequests: api.requests,
     apiWrites: api.writes,
-    peakRssKiB: null
+    peakRssKiB: null,
+    runnerCpuSec: null,
+    ...cpu
   }
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { LAB_SIDECAR_PACKAGE, type LabEnvironment } from '../lab/environment.ts'
 import { runInVm, type LabVm } from '../lab/vms/index.ts'
 import type { RunReport } from '../src/engine/report.ts'
+import { cpuBetween, cpuSnapshot } from './cpu.ts'
 import { benchDescriptionText } from './description.ts'
 import { countApiRequests, type FleetRun, type RerunResult } from './results.ts'
 
@@ -14,6 +15,7 @@ export interface CliRun {
   code: number | null
   wallMs: number
   peakRssKiB: number | null
+  cpuMs: number | null
   report: RunReport | undefined
   stderr: string
 }
@@ -43,7 +45,9 @@ export async function runCli(
     child.once('close', resolve)
   }).finally(() => clearTimeout(timer))
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6
-  const peak = await readFile(rssFile, 'utf8').catch(() => '')
+  const usage = await readFile(rssFile, 'utf8')
+    .then(text => JSON.parse(text) as { maxRssKiB: number; cpuMs: number })
+    .catch(() => undefined)
   await rm(rssFile, { force: true })
   const stdout = Buffer.concat(out).toString('utf8')
   let report: RunReport | undefined
@@ -55,7 +59,8 @@ export async function runCli(
   return {
     code,
     wallMs,
-    peakRssKiB: peak === '' ? null : Number(peak),
+    peakRssKiB: usage?.maxRssKiB ?? null,
+    cpuMs: usage?.cpuMs ?? null,
     report,
     stderr: Buffer.concat(err).toString('utf8')
   }
@@ -107,10 +112,16 @@ async function measuredApply(
   ctx: FleetContext,
   vms: readonly LabVm[],
   file: string
-): Promise<{ run: CliRun; logins: number; api: ReturnType<typeof countApiRequests> }> {
+): Promise<{
+  run: CliRun
+  logins: number
+  api: ReturnType<typeof countApiRequests>
+  cpu: ReturnType<typeof cpuBetween>
+}> {
   const log = ctx.env.cluster.requestLog
   const loginsBefore = await sshLogins(vms)
   const from = log.entries.length
+  const cpuBefore = await cpuSnapshot(vms)
   const run = await runCli(
     ctx.root,
     [
@@ -126,17 +137,18 @@ async function measuredApply(
     cliEnv(ctx.env),
     ctx.workdir
   )
+  const cpu = cpuBetween(cpuBefore, await cpuSnapshot(vms))
   const api = countApiRequests(log.entries.slice(from))
   const logins = (await sshLogins(vms)) - loginsBefore
   if (!run.report)
     throw new Error(`apply gave no report (exit ${run.code}): ${run.stderr.slice(-2000)}`)
-  return { run, logins, api }
+  return { run, logins, api, cpu }
 }
 
 /** The product onboards `vms` (fresh): one measured apply. */
 export async function productRun(ctx: FleetContext, vms: readonly LabVm[]): Promise<FleetRun> {
   const file = await descriptionFile(ctx, vms)
-  const { run, logins, api } = await measuredApply(ctx, vms, file)
+  const { run, logins, api, cpu } = await measuredApply(ctx, vms, file)
   const report = run.report as RunReport
   const hosts = report.hosts
   const per = (pick: (h: RunReport['hosts'][number]) => number): number =>
@@ -156,6 +168,8 @@ export async function productRun(ctx: FleetContext, vms: readonly LabVm[]): Prom
     apiRequests: api.requests,
     apiWrites: api.writes,
     peakRssKiB: run.peakRssKiB,
+    runnerCpuSec: run.cpuMs === null ? null : Math.round(run.cpuMs / 100) / 10,
+    ...cpu,
     engineMs: report.durationMs,
     slowestHostPhases: Object.fromEntries(
       ([...hosts].sort((a, b) => b.totalMs - a.totalMs)[0]?.phases ?? []).map(p => [p.name, p.ms])

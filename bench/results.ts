@@ -19,6 +19,12 @@ export interface FleetRun {
   apiWrites: number
   /** peak resident memory of the runner process, KiB (null when not measured) */
   peakRssKiB: number | null
+  /** CPU seconds the runner process used (the product's CLI child) */
+  runnerCpuSec?: number | null
+  /** CPU seconds the lab VMs used during the run (all of them together) */
+  vmCpuSec?: number | null
+  /** how busy the whole machine was during the run, % of all cores */
+  machineBusyPct?: number | null
   /** the product: its own report's duration (without Node's start-up) */
   engineMs?: number
   /** the product: phases of the slowest host, ms each */
