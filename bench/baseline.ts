@@ -14,7 +14,7 @@ import type { LabVm } from '../lab/vms/index.ts'
 import { benchDescription } from './description.ts'
 import { cpuBetween, cpuSnapshot } from './cpu.ts'
 import { sshLogins } from './fleet.ts'
-import { countApiRequests, type FleetRun } from './results.ts'
+import { countApiRequests, toolRequests, type FleetRun } from './results.ts'
 
 interface Counters {
   connections: number
@@ -195,7 +195,7 @@ export async function baselineRun(ctx: BaselineContext, vms: readonly LabVm[]): 
   }
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6
   const cpu = cpuBetween(cpuBefore, await cpuSnapshot(vms))
-  const api = countApiRequests(requestLog.entries.slice(from))
+  const api = countApiRequests(toolRequests(requestLog.entries.slice(from)))
   const logins = (await sshLogins(vms)) - loginsBefore
   return {
     tool: 'baseline',

@@ -9,7 +9,7 @@ import { runInVm, type LabVm } from '../lab/vms/index.ts'
 import type { RunReport } from '../src/engine/report.ts'
 import { cpuBetween, cpuSnapshot } from './cpu.ts'
 import { benchDescriptionText } from './description.ts'
-import { countApiRequests, type FleetRun, type RerunResult } from './results.ts'
+import { countApiRequests, toolRequests, type FleetRun, type RerunResult } from './results.ts'
 
 export interface CliRun {
   code: number | null
@@ -138,7 +138,7 @@ async function measuredApply(
     ctx.workdir
   )
   const cpu = cpuBetween(cpuBefore, await cpuSnapshot(vms))
-  const api = countApiRequests(log.entries.slice(from))
+  const api = countApiRequests(toolRequests(log.entries.slice(from)))
   const logins = (await sshLogins(vms)) - loginsBefore
   if (!run.report)
     throw new Error(`apply gave no report (exit ${run.code}): ${run.stderr.slice(-2000)}`)

@@ -175,6 +175,14 @@ export function ratios(
 /** Requests that only read or mint (TokenRequest, exec, reviews) are not writes to objects. */
 const NOT_OBJECT_WRITES = /(\/token|\/exec|^tokenreviews|accessreviews)$/
 
+/** The requests of the tool measured: our Kubernetes client names itself; the lab's istiod
+ * stand-in, which talks to the same API (TokenReviews, WorkloadEntry health), sends no name. */
+export function toolRequests<T extends { userAgent?: string | undefined }>(
+  entries: readonly T[]
+): T[] {
+  return entries.filter(entry => (entry.userAgent ?? '').startsWith('kubernetes-client-javascript'))
+}
+
 /** Counts API requests: all of them, the ones that write objects, and TokenRequests. */
 export function countApiRequests(entries: ReadonlyArray<{ verb?: string; resource?: string }>): {
   requests: number

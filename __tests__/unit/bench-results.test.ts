@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { countApiRequests, evaluateTargets, ratios, type FleetRun } from '../../bench/results.ts'
+import {
+  countApiRequests,
+  evaluateTargets,
+  ratios,
+  toolRequests,
+  type FleetRun
+} from '../../bench/results.ts'
 
 function run(overrides: Partial<FleetRun>): FleetRun {
   return {
@@ -104,5 +110,16 @@ describe('bench API request counts', () => {
       { verb: 'delete', resource: 'workloadentries' }
     ])
     assert.deepEqual(counts, { requests: 7, writes: 2, tokens: 1 })
+  })
+})
+
+describe('bench tool requests', () => {
+  it("keeps our Kubernetes client's requests, not the istiod stand-in's", () => {
+    const entries = [
+      { verb: 'get', userAgent: 'kubernetes-client-javascript/2.0.1' },
+      { verb: 'create', userAgent: undefined },
+      { verb: 'patch', userAgent: '' }
+    ]
+    assert.deepEqual(toolRequests(entries), [entries[0]])
   })
 })
