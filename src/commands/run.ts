@@ -38,6 +38,8 @@ async function runEngine(
       owner: flags.owner ?? description.settings.owner,
       env: io.env,
       log: line => {
+        // a new phase starts below the host block, which is not redrawn any more
+        progress?.finish()
         print(line)
         // the host phase: a line per host, rewritten in place on a terminal
         if (line.startsWith('hosts:') && !flags.json) {

@@ -26,7 +26,7 @@ export class HostProgress {
   private timer: NodeJS.Timeout | undefined
   private readonly names: readonly string[]
   private readonly write: (text: string) => void
-  private readonly live: boolean
+  private live: boolean
 
   constructor(names: readonly string[], write: (text: string) => void, live: boolean) {
     this.names = names
@@ -50,11 +50,14 @@ export class HostProgress {
     this.states.set(result.host, { kind: 'done', line })
     if (this.live) this.draw()
     else this.write(`${line}\n`)
+    if (this.names.every(name => this.states.get(name)?.kind === 'done')) this.finish()
   }
 
+  /** Stops redrawing: whatever is printed next goes below the block. */
   finish(): void {
     if (this.timer) clearInterval(this.timer)
     this.timer = undefined
+    this.live = false
   }
 
   private draw(): void {
