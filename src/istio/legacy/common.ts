@@ -100,8 +100,17 @@ export function formatEnvFile(entries: readonly (readonly [string, string])[]): 
   return out
 }
 
-/** Istio's port-name convention (name or name-suffix) → ServiceEntry protocol. */
-export function protocolForPortName(name: string): string {
+/**
+ * Istio's port-name convention (`<protocol>` or `<protocol>-<suffix>`) → ServiceEntry
+ * protocol; an explicit protocol wins (seed 002 names a port `http1` with protocol http).
+ */
+export function protocolForPortName(name: string, explicit?: string): string {
+  if (explicit !== undefined && explicit !== '') {
+    if (!/^[A-Za-z0-9-]+$/.test(explicit)) {
+      throw new LegacyInputError(`port ${name}: "${explicit}" is not a protocol name`)
+    }
+    return canonicalProtocol(explicit)
+  }
   const prefix = (name.split('-')[0] ?? '').toLowerCase()
   const known: Record<string, string> = {
     http: 'HTTP',
@@ -119,7 +128,36 @@ export function protocolForPortName(name: string): string {
   return known[prefix] ?? 'TCP'
 }
 
+function canonicalProtocol(p: string): string {
+  const all = [
+    'HTTP',
+    'HTTP2',
+    'HTTPS',
+    'GRPC',
+    'GRPC-Web',
+    'TCP',
+    'TLS',
+    'Mongo',
+    'MySQL',
+    'Redis',
+    'UDP'
+  ]
+  return all.find(a => a.toLowerCase() === p.toLowerCase()) ?? p.toUpperCase()
+}
+
 /** One YAML document (no leading `---`), keys in insertion order. */
+/** Checks that every key of `protocols` names one of `ports`. */
+export function requireKnownPortNames(
+  what: string,
+  ports: Readonly<Record<string, number>>,
+  protocols: Readonly<Record<string, string>> | undefined
+): void {
+  for (const name of Object.keys(protocols ?? {})) {
+    if (!(name in ports))
+      throw new LegacyInputError(`${what}: protocol given for unknown port "${name}"`)
+  }
+}
+
 export function toYaml(value: unknown): string {
   return stringify(value, { lineWidth: 0 })
 }

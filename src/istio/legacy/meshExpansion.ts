@@ -11,6 +11,7 @@ import {
   requireCidrList,
   requireDnsLabel,
   requireIP,
+  requireKnownPortNames,
   requirePort,
   toYaml
 } from './common.ts'
@@ -65,6 +66,8 @@ export interface HostServiceInput {
   readonly namespace: string
   /** Port name → number; the name's prefix gives the protocol (http, grpc, tcp…). */
   readonly ports: Readonly<Record<string, number>>
+  /** Port name → protocol, where the name alone does not say it (e.g. `http1`: http). */
+  readonly protocols?: Readonly<Record<string, string>>
   /** One endpoint per host address. */
   readonly endpoints: readonly {
     readonly address: string
@@ -93,6 +96,7 @@ export function renderHostServiceEntry(input: HostServiceInput): string {
   const name = requireDnsLabel('name', input.name)
   const ns = requireDnsLabel('namespace', input.namespace)
   const ports = checkedPorts(input.ports)
+  requireKnownPortNames(name, input.ports, input.protocols)
   if (input.endpoints.length === 0)
     throw new LegacyInputError('a STATIC ServiceEntry needs an endpoint')
   const seen = new Set<string>()
@@ -110,7 +114,11 @@ export function renderHostServiceEntry(input: HostServiceInput): string {
     metadata: { name, namespace: ns, labels: { ...MANAGED_LABELS } },
     spec: {
       hosts: [`${name}.${ns}.svc.${input.clusterDomain ?? 'cluster.local'}`],
-      ports: ports.map(([n, number]) => ({ number, name: n, protocol: protocolForPortName(n) })),
+      ports: ports.map(([n, number]) => ({
+        number,
+        name: n,
+        protocol: protocolForPortName(n, input.protocols?.[n])
+      })),
       resolution: 'STATIC',
       endpoints
     }

@@ -8,6 +8,7 @@ import {
   protocolForPortName,
   requireDnsLabel,
   requireIP,
+  requireKnownPortNames,
   requirePort,
   toYaml
 } from './common.ts'
@@ -118,6 +119,8 @@ export interface GlobalServiceInput {
   readonly namespace: string
   /** Port name → the service port the VM calls (the endpoint side is always 15443). */
   readonly ports: Readonly<Record<string, number>>
+  /** Port name → protocol, where the name alone does not say it (e.g. `http1`: http). */
+  readonly protocols?: Readonly<Record<string, string>>
 }
 
 export function globalHost(service: { readonly name: string; readonly namespace: string }): string {
@@ -147,6 +150,7 @@ export function renderGlobalServiceEntry(
       throw new LegacyInputError(`${host}: port name "${n}" is not a valid port name`)
     }
   }
+  requireKnownPortNames(host, service.ports, service.protocols)
   if (gateways.length === 0) throw new LegacyInputError(`${host}: no gateway address`)
   return toYaml({
     apiVersion: 'networking.istio.io/v1alpha3',
@@ -159,7 +163,11 @@ export function renderGlobalServiceEntry(
     spec: {
       hosts: [host],
       location: 'MESH_INTERNAL',
-      ports: ports.map(([n, number]) => ({ name: n, number, protocol: protocolForPortName(n) })),
+      ports: ports.map(([n, number]) => ({
+        name: n,
+        number,
+        protocol: protocolForPortName(n, service.protocols?.[n])
+      })),
       resolution: 'DNS',
       addresses: [address],
       endpoints: gateways.map(g => ({

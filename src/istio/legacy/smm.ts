@@ -104,8 +104,6 @@ export interface PreflightItem {
   readonly id: string
   readonly kind: 'os' | 'package' | 'port'
   readonly description: string
-  /** Verified by SMM's docs (false: "should work", not verified). */
-  readonly verified?: boolean
 }
 
 /** Operating systems SMM verified, and what "should work". */
@@ -125,17 +123,19 @@ export const SMM_PACKAGE_INSTALL = {
 /** TCP ports the cluster must reach on the host besides the WorkloadGroup's own. */
 export const SMM_AGENT_PORTS = [16400, 16401] as const
 
-/** The preflight list for a host serving `ports` (WorkloadGroup port name → number). */
+/**
+ * The preflight list for a host serving `ports` (WorkloadGroup port name → number): a port
+ * listed twice is checked once; a port of the agent's own is refused.
+ */
 export function smmPreflight(ports: Readonly<Record<string, number>>): PreflightItem[] {
   const items: PreflightItem[] = [
     {
       id: 'os',
       kind: 'os',
       description:
-        'Ubuntu 20.04+ or RHEL 8+ (64-bit) verified; another deb/rpm system with systemd should work',
-      verified: true
+        'Ubuntu 20.04+ or RHEL 8+ (64-bit) verified; another deb/rpm system with systemd should work'
     },
-    { id: 'init', kind: 'os', description: 'systemd is the init system', verified: true }
+    { id: 'init', kind: 'os', description: 'systemd is the init system' }
   ]
   for (const p of SMM_REQUIRED_PACKAGES) {
     items.push({ id: `package:${p}`, kind: 'package', description: `${p} is installed` })
@@ -151,6 +151,9 @@ export function smmPreflight(ports: Readonly<Record<string, number>>): Preflight
   }
   for (const [name, port] of Object.entries(ports).sort((a, b) => a[1] - b[1])) {
     requirePort(`port ${name}`, port)
+    if ((SMM_AGENT_PORTS as readonly number[]).includes(port)) {
+      throw new LegacyInputError(`WorkloadGroup port ${name} (${port}) is one of the agent's ports`)
+    }
     if (seen.has(port)) continue
     seen.add(port)
     items.push({
