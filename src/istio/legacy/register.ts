@@ -138,7 +138,7 @@ function namedPorts(ports: readonly PortSpec[]): { name: string; port: number }[
   for (const p of ports) {
     requirePort('port', p.port)
     const name = defaultPortName(p)
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 15) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63) {
       throw new LegacyInputError(`port name "${name}" is not a valid Kubernetes port name`)
     }
     if (out.some(o => o.port === p.port || o.name === name)) {
