@@ -26,7 +26,9 @@ import {
   renderScriptsClusterEnv,
   renderSelectorlessService,
   renderSidecarEnv,
+  rootCertFromIstioSecurity,
   smmPreflight,
+  type ConfigMapView,
   type CertSecretView,
   type EndpointsView,
   type GlobalServiceInput,
@@ -193,6 +195,17 @@ const cases: Case[] = [
     name: 'certs-root-only',
     why: 'gceMachineSetup (0.6+): root-cert.pem only.',
     render: certs
+  },
+  {
+    generation: 'scripts-0.8',
+    name: 'certs-istio-security',
+    why:
+      '1.6/1.7: the root from ConfigMap istio-security caTLSRootCert (plain text), a final ' +
+      'newline added when missing.',
+    render: i => {
+      const f = rootCertFromIstioSecurity(as<ConfigMapView>(i['configMap']))
+      return { files: `${f.path} ${f.mode.toString(8)} ${f.owner}\n`, [f.name]: f.content }
+    }
   },
   {
     generation: 'scripts-0.8',

@@ -2,12 +2,16 @@
 // (src/istio/legacy/multiNetwork.ts): stability across runs, no collisions, edge cases.
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { parse } from 'yaml'
 import {
   LegacyInputError,
   allocateGlobalAddresses,
+  allocationsFromServiceEntries,
+  globalHost,
   ensureCorefileGlobalStub,
   renderGlobalServiceEntry,
-  renderKubeDnsStub
+  renderKubeDnsStub,
+  type ServiceEntryView
 } from '../../src/istio/legacy/index.ts'
 
 const hosts = ['httpbin.bar.global', 'details.bookinfo.global', 'mongo.db.global', 'a.b.global']
@@ -139,5 +143,49 @@ describe('DNS stub', () => {
       () => ensureCorefileGlobalStub('global:53 {\n  errors\n', '10.0.0.53'),
       /closing brace/
     )
+  })
+})
+
+describe('allocationsFromServiceEntries', () => {
+  test('a run reads back what the previous run applied and allocates the same addresses', () => {
+    const services = [
+      { name: 'httpbin', namespace: 'bar', ports: { http: 8000 } },
+      { name: 'details', namespace: 'bookinfo', ports: { http: 9080 } }
+    ]
+    const foreign = {
+      metadata: { labels: { app: 'legacy' } },
+      spec: { hosts: ['old.thing.global'], addresses: ['127.255.7.7', '10.0.0.1'] }
+    }
+    const first = allocateGlobalAddresses(
+      services.map(globalHost),
+      {},
+      allocationsFromServiceEntries([foreign]).usedElsewhere
+    )
+    const applied = services.map(
+      s =>
+        parse(
+          renderGlobalServiceEntry(s, first.allocations[globalHost(s)] as string, ['198.18.0.1'])
+        ) as ServiceEntryView
+    )
+    const read = allocationsFromServiceEntries([...applied, foreign])
+    assert.deepEqual(read.previous, first.allocations)
+    assert.deepEqual(read.usedElsewhere, ['10.0.0.1', '127.255.7.7'])
+    const second = allocateGlobalAddresses(
+      services.map(globalHost),
+      read.previous,
+      read.usedElsewhere
+    )
+    assert.deepEqual(second.allocations, first.allocations)
+    assert.deepEqual(second.assigned, [])
+  })
+
+  test('a second entry of ours for the same host counts as used, not as the allocation', () => {
+    const ours = { 'app.kubernetes.io/managed-by': 'mesh-expansion' }
+    const read = allocationsFromServiceEntries([
+      { metadata: { labels: ours }, spec: { hosts: ['a.x.global'], addresses: ['127.255.0.5'] } },
+      { metadata: { labels: ours }, spec: { hosts: ['a.x.global'], addresses: ['127.255.0.6'] } }
+    ])
+    assert.deepEqual(read.previous, { 'a.x.global': '127.255.0.5' })
+    assert.deepEqual(read.usedElsewhere, ['127.255.0.6'])
   })
 })

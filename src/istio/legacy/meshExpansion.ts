@@ -16,6 +16,29 @@ import {
   toYaml
 } from './common.ts'
 
+/**
+ * The ports the 1.1 chart adds to istio-ingressgateway when meshExpansion is enabled
+ * (`meshExpansionPorts`): pilot, mixer, citadel, DNS over TLS.
+ */
+export const MESH_EXPANSION_GATEWAY_PORTS: readonly {
+  readonly name: string
+  readonly port: number
+  readonly targetPort: number
+}[] = [
+  { name: 'tcp-pilot-grpc-tls', port: 15011, targetPort: 15011 },
+  { name: 'tcp-mixer-grpc-tls', port: 15004, targetPort: 15004 },
+  { name: 'tcp-citadel-grpc-tls', port: 8060, targetPort: 8060 },
+  { name: 'tcp-dns-tls', port: 853, targetPort: 853 }
+]
+
+/** The meshExpansion ports the gateway Service lacks (by number), in the chart's order. */
+export function missingMeshExpansionPorts(
+  servicePorts: readonly { readonly port: number }[]
+): typeof MESH_EXPANSION_GATEWAY_PORTS {
+  const have = new Set(servicePorts.map(p => p.port))
+  return MESH_EXPANSION_GATEWAY_PORTS.filter(p => !have.has(p.port))
+}
+
 export interface MeshExpansionClusterEnvInput {
   readonly serviceCidr: string
   /** Ports the host serves; empty = no ISTIO_INBOUND_PORTS (the VM only calls the mesh). */

@@ -5,6 +5,7 @@
 import {
   LegacyInputError,
   MANAGED_LABELS,
+  isManaged,
   protocolForPortName,
   requireDnsLabel,
   requireIP,
@@ -112,6 +113,44 @@ export function allocateGlobalAddresses(
   const allocations: Record<string, string> = {}
   for (const h of wanted) allocations[h] = result[h] as string
   return { allocations, assigned, released }
+}
+
+export interface ServiceEntryView {
+  readonly metadata: { readonly labels?: Readonly<Record<string, string>> }
+  readonly spec?: { readonly hosts?: readonly string[]; readonly addresses?: readonly string[] }
+}
+
+/**
+ * The inputs of allocateGlobalAddresses read back from the ServiceEntries in the cluster:
+ * ours (managed-by label, a single `.global` host and address) give the previous allocation,
+ * every other address is used elsewhere.
+ */
+export function allocationsFromServiceEntries(entries: readonly ServiceEntryView[]): {
+  readonly previous: Record<string, string>
+  readonly usedElsewhere: string[]
+} {
+  const previous: Record<string, string> = {}
+  const used = new Set<string>()
+  for (const e of entries) {
+    const hosts = e.spec?.hosts ?? []
+    const addresses = e.spec?.addresses ?? []
+    const host = hosts[0]
+    const address = addresses[0]
+    if (
+      isManaged(e.metadata.labels) &&
+      hosts.length === 1 &&
+      addresses.length === 1 &&
+      host !== undefined &&
+      address !== undefined &&
+      host.endsWith('.global') &&
+      previous[host] === undefined
+    ) {
+      previous[host] = address
+    } else {
+      for (const a of addresses) used.add(a)
+    }
+  }
+  return { previous, usedElsewhere: [...used].sort() }
 }
 
 export interface GlobalServiceInput {
