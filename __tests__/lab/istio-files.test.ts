@@ -8,6 +8,7 @@ import { get } from 'node:http'
 import { join } from 'node:path'
 import { before, describe, test } from 'node:test'
 import { labTestOptions } from '../helpers/lab.ts'
+import { until } from '../helpers/wait.ts'
 import { createLabCa, type LabCa } from '../../lab/pki.ts'
 import { startIstiod, type Istiod } from '../../lab/mesh/istiod.ts'
 import { createAgentSandbox, type AgentSandbox } from '../../lab/mesh/sandbox.ts'
@@ -50,27 +51,6 @@ function readiness(address: string): Promise<number> {
     req.on('timeout', () => req.destroy(new Error('readiness timed out')))
     req.on('error', reject)
   })
-}
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (error) {
-      last = error
-    }
-    await new Promise(resolve => setTimeout(resolve, 250))
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`
-  )
 }
 
 describe('the product-rendered VM files with the sidecar stand-in', labTestOptions(), () => {

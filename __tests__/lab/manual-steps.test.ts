@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { labTestOptions } from '../helpers/lab.ts'
+import { until } from '../helpers/wait.ts'
 import { createLabCa } from '../../lab/pki.ts'
 import { startSandboxCluster, type SandboxCluster } from '../../lab/cluster/index.ts'
 import { buildSidecarDeb } from '../../lab/mesh/deb.ts'
@@ -135,19 +136,6 @@ function kube(
 async function readiness(vm: LabVm): Promise<string> {
   const command = 'curl -s -o /dev/null -w "%{http_code}" localhost:15021/healthz/ready'
   return (await sshRaw(vm, command)).stdout
-}
-
-async function until(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<boolean>
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await probe()) return
-    await new Promise(resolve => setTimeout(resolve, 500))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
 }
 
 describe('the Istio docs manual VM steps against the lab', labTestOptions(), () => {

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import { labTestOptions } from '../helpers/lab.ts'
+import { until } from '../helpers/wait.ts'
 import { createLabCa, type LabCa } from '../../lab/pki.ts'
 import { buildSidecarDeb } from '../../lab/mesh/deb.ts'
 import {
@@ -53,27 +54,6 @@ function httpGet(
     req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)))
     req.on('error', reject)
   })
-}
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (error) {
-      last = error
-    }
-    await new Promise(resolve => setTimeout(resolve, 250))
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`
-  )
 }
 
 /** An echo service on the runner: answers with the request's headers as JSON. */

@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { KubeConfig } from '@kubernetes/client-node'
 import { labTestOptions } from '../helpers/lab.ts'
+import { until } from '../helpers/wait.ts'
 import {
   debugConnections,
   echoScriptPath,
@@ -62,19 +63,6 @@ async function inVm(vm: LabVm, command: string, input?: string | Buffer): Promis
   })
   assert.equal(r.code, 0, `${vm.name}: ${command}: ${r.stderr}`)
   return r.stdout
-}
-
-async function until(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<boolean>
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return
-    await new Promise(resolve => setTimeout(resolve, 300))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
 }
 
 function summary(results: CheckResult[]): string {
