@@ -122,10 +122,12 @@ async function verifyHosts(
   connection: Connection,
   prepared: Prepared,
   addresses: ReadonlyMap<string, string>,
-  options: EngineOptions
+  options: EngineOptions,
+  /** the connections onboarding kept open (apply); absent: one is opened per VM (verify) */
+  kept?: ReadonlyMap<string, HostTransport>
 ): Promise<CheckResult[]> {
   const vms = shardVms(description)
-  const transports = await openTransports(description, vms, options)
+  const transports = kept ?? (await openTransports(description, vms, options))
   try {
     // Only this shard's VMs and the checks that start from them or from pods.
     const names = new Set(vms.map(vm => vm.name))
@@ -154,7 +156,7 @@ async function verifyHosts(
       })
     )
   } finally {
-    await Promise.all([...transports.values()].map(transport => transport.close()))
+    if (!kept) await Promise.all([...transports.values()].map(transport => transport.close()))
   }
 }
 
@@ -223,81 +225,90 @@ export async function apply(
   if (report.cluster) report.cluster.writes += early.written.length
 
   options.log(`hosts: onboarding ${vms.length} of ${description.vms.length} VM(s)`)
-  const fleet = await onboardFleet({
-    description,
-    env: options.env,
-    warn: options.warn,
-    filesFor: vm => {
-      options.onHostStarted?.(vm.name)
-      return render(vm)
-    },
-    istioVersion: prepared.discovery.istioVersion ?? '',
-    ...(options.onHostResult ? { onResult: options.onHostResult } : {}),
-    ...(options.runnerPackageCache ? { runnerPackageCache: options.runnerPackageCache } : {}),
-    ...(options.readyTimeoutSec !== undefined ? { readyTimeoutSec: options.readyTimeoutSec } : {})
-  })
-  report.hosts = fleet.results.filter(result => result.status !== 'skipped')
-  report.skippedHosts = fleet.results.filter(result => result.status === 'skipped').map(r => r.host)
-  report.problems.push(...hostProblems(fleet.results))
-
-  const readyAddresses = new Map(
-    fleet.results
-      .filter(r => r.status === 'ok' && r.ready)
-      .map(r => [r.host, addresses.get(r.host) ?? ''])
-  )
-  // Entries without health checks go in only for the hosts that came up: such an entry draws
-  // traffic at once. Entries of probed groups were registered before (see above); the failed
-  // hosts' ones are taken out again.
-  const registered = await registerWorkloadEntries(
-    client,
-    { ...description, vms: vms.filter(vm => !probed(vm)) },
-    prepared.discovery,
-    prepared.ownership,
-    readyAddresses,
-    options.log
-  )
-  for (const vm of vms.filter(vm => probed(vm) && !readyAddresses.has(vm.name))) {
-    const group = groups.get(vm.group)
-    if (!group) continue
-    await client.delete({
-      apiVersion: `networking.istio.io/${prepared.discovery.networkingVersion}`,
-      kind: 'WorkloadEntry',
-      name: vm.name,
-      namespace: group.namespace
+  // Each host's one connection serves the checks too; closed when the run ends.
+  const open = new Map<string, HostTransport>()
+  try {
+    const fleet = await onboardFleet({
+      keepOpen: open,
+      description,
+      env: options.env,
+      warn: options.warn,
+      filesFor: vm => {
+        options.onHostStarted?.(vm.name)
+        return render(vm)
+      },
+      istioVersion: prepared.discovery.istioVersion ?? '',
+      ...(options.onHostResult ? { onResult: options.onHostResult } : {}),
+      ...(options.runnerPackageCache ? { runnerPackageCache: options.runnerPackageCache } : {}),
+      ...(options.readyTimeoutSec !== undefined ? { readyTimeoutSec: options.readyTimeoutSec } : {})
     })
-  }
-  if (report.cluster) report.cluster.writes += registered.written.length
-  let registrationFailures = 0
-  await Promise.all(
-    vms
-      .filter(vm => readyAddresses.has(vm.name) && groups.get(vm.group)?.registration === 'auto')
-      .map(async vm => {
-        const group = groups.get(vm.group)
-        if (!group) return
-        try {
-          await waitForAutoRegistration(client, {
-            namespace: group.namespace,
-            group: group.name,
-            address: readyAddresses.get(vm.name) ?? '',
-            apiVersion: `networking.istio.io/${prepared.discovery.networkingVersion}`
-          })
-        } catch (error) {
-          registrationFailures++
-          report.problems.push(`${vm.name}: auto-registration: ${(error as Error).message}`)
-        }
-      })
-  )
+    report.hosts = fleet.results.filter(result => result.status !== 'skipped')
+    report.skippedHosts = fleet.results
+      .filter(result => result.status === 'skipped')
+      .map(r => r.host)
+    report.problems.push(...hostProblems(fleet.results))
 
-  if (options.verify !== false) {
-    options.log('verify: running the checks')
-    report.checks = await verifyHosts(description, connection, prepared, addresses, options)
-    report.problems.push(...checkProblems(report.checks))
+    const readyAddresses = new Map(
+      fleet.results
+        .filter(r => r.status === 'ok' && r.ready)
+        .map(r => [r.host, addresses.get(r.host) ?? ''])
+    )
+    // Entries without health checks go in only for the hosts that came up: such an entry draws
+    // traffic at once. Entries of probed groups were registered before (see above); the failed
+    // hosts' ones are taken out again.
+    const registered = await registerWorkloadEntries(
+      client,
+      { ...description, vms: vms.filter(vm => !probed(vm)) },
+      prepared.discovery,
+      prepared.ownership,
+      readyAddresses,
+      options.log
+    )
+    for (const vm of vms.filter(vm => probed(vm) && !readyAddresses.has(vm.name))) {
+      const group = groups.get(vm.group)
+      if (!group) continue
+      await client.delete({
+        apiVersion: `networking.istio.io/${prepared.discovery.networkingVersion}`,
+        kind: 'WorkloadEntry',
+        name: vm.name,
+        namespace: group.namespace
+      })
+    }
+    if (report.cluster) report.cluster.writes += registered.written.length
+    let registrationFailures = 0
+    await Promise.all(
+      vms
+        .filter(vm => readyAddresses.has(vm.name) && groups.get(vm.group)?.registration === 'auto')
+        .map(async vm => {
+          const group = groups.get(vm.group)
+          if (!group) return
+          try {
+            await waitForAutoRegistration(client, {
+              namespace: group.namespace,
+              group: group.name,
+              address: readyAddresses.get(vm.name) ?? '',
+              apiVersion: `networking.istio.io/${prepared.discovery.networkingVersion}`
+            })
+          } catch (error) {
+            registrationFailures++
+            report.problems.push(`${vm.name}: auto-registration: ${(error as Error).message}`)
+          }
+        })
+    )
+
+    if (options.verify !== false) {
+      options.log('verify: running the checks')
+      report.checks = await verifyHosts(description, connection, prepared, addresses, options, open)
+      report.problems.push(...checkProblems(report.checks))
+    }
+    const checksOk = report.checks.every(check => check.status !== 'fail')
+    report.ok =
+      hostsOk(description, fleet.failed, fleet.skipped) && checksOk && registrationFailures === 0
+    report.durationMs = Date.now() - started
+    return report
+  } finally {
+    await Promise.all([...open.values()].map(transport => transport.close()))
   }
-  const checksOk = report.checks.every(check => check.status !== 'fail')
-  report.ok =
-    hostsOk(description, fleet.failed, fleet.skipped) && checksOk && registrationFailures === 0
-  report.durationMs = Date.now() - started
-  return report
 }
 
 /** `verify`: the checks alone, against what an earlier apply set up. */

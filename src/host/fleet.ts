@@ -5,9 +5,10 @@
 import type { Description, Vm } from '../config/defaults.ts'
 import type { HostFiles } from './bundle.ts'
 import { fanOut, selectShard, type FanoutReport } from './fanout.ts'
-import { onboardHost, type HostResult } from './onboard.ts'
+import { onboardHost, type HostResult, type HostTarget } from './onboard.ts'
 import type { PackageSource } from './package.ts'
 import { hostTarget, sshSecretsFrom, type SshSecrets } from './targets.ts'
+import type { HostTransport } from './transport.ts'
 import { uninstallHost } from './uninstall.ts'
 
 export interface FleetOptions {
@@ -29,6 +30,43 @@ export interface OnboardFleetOptions extends FleetOptions {
   runnerPackageCache?: string
   statusPort?: number
   readyTimeoutSec?: number
+  /**
+   * When given, each host's connection stays open after onboarding and is put here (the caller
+   * closes it), so the checks that follow need no second handshake.
+   */
+  keepOpen?: Map<string, HostTransport>
+}
+
+/** The transport as onboarding sees it, except that closing it is left to whoever holds it. */
+function held(transport: HostTransport): HostTransport {
+  return {
+    get description() {
+      return transport.description
+    },
+    exec: (command, options) => transport.exec(command, options),
+    ...(transport.putFile
+      ? {
+          putFile: (local: string, remote: string) =>
+            transport.putFile?.(local, remote) ?? Promise.resolve()
+        }
+      : {}),
+    close: async () => undefined,
+    get stats() {
+      return transport.stats
+    }
+  }
+}
+
+function keepingOpen(target: HostTarget, into: Map<string, HostTransport> | undefined): HostTarget {
+  if (into === undefined) return target
+  return {
+    name: target.name,
+    connect: async () => {
+      const transport = await target.connect()
+      into.set(target.name, transport)
+      return held(transport)
+    }
+  }
 }
 
 /** The package source of a VM: its `sidecar.package` (URL or runner path) or the official one. */
@@ -82,7 +120,9 @@ export async function onboardFleet(options: OnboardFleetOptions): Promise<Fanout
   const vms = shardVms(description)
   const secrets = secretsIfNeeded(options, vms)
   const byName = new Map(vms.map(vm => [vm.name, vm]))
-  const targets = vms.map(vm => hostTarget(vm, description.ssh, secrets, options.warn))
+  const targets = vms.map(vm =>
+    keepingOpen(hostTarget(vm, description.ssh, secrets, options.warn), options.keepOpen)
+  )
   return fanOut(
     targets,
     async target => {
