@@ -260,8 +260,9 @@ export const vmSchema = z
     user: text(f.userName, 'SSH user. Default: ssh.user.').optional(),
     address: text(
       f.meshAddress,
-      'The address the mesh uses to reach the VM: "auto" (the first address the VM reports, as the ' +
-        'sidecar picks by default) or an IP; set it when the VM is reached through NAT.'
+      'The address the mesh uses to reach the VM: "auto" (the SSH host when it is an IP, else the ' +
+        'SSH host name resolved on the runner; required for host "local") or an IP; set it when ' +
+        'the VM is reached through NAT.'
     ).default('auto'),
     network: text(f.labelValue, "Network of the VM. Default: its group's network.").optional(),
     jump: z
