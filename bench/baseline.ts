@@ -66,15 +66,23 @@ async function scp(
   if (r.code !== 0) throw new Error(`${vm.name}: scp ${file}: exit ${r.code}: ${r.stderr.trim()}`)
 }
 
+/**
+ * One `ssh` per step. Exit 255 is OpenSSH's own failure (the connection, not the command): a
+ * session opened while the sidecar installs its capture can be cut, so, as a person would, the
+ * step is tried again (at most 3 times; each try counts as a connection). Every step is idempotent.
+ */
 async function ssh(env: LabEnvironment, vm: LabVm, command: string, c: Counters): Promise<void> {
-  c.connections++
-  c.bytesSent += command.length
-  const r = await run(
-    ['ssh', ...sshOptions(env), '-p', String(vm.sshPort), `${vm.user}@${vm.sshHost}`, command],
-    120_000
-  )
-  if (r.code !== 0)
-    throw new Error(`${vm.name}: ssh ${command}: exit ${r.code}: ${r.stderr.trim()}`)
+  for (let attempt = 1; ; attempt++) {
+    c.connections++
+    c.bytesSent += command.length
+    const r = await run(
+      ['ssh', ...sshOptions(env), '-p', String(vm.sshPort), `${vm.user}@${vm.sshHost}`, command],
+      120_000
+    )
+    if (r.code === 0) return
+    if (r.code !== 255 || attempt === 3)
+      throw new Error(`${vm.name}: ssh ${command}: exit ${r.code}: ${r.stderr.trim()}`)
+  }
 }
 
 /** The docs' steps after the files are on the VM (home directory), one `ssh` each. */
