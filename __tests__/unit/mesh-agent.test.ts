@@ -200,8 +200,8 @@ describe('pilot-agent stand-in: iptables capture from cluster.env', () => {
     assert.deepEqual(output, [
       '-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN',
       '-A ISTIO_OUTPUT -m owner --gid-owner 1338 -j RETURN',
-      '-A ISTIO_OUTPUT -o lo -j RETURN',
       '-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN',
+      '-A ISTIO_OUTPUT -o lo -j RETURN',
       '-A ISTIO_OUTPUT -j ISTIO_REDIRECT'
     ])
     assert.ok(!lines.some(l => l.includes('15053')), 'no DNS capture unless asked')
@@ -303,5 +303,38 @@ describe('lab VM files', () => {
       renderHosts({ ...input, revision: 'canary' }),
       '198.18.0.2 istiod-canary.istio-system.svc\n'
     )
+  })
+})
+
+describe('pilot-agent stand-in: the multi-network generation', () => {
+  const names = {
+    'echo.sample.svc.cluster.local': '198.19.0.10',
+    'echo.sample.global': '127.255.0.7',
+    'gone.sample.global': '127.255.0.8'
+  }
+
+  test('a .global address goes to the service the gateway would rewrite it to', () => {
+    assert.deepEqual(call('global_target', ['127.255.0.7'], { namespace: 'vm', names }).result, [
+      'echo.sample.global',
+      '198.19.0.10'
+    ])
+  })
+
+  test('a .global name without its cluster service, or an unknown address, has no route', () => {
+    assert.equal(call('global_target', ['127.255.0.8'], { namespace: 'vm', names }).result, null)
+    assert.equal(call('global_target', ['127.255.0.9'], { namespace: 'vm', names }).result, null)
+  })
+
+  test('listed ranges are captured before loopback returns (127.255.0.0/16 leaves through lo)', () => {
+    const lines = String(
+      call('render_iptables', [
+        1337,
+        1338,
+        { ISTIO_INBOUND_PORTS: '8080', ISTIO_SERVICE_CIDR: '198.19.0.0/16,127.255.0.0/16' }
+      ]).result
+    ).split('\n')
+    const global = lines.indexOf('-A ISTIO_OUTPUT -d 127.255.0.0/16 -j ISTIO_REDIRECT')
+    assert.ok(global > 0)
+    assert.ok(global < lines.indexOf('-A ISTIO_OUTPUT -o lo -j RETURN'))
   })
 })

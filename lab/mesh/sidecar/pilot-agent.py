@@ -323,13 +323,14 @@ def render_iptables(uid, gid, env):
     out.append('-A ISTIO_OUTPUT -m owner --gid-owner %d -j RETURN' % gid)
     if env.get('ISTIO_META_DNS_CAPTURE') == 'true':
         out.append('-A ISTIO_OUTPUT -p tcp --dport 53 -j REDIRECT --to-ports %d' % DNS_PORT)
-    out.append('-A ISTIO_OUTPUT -o lo -j RETURN')
     out.append('-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN')
+    # Listed ranges come before the loopback return: the multi-network generation's .global
+    # names are 127.255.0.0/16 addresses, which leave through lo.
+    for cidr in ([] if cidrs.strip() == '*' else split_list(cidrs)):
+        out.append('-A ISTIO_OUTPUT -d %s -j ISTIO_REDIRECT' % cidr)
+    out.append('-A ISTIO_OUTPUT -o lo -j RETURN')
     if cidrs.strip() == '*':
         out.append('-A ISTIO_OUTPUT -j ISTIO_REDIRECT')
-    else:
-        for cidr in split_list(cidrs):
-            out.append('-A ISTIO_OUTPUT -d %s -j ISTIO_REDIRECT' % cidr)
     for chain, spec in builtin_rules(uid, gid, env):
         out.append('-A %s %s' % (chain, spec))
     out.append('COMMIT')
@@ -487,14 +488,19 @@ class Settings:
         )
         discovery = self.mesh.get('discoveryAddress') or env.get('PILOT_ADDRESS')
         if not discovery and self.provisioned:
-            discovery = 'istio-pilot.%s:%s' % (
-                env.get('ISTIO_SYSTEM_NAMESPACE') or 'istio-system', env.get('ISTIO_PILOT_PORT') or '15011')
+            # As istio-start.sh of 0.8-1.4: pilot's mTLS port only when ISTIO_CP_AUTH says so (the
+            # 0.8 package reads no other key), else the plaintext 8080, which the lab never serves.
+            port = env.get('ISTIO_PILOT_PORT') or ('15011' if env.get('ISTIO_CP_AUTH') == 'MUTUAL_TLS' else '8080')
+            discovery = 'istio-pilot.%s:%s' % (env.get('ISTIO_SYSTEM_NAMESPACE') or 'istio-system', port)
         self.discovery = str(discovery or 'istiod.istio-system.svc:15012')
         self.ca_addr = env.get('CA_ADDR') or self.discovery
         self.trust_domain = env.get('TRUST_DOMAIN') or 'cluster.local'
         self.namespace = env.get('POD_NAMESPACE') or env.get('ISTIO_NAMESPACE') or 'default'
         self.service_account = env.get('SERVICE_ACCOUNT') or 'default'
         self.spiffe = 'spiffe://%s/ns/%s/sa/%s' % (self.trust_domain, self.namespace, self.service_account)
+        if self.provisioned:
+            # provisioned certificates carry the identity; the environment does not choose it
+            self.spiffe = certificate_uri(os.path.join(certs, 'cert-chain.pem')) or self.spiffe
         self.pod_name = env.get('POD_NAME') or socket.gethostname().split('.')[0]
         self.ip = env.get('INSTANCE_IP') or env.get('ISTIO_SVC_IP') or ''
         self.workload = env.get('ISTIO_META_WORKLOAD_NAME') or self.pod_name
@@ -575,6 +581,13 @@ def fetch_certificate(settings, client_cert=None):
         if os.path.exists(key_temporary):
             os.unlink(key_temporary)
     return chain
+
+
+def certificate_uri(path):
+    """The first URI SAN of a certificate ('' when unreadable)."""
+    result = run(['openssl', 'x509', '-noout', '-ext', 'subjectAltName', '-in', path])
+    match = re.search(r'URI:([^,\s]+)', result.stdout or '')
+    return match.group(1) if result.returncode == 0 and match else ''
 
 
 def certificate_not_after(path):
@@ -720,6 +733,19 @@ class NameTable:
     def size(self):
         with self.lock:
             return len(self.names)
+
+
+def global_target(address, table):
+    """Multi-network (1.3/1.4): a `.global` ServiceEntry address names <svc>.<ns>.global, which the
+    cluster's gateway on 15443 sends on to <svc>.<ns>.svc.cluster.local. The lab has no such
+    gateway, so the proxy takes that last step itself: [global name, ClusterIP], or None."""
+    with table.lock:
+        names = dict(table.names)
+    for host in sorted(h for h, value in names.items() if value == address and h.endswith('.global')):
+        local = names.get(host[:-len('.global')] + '.svc.cluster.local')
+        if local:
+            return [host, local]
+    return None
 
 
 def dns_answer(query, table):
@@ -905,8 +931,9 @@ def sniff(conn):
 
 
 class Proxy:
-    def __init__(self, settings):
+    def __init__(self, settings, table):
         self.settings = settings
+        self.table = table
 
     def handle(self, client, peer, inbound):
         upstream = None
@@ -916,6 +943,13 @@ class Proxy:
             if not inbound and port in (OUTBOUND_PORT, INBOUND_PORT) and address.startswith('127.'):
                 return  # a direct connection to the listener would loop
             targets = [('127.0.0.1', port), (address, port)] if inbound else [(address, port)]
+            if not inbound and address.startswith('127.255.'):
+                routed = global_target(address, self.table)
+                if routed is None:
+                    log('warn', 'proxy', 'outbound %s:%d: no .global service has this address' % (address, port))
+                    upstream_failure(client, sniff(client).startswith(HTTP_METHODS), b'no healthy upstream')
+                    return
+                targets = [(routed[1], port)]
             error = None
             for target in targets:
                 try:
@@ -1123,7 +1157,7 @@ def run_proxy():
 
     outbound = listen(OUTBOUND_PORT)
     inbound = listen(INBOUND_PORT)
-    proxy = Proxy(settings)
+    proxy = Proxy(settings, table)
     start_thread(proxy.serve, outbound, False)
     start_thread(proxy.serve, inbound, True)
     if settings.dns_capture:
