@@ -46,7 +46,15 @@ describe('defaults', () => {
         ingressService: 'istio-eastwestgateway',
         exposeIstiod: false,
         generation: 'auto',
-        network: ''
+        network: '',
+        legacy: {
+          secretPrefix: 'istio.',
+          serviceCidrs: [],
+          controlPlaneAuth: 'MUTUAL_TLS',
+          enableMeshExpansionPorts: false,
+          fixGlobalDns: false,
+          services: []
+        }
       },
       workloadGroups: [
         {
@@ -456,5 +464,39 @@ describe('validate command', () => {
     const result = await run(['validate', '--help'])
     assert.equal(result.code, 0)
     assert.match(result.stdout, /^Usage: mesh-expansion validate -c FILE/)
+  })
+})
+
+describe('parseDescription: the older generations', () => {
+  test('cluster.legacy is read, and a bad service names its line and what is valid', () => {
+    const ok = parseDescription(
+      `cluster:
+  generation: multinetwork-1.4
+  legacy:
+    services: [echo.sample]
+    serviceCidrs: [198.19.0.0/16]
+    fixGlobalDns: true
+workloadGroups: [{name: web, namespace: vm, ports: {http: 8080}}]
+vms: [{name: vm-1, host: 198.18.2.2}]
+`,
+      'legacy.yaml'
+    )
+    assert.ok(ok.ok)
+    assert.deepEqual(ok.description.cluster.legacy.services, ['echo.sample'])
+    assert.equal(ok.description.cluster.legacy.fixGlobalDns, true)
+    const bad = parseDescription(
+      `cluster:
+  legacy:
+    services: [echo]
+workloadGroups: [{name: web, namespace: vm, ports: {http: 8080}}]
+vms: [{name: vm-1, host: 198.18.2.2}]
+`,
+      'legacy.yaml'
+    )
+    assert.ok(!bad.ok)
+    const error = bad.errors[0]
+    assert.equal(error?.path, 'cluster.legacy.services[0]')
+    assert.equal(error?.line, 3)
+    assert.match(error?.message ?? '', /<name>\.<namespace>/)
   })
 })

@@ -23,6 +23,19 @@ export interface ClusterConfig {
   exposeIstiod: boolean
   generation: Generation
   network: string
+  legacy: LegacyConfig
+}
+
+/** The settings of the generations before 1.8 (see the schema for each). */
+export interface LegacyConfig {
+  secretPrefix: string
+  /** empty = found through the API */
+  serviceCidrs: string[]
+  controlPlaneAuth: 'MUTUAL_TLS' | 'NONE'
+  enableMeshExpansionPorts: boolean
+  fixGlobalDns: boolean
+  /** name.namespace */
+  services: string[]
 }
 
 export interface ServicePort {
@@ -273,7 +286,8 @@ export function resolveDefaults(parsed: ParsedDescription): Description {
       ingressService: cluster.ingressService,
       exposeIstiod: cluster.exposeIstiod,
       generation: cluster.generation,
-      network: cluster.network
+      network: cluster.network,
+      legacy: { ...cluster.legacy }
     },
     workloadGroups: groups,
     vms,

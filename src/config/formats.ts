@@ -337,3 +337,17 @@ export const meshAddress: Check = value => (value === 'auto' ? undefined : ipAdd
 
 /** `local` (the runner itself, no SSH) or an SSH target. */
 export const hostOrLocal: Check = value => (value === 'local' ? undefined : host(value))
+
+/** A cluster Service the VMs call: `name.namespace`. */
+export const serviceInNamespace: Check = value => {
+  const parts = value.split('.')
+  return parts.length === 2 && parts.every(part => LABEL_RE.test(part) && part.length <= 63)
+    ? undefined
+    : `invalid service ${q(value)}: expected <name>.<namespace> (DNS-1123 labels), e.g. echo.sample`
+}
+
+/** The prefix of Citadel's certificate secrets (`istio.` gives istio.<service account>). */
+export const secretPrefix: Check = value =>
+  /^[a-z0-9]([-a-z0-9.]*)$/.test(value) && value.length <= 200
+    ? undefined
+    : `invalid secret prefix ${q(value)}: lowercase letters, digits, "-" and ".", e.g. istio.`

@@ -75,6 +75,51 @@ const portName = text(
   'port name, by Istio convention <protocol>[-<suffix>], e.g. http-web, tcp-mysql'
 )
 
+export const legacySchema = z
+  .strictObject({
+    secretPrefix: text(
+      f.secretPrefix,
+      'Certificates come from the Secret <secretPrefix><service account> Citadel writes.'
+    ).default('istio.'),
+    serviceCidrs: z
+      .array(text(f.cidr, 'CIDR.'))
+      .default([])
+      .meta({
+        description:
+          'ISTIO_SERVICE_CIDR. Default (empty): found through the API (ServiceCIDR objects, a ' +
+          "dry-run Service, the kube-apiserver pod's flags)."
+      }),
+    controlPlaneAuth: z
+      .enum(['MUTUAL_TLS', 'NONE'])
+      .default('MUTUAL_TLS')
+      .meta({ description: 'scripts-0.8: CONTROL_PLANE_AUTH_POLICY / ISTIO_CP_AUTH.' }),
+    enableMeshExpansionPorts: z
+      .boolean()
+      .default(false)
+      .meta({
+        description:
+          'meshexpansion-1.1 / multinetwork-1.4: add the missing meshExpansion ports (15011, 8060, ' +
+          '15004, 853) to istio-ingressgateway; removed again by cleanup.'
+      }),
+    fixGlobalDns: z
+      .boolean()
+      .default(false)
+      .meta({
+        description:
+          'multinetwork-1.4: add the .global stub to CoreDNS or kube-dns when it is missing; ' +
+          'restored by cleanup.'
+      }),
+    services: z
+      .array(text(f.serviceInNamespace, '<name>.<namespace> of a cluster Service.'))
+      .default([])
+      .meta({
+        description:
+          'Cluster Services the VMs call: /etc/hosts lines (meshexpansion-1.1) or .global ' +
+          'ServiceEntries and their names (multinetwork-1.4).'
+      })
+  })
+  .meta({ description: 'Settings of the generations before 1.8 (ignored by modern).' })
+
 export const clusterSchema = z
   .strictObject({
     kubeconfig: z
@@ -118,7 +163,8 @@ export const clusterSchema = z
       .enum(GENERATIONS)
       .default('auto')
       .meta({ description: 'Which Istio onboarding procedure to follow; auto = detect.' }),
-    network: text(f.labelValue, 'Network of the cluster ("" = a single network).').default('')
+    network: text(f.labelValue, 'Network of the cluster ("" = a single network).').default(''),
+    legacy: legacySchema.prefault({})
   })
   .meta({ description: 'The cluster; everything is optional and discovered when absent.' })
 
