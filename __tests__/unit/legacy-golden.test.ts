@@ -25,6 +25,7 @@ import {
   renderMeshExpansionClusterEnv,
   renderScriptsClusterEnv,
   renderSelectorlessService,
+  renderLegacyVmFiles,
   renderSidecarEnv,
   rootCertFromIstioSecurity,
   smmPreflight,
@@ -34,6 +35,7 @@ import {
   type GlobalServiceInput,
   type HostServiceInput,
   type KubednsInput,
+  type LegacyVmFilesInput,
   type MeshExpansionClusterEnvInput,
   type RegisterRequest,
   type RegistryPlan,
@@ -120,7 +122,39 @@ const corefile: Render = i => {
   return { Corefile: r.corefile }
 }
 
+// Every file one VM gets (empty ones are not written): the composition the engine ships.
+const vmFiles: Render = i => {
+  const files: Record<string, string> = {}
+  for (const [name, text] of Object.entries(renderLegacyVmFiles(as<LegacyVmFilesInput>(i))))
+    if (text) files[name] = text
+  return files
+}
+
 const cases: Case[] = [
+  {
+    generation: 'scripts-0.8',
+    name: 'vm-files-0.8',
+    why:
+      'What machineSetup copied for 0.8: cluster.env with both auth keys, kubedns at the ILBs, ' +
+      'sidecar.env with the inbound ports, the istio.<sa> PEM files, no hosts lines, no token.',
+    render: vmFiles
+  },
+  {
+    generation: 'meshexpansion-1.1',
+    name: 'vm-files-1.1',
+    why:
+      'The 1.1 doc: cluster.env (MUTUAL_TLS, CIDR, inbound ports), the gateway hosts line and ' +
+      'a ClusterIP line per cluster service, the PEM files.',
+    render: vmFiles
+  },
+  {
+    generation: 'multinetwork-1.4',
+    name: 'vm-files-1.4',
+    why:
+      'The 1.3/1.4 doc: as 1.1, the .global addresses captured (127.255.0.0/16), their hosts ' +
+      'lines instead of ClusterIPs.',
+    render: vmFiles
+  },
   // scripts-0.8
   {
     generation: 'scripts-0.8',
