@@ -23,6 +23,15 @@ const files: HostFiles = {
   'istio-token': 'eyJhbGciOi.secret-part.sig'
 }
 
+const legacyExtras: Required<
+  Pick<HostFiles, 'cert-chain.pem' | 'key.pem' | 'sidecar.env' | 'kubedns'>
+> = {
+  'cert-chain.pem': '-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n',
+  'key.pem': '-----BEGIN PRIVATE KEY-----\nKEY-SECRET\n-----END PRIVATE KEY-----\n',
+  'sidecar.env': 'ISTIO_INBOUND_PORTS=8080\n',
+  kubedns: 'address=/istio-pilot/198.18.0.2\naddress=/istio-pilot.istio-system/198.18.0.2\n'
+}
+
 const params: InstallParams = {
   mode: 'install',
   version: '1.30.3',
@@ -105,6 +114,62 @@ describe('bundle', () => {
     assert.equal(configSha256({ ...files, 'istio-token': 'other' }, params), base)
     assert.notEqual(configSha256({ ...files, hosts: '198.18.0.3 istiod' }, params), base)
     assert.notEqual(configSha256(files, { ...params, version: '1.30.4' }), base)
+  })
+
+  test('the config hash of files without the optional ones is what it always was', () => {
+    // pinned: a modern host onboarded before the optional files existed stays "unchanged"
+    assert.equal(
+      configSha256(files, params),
+      '89d4e7858dfc8e57fae87315f690376940c729cf668580d2e9bef5e577e0534c'
+    )
+    // an optional key present but undefined is absent
+    assert.equal(
+      configSha256({ ...files, kubedns: undefined }, params),
+      configSha256(files, params)
+    )
+  })
+
+  test('the config hash follows each optional file when present', () => {
+    const legacy: HostFiles = { ...files, ...legacyExtras }
+    const base = configSha256(legacy, params)
+    assert.notEqual(base, configSha256(files, params))
+    for (const name of ['cert-chain.pem', 'key.pem', 'sidecar.env', 'kubedns'] as const) {
+      assert.notEqual(configSha256({ ...legacy, [name]: `${legacy[name]}x` }, params), base, name)
+      const without: HostFiles = { ...legacy }
+      delete without[name]
+      assert.notEqual(configSha256(without, params), base, name)
+    }
+    // even an empty optional file is present (it is placed)
+    assert.notEqual(
+      configSha256({ ...files, 'sidecar.env': '' }, params),
+      configSha256(files, params)
+    )
+  })
+
+  test('the optional files travel only when present; an empty token and mesh.yaml arrive empty', async () => {
+    const listing = `#!/bin/sh
+cd "$2" && for f in *; do [ "$f" = install.sh ] || printf '%s %s\\n' "$f" "$(wc -c <"$f")"; done
+`
+    const run = async (given: HostFiles): Promise<string> => {
+      const r = await new LocalTransport().exec(remoteCommand(30), {
+        stdin: buildBundle({ files: given, params, script: listing }).payload,
+        timeoutMs: 20_000
+      })
+      assert.equal(r.code, 0, r.stderr)
+      return r.stdout
+    }
+    const sizes = (given: HostFiles): string =>
+      Object.entries(given)
+        .filter((e): e is [string, string] => e[1] !== undefined)
+        .map(([name, content]) => `${name} ${Buffer.byteLength(content)}\n`)
+        .sort()
+        .join('')
+    assert.equal(await run(files), sizes(files))
+    const legacy: HostFiles = { ...files, 'istio-token': '', 'mesh.yaml': '', ...legacyExtras }
+    assert.equal(await run(legacy), sizes(legacy))
+    assert.match(sizes(legacy), /^istio-token 0\nkey\.pem \d+\nkubedns \d+\nmesh\.yaml 0\n/m)
+    // the key travels encoded, never in clear
+    assert.doesNotMatch(buildBundle({ files: legacy, params }).payload.toString(), /KEY-SECRET/)
   })
 
   test('shQuote survives quotes', () => {

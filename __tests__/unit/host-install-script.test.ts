@@ -2,7 +2,18 @@
 // its helpers do what they say when sourced one by one in a temporary directory.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs'
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -116,6 +127,138 @@ describe('install.sh', () => {
     assert.doesNotMatch(readFileSync(hosts, 'utf8'), /198\.18\.0\.2/)
     sh(`replace_hosts_block "${hosts}" "${empty}"`)
     assert.equal(readFileSync(hosts, 'utf8'), '127.0.0.1 localhost\n::1 localhost\n')
+  })
+
+  test('the resolv.conf block comes first, once; a re-run replaces it; remove restores the file', () => {
+    const root = mkdtempSync(join(dir, 'dns-'))
+    const work = join(root, 'work')
+    mkdirSync(work)
+    const resolv = join(root, 'resolv.conf')
+    const dhclient = join(root, 'dhclient.conf')
+    const original = 'search lab.example\nnameserver 10.0.0.1\n'
+    writeFileSync(resolv, original)
+    const env = {
+      MX_RESOLV_CONF: resolv,
+      MX_DHCLIENT_CONF: dhclient,
+      MX_STATE_DIR: join(root, 'state')
+    }
+    const blocks = (how: string): string =>
+      sh(`WORK="${work}"; dns_blocks ${how}; echo "changed=$DNS_CHANGED"`, env).out
+    const block =
+      '# BEGIN mesh-expansion (managed block: a re-run replaces it)\nnameserver 127.0.0.1\n# END mesh-expansion\n'
+    assert.equal(blocks('add'), 'changed=1\n')
+    assert.equal(readFileSync(resolv, 'utf8'), block + original)
+    assert.equal(statSync(resolv).mode & 0o777, 0o644)
+    assert.equal(existsSync(dhclient), false, 'no dhclient.conf is created')
+    assert.equal(blocks('add'), 'changed=0\n')
+    assert.equal(readFileSync(resolv, 'utf8'), block + original)
+    // a block edited by hand (or moved down by another tool) is put back, first and once
+    writeFileSync(resolv, original + block.replace('127.0.0.1', '127.0.0.2'))
+    assert.equal(blocks('add'), 'changed=1\n')
+    assert.equal(readFileSync(resolv, 'utf8'), block + original)
+    assert.equal(blocks('remove'), 'changed=1\n')
+    assert.equal(readFileSync(resolv, 'utf8'), original)
+    assert.equal(blocks('remove'), 'changed=0\n')
+
+    // dhclient.conf, when it exists, gets its own block (last)
+    writeFileSync(
+      dhclient,
+      'option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;\n'
+    )
+    assert.equal(blocks('add'), 'changed=1\n')
+    assert.match(
+      readFileSync(dhclient, 'utf8'),
+      /^option [^\n]+\n# BEGIN mesh-expansion[^\n]*\nprepend domain-name-servers 127\.0\.0\.1;\n# END mesh-expansion\n$/
+    )
+    assert.equal(blocks('remove'), 'changed=1\n')
+    assert.doesNotMatch(readFileSync(dhclient, 'utf8'), /mesh-expansion/)
+  })
+
+  test('a symlinked resolv.conf: a regular target is edited in place; a dangling link is replaced and restored', () => {
+    const root = mkdtempSync(join(dir, 'link-'))
+    const work = join(root, 'work')
+    mkdirSync(work)
+    const resolv = join(root, 'resolv.conf')
+    const stub = join(root, 'stub-resolv.conf')
+    const env = {
+      MX_RESOLV_CONF: resolv,
+      MX_DHCLIENT_CONF: join(root, 'none'),
+      MX_STATE_DIR: join(root, 'state')
+    }
+    const blocks = (how: string): string =>
+      sh(`WORK="${work}"; dns_blocks ${how}; echo "changed=$DNS_CHANGED"`, env).out
+    writeFileSync(stub, 'nameserver 127.0.0.53\n')
+    symlinkSync('stub-resolv.conf', resolv)
+    assert.equal(blocks('add'), 'changed=1\n')
+    assert.ok(lstatSync(resolv).isSymbolicLink(), 'the link stays')
+    assert.match(
+      readFileSync(stub, 'utf8'),
+      /^# BEGIN mesh-expansion[^\n]*\nnameserver 127\.0\.0\.1\n# END/
+    )
+    assert.equal(blocks('remove'), 'changed=1\n')
+    assert.equal(readFileSync(stub, 'utf8'), 'nameserver 127.0.0.53\n')
+
+    rmSync(resolv)
+    symlinkSync('../run/nowhere/resolv.conf', resolv)
+    assert.equal(blocks('add'), 'changed=1\n')
+    assert.ok(lstatSync(resolv).isFile(), 'a dangling link becomes a file')
+    assert.match(
+      readFileSync(resolv, 'utf8'),
+      /^# BEGIN mesh-expansion[^\n]*\nnameserver 127\.0\.0\.1\n/
+    )
+    assert.equal(blocks('remove'), 'changed=1\n')
+    assert.ok(lstatSync(resolv).isSymbolicLink(), 'the link is put back')
+    assert.equal(readlinkSync(resolv), '../run/nowhere/resolv.conf')
+    assert.equal(existsSync(join(root, 'state', 'resolv.conf.link')), false)
+  })
+
+  test('files: legacy certificates and sidecar.env placed; an empty token removes an earlier one', () => {
+    const root = mkdtempSync(join(dir, 'root-'))
+    const work = join(root, 'work')
+    const state = join(root, 'var/lib/mesh-expansion')
+    mkdirSync(work)
+    mkdirSync(state, { recursive: true })
+    const put = (name: string, content: string): void => writeFileSync(join(work, name), content)
+    const env = { MX_ROOT: root, MX_OWNER: 'root' }
+    const files = (): string =>
+      sh(`WORK="${work}"; files >/dev/null; echo "changed=$FILES_CHANGED"`, env).out
+    const mode = (path: string): number => statSync(join(root, path)).mode & 0o777
+    for (const [name, content] of [
+      ['cluster.env', 'ISTIO_SERVICE_CIDR=10.0.0.0/16\n'],
+      ['mesh.yaml', 'defaultConfig: {}\n'],
+      ['hosts', ''],
+      ['root-cert.pem', 'ROOT\n'],
+      ['istio-token', 'token']
+    ] as const)
+      put(name, content)
+    // modern first: a token and its tmpfiles entry
+    assert.equal(files(), 'changed=1\n')
+    assert.ok(existsSync(join(root, 'var/run/secrets/tokens/istio-token')))
+    assert.ok(existsSync(join(root, 'etc/tmpfiles.d/mesh-expansion.conf')))
+    assert.equal(files(), 'changed=0\n')
+    // then legacy: no token, certificates and sidecar.env
+    put('istio-token', '')
+    put('mesh.yaml', '')
+    put('cert-chain.pem', 'CHAIN\n')
+    put('key.pem', 'KEY\n')
+    put('sidecar.env', 'ISTIO_INBOUND_PORTS=8080\n')
+    assert.equal(files(), 'changed=1\n')
+    for (const gone of [
+      'var/run/secrets/tokens/istio-token',
+      'var/lib/mesh-expansion/istio-token',
+      'etc/tmpfiles.d/mesh-expansion.conf'
+    ])
+      assert.equal(existsSync(join(root, gone)), false, gone)
+    assert.equal(mode('etc/certs/cert-chain.pem'), 0o644)
+    assert.equal(mode('etc/certs/key.pem'), 0o600)
+    assert.equal(mode('var/lib/istio/envoy/sidecar.env'), 0o644)
+    assert.equal(readFileSync(join(root, 'etc/certs/key.pem'), 'utf8'), 'KEY\n')
+    assert.equal(files(), 'changed=0\n')
+    // sidecar.env no longer given: the one we placed goes
+    rmSync(join(work, 'sidecar.env'))
+    assert.equal(files(), 'changed=1\n')
+    assert.equal(existsSync(join(root, 'var/lib/istio/envoy/sidecar.env')), false)
+    assert.equal(files(), 'changed=0\n')
   })
 
   test('place_file is atomic, sets the mode, and reports only real changes', () => {

@@ -4,13 +4,26 @@
 import { createHash } from 'node:crypto'
 import { INSTALL_SCRIPT } from './installScript.ts'
 
-/** The rendered files a host gets (names as renderVmFiles gives them). */
+/**
+ * The rendered files a host gets (names as renderVmFiles gives them). The generations before
+ * 1.8 give no token ('istio-token' and 'mesh.yaml' are then ''), the workload certificate and
+ * its key instead, optionally sidecar.env, and for scripts-0.8 the dnsmasq file `kubedns`.
+ */
 export interface HostFiles {
   'cluster.env': string
   'mesh.yaml': string
   hosts: string
   'root-cert.pem': string
+  /** '' places no token and removes one an earlier run placed. */
   'istio-token': string
+  /** -> /etc/certs/cert-chain.pem (644, istio-proxy) */
+  'cert-chain.pem'?: string
+  /** -> /etc/certs/key.pem (600, istio-proxy) */
+  'key.pem'?: string
+  /** -> /var/lib/istio/envoy/sidecar.env; when absent, one an earlier run placed is removed */
+  'sidecar.env'?: string
+  /** -> /etc/dnsmasq.d/kubedns, and the host resolves through dnsmasq */
+  kubedns?: string
 }
 
 export const HOST_FILE_NAMES = [
@@ -19,6 +32,14 @@ export const HOST_FILE_NAMES = [
   'hosts',
   'root-cert.pem',
   'istio-token'
+] as const
+
+/** Files only some generations have; the bundle carries each only when present. */
+export const OPTIONAL_HOST_FILE_NAMES = [
+  'cert-chain.pem',
+  'key.pem',
+  'sidecar.env',
+  'kubedns'
 ] as const
 
 /** How the host gets the sidecar package. */
@@ -90,7 +111,11 @@ function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex')
 }
 
-/** SHA-256 of what a restart depends on: every file but the token, plus the package wanted. */
+/**
+ * SHA-256 of what a restart depends on: every file but the token, plus the package wanted.
+ * The optional files count only when present, so files without them hash as they always did
+ * (a re-run of an already onboarded modern host stays "unchanged").
+ */
 export function configSha256(
   files: HostFiles,
   params: Pick<InstallParams, 'version' | 'package'>
@@ -99,6 +124,10 @@ export function configSha256(
   for (const name of HOST_FILE_NAMES) {
     if (name === 'istio-token') continue
     hash.update(`${name}\0${sha256(files[name])}\0`)
+  }
+  for (const name of OPTIONAL_HOST_FILE_NAMES) {
+    const content = files[name]
+    if (content !== undefined) hash.update(`${name}\0${sha256(content)}\0`)
   }
   hash.update(`version\0${params.version}\0package\0${JSON.stringify(params.package)}`)
   return hash.digest('hex')
@@ -159,7 +188,13 @@ export function buildBundle(input: {
     `trap 'rm -rf "$MX_WORK"' EXIT`,
     heredoc('install.sh', script)
   ]
-  if (input.files) for (const name of HOST_FILE_NAMES) parts.push(heredoc(name, input.files[name]))
+  if (input.files) {
+    for (const name of HOST_FILE_NAMES) parts.push(heredoc(name, input.files[name]))
+    for (const name of OPTIONAL_HOST_FILE_NAMES) {
+      const content = input.files[name]
+      if (content !== undefined) parts.push(heredoc(name, content))
+    }
+  }
   if (input.inlinePackage) parts.push(heredoc('package', input.inlinePackage))
   const env = environment(params)
   if (input.inlinePackage) env.MX_PKG_INLINE = '1'

@@ -28,6 +28,9 @@ MX_KEEP_PACKAGE=${MX_KEEP_PACKAGE:-0}
 MX_OWNER=${MX_OWNER:-istio-proxy}
 MX_HOSTS_FILE=${MX_HOSTS_FILE:-$MX_ROOT/etc/hosts}
 MX_TMPFILES=${MX_TMPFILES:-$MX_ROOT/etc/tmpfiles.d/mesh-expansion.conf}
+MX_RESOLV_CONF=${MX_RESOLV_CONF:-$MX_ROOT/etc/resolv.conf}
+MX_DHCLIENT_CONF=${MX_DHCLIENT_CONF:-$MX_ROOT/etc/dhcp/dhclient.conf}
+MX_DNSMASQ_DIR=${MX_DNSMASQ_DIR:-$MX_ROOT/etc/dnsmasq.d}
 MX_BEGIN='# BEGIN mesh-expansion (managed block: a re-run replaces it)'
 MX_END='# END mesh-expansion'
 
@@ -64,6 +67,22 @@ hosts_with_block() {
     [ -z "$(tail -c 1 "$2")" ] || echo
     echo "$MX_END"
   fi
+}
+
+# The file $1 with our block replaced by the lines of $2, the block FIRST (resolv.conf: the
+# first nameserver is asked first); no block when $2 is empty: stdout.
+file_with_top_block() {
+  if [ -s "$2" ]; then
+    echo "$MX_BEGIN"
+    cat "$2"
+    [ -z "$(tail -c 1 "$2")" ] || echo
+    echo "$MX_END"
+  fi
+  awk -v begin="$MX_BEGIN" -v end="$MX_END" '
+    $0 == begin { skip = 1; next }
+    $0 == end { skip = 0; next }
+    !skip { print }
+  ' "$1"
 }
 
 # Absolute difference of two integers.
@@ -109,13 +128,18 @@ place_file() {
   PLACED=1
 }
 
-# replace_hosts_block FILE BLOCKFILE: sets PLACED=1 when the file changed. Renames when it can;
-# a bind-mounted /etc/hosts (containers) cannot be renamed over, so it is then rewritten in place.
+# replace_hosts_block FILE BLOCKFILE [top]: sets PLACED=1 when the file changed. The block goes
+# last, or first with `top`. Renames when it can; a bind-mounted /etc/hosts or resolv.conf
+# (containers) cannot be renamed over, so it is then rewritten in place.
 replace_hosts_block() {
   PLACED=0
   [ -f "$1" ] || : >"$1"
   new="$1.mx-tmp.$$"
-  hosts_with_block "$1" "$2" >"$new"
+  if [ "${3:-}" = top ]; then
+    file_with_top_block "$1" "$2" >"$new"
+  else
+    hosts_with_block "$1" "$2" >"$new"
+  fi
   if cmp -s "$new" "$1"; then
     rm -f "$new"
     return 0
@@ -302,24 +326,204 @@ files() {
   chown "$owner:$owner" "$MX_ROOT/var/run/secrets"
   place_file "$WORK/root-cert.pem" "$MX_ROOT/etc/certs/root-cert.pem" 644 "$owner"
   FILES_CHANGED=$((FILES_CHANGED | PLACED))
+  # Before 1.8 the workload certificate came with the files (secret istio.<sa>), not by token.
+  if [ -f "$WORK/cert-chain.pem" ]; then
+    place_file "$WORK/cert-chain.pem" "$MX_ROOT/etc/certs/cert-chain.pem" 644 "$owner"
+    FILES_CHANGED=$((FILES_CHANGED | PLACED))
+  fi
+  if [ -f "$WORK/key.pem" ]; then
+    place_file "$WORK/key.pem" "$MX_ROOT/etc/certs/key.pem" 600 "$owner"
+    FILES_CHANGED=$((FILES_CHANGED | PLACED))
+  fi
+  # sidecar.env is read before cluster.env; one we placed earlier goes when no longer wanted
+  if [ -f "$WORK/sidecar.env" ]; then
+    place_file "$WORK/sidecar.env" "$MX_ROOT/var/lib/istio/envoy/sidecar.env" 644 "$owner"
+    FILES_CHANGED=$((FILES_CHANGED | PLACED))
+    : >"$MX_STATE_DIR/sidecar.env.placed"
+  elif [ -f "$MX_STATE_DIR/sidecar.env.placed" ]; then
+    rm -f "$MX_ROOT/var/lib/istio/envoy/sidecar.env" "$MX_STATE_DIR/sidecar.env.placed"
+    FILES_CHANGED=1
+  fi
   place_file "$WORK/cluster.env" "$MX_ROOT/var/lib/istio/envoy/cluster.env" 644 "$owner"
   FILES_CHANGED=$((FILES_CHANGED | PLACED))
   place_file "$WORK/mesh.yaml" "$MX_ROOT/etc/istio/config/mesh" 644 "$owner"
   FILES_CHANGED=$((FILES_CHANGED | PLACED))
   replace_hosts_block "$MX_HOSTS_FILE" "$WORK/hosts"
   FILES_CHANGED=$((FILES_CHANGED | PLACED))
-  # A fresh token every run: the agent reads it when it needs it, so no restart for it.
-  place_file "$WORK/istio-token" "$MX_ROOT/var/run/secrets/tokens/istio-token" 600 "$owner"
-  place_file "$WORK/istio-token" "$MX_STATE_DIR/istio-token" 600 "$owner"
-  # /var/run is a tmpfs: systemd-tmpfiles puts the token back at boot, before istio starts
-  # (C keeps the owner and mode of the copy it is given).
-  printf '%s\n' \
-    '# mesh-expansion: the bootstrap token survives a reboot' \
-    "d /run/secrets 0755 $owner $owner -" \
-    "d /run/secrets/tokens 0755 $owner $owner -" \
-    "C /run/secrets/tokens/istio-token - - - - ${MX_STATE_DIR#"$MX_ROOT"}/istio-token" >"$WORK/tmpfiles.conf"
-  place_file "$WORK/tmpfiles.conf" "$MX_TMPFILES" 644 ''
+  if [ -s "$WORK/istio-token" ]; then
+    # A fresh token every run: the agent reads it when it needs it, so no restart for it.
+    place_file "$WORK/istio-token" "$MX_ROOT/var/run/secrets/tokens/istio-token" 600 "$owner"
+    place_file "$WORK/istio-token" "$MX_STATE_DIR/istio-token" 600 "$owner"
+    # /var/run is a tmpfs: systemd-tmpfiles puts the token back at boot, before istio starts
+    # (C keeps the owner and mode of the copy it is given).
+    printf '%s\n' \
+      '# mesh-expansion: the bootstrap token survives a reboot' \
+      "d /run/secrets 0755 $owner $owner -" \
+      "d /run/secrets/tokens 0755 $owner $owner -" \
+      "C /run/secrets/tokens/istio-token - - - - ${MX_STATE_DIR#"$MX_ROOT"}/istio-token" >"$WORK/tmpfiles.conf"
+    place_file "$WORK/tmpfiles.conf" "$MX_TMPFILES" 644 ''
+  else
+    # No token (before 1.8): a token left by an earlier run would make the agent ask for a
+    # certificate instead of using the provisioned one, so it goes, and the agent restarts.
+    for f in "$MX_ROOT/var/run/secrets/tokens/istio-token" "$MX_STATE_DIR/istio-token" "$MX_TMPFILES"; do
+      if [ -e "$f" ]; then
+        rm -f "$f"
+        FILES_CHANGED=1
+      fi
+    done
+  fi
   end_phase ok
+}
+
+# ---- dnsmasq (scripts-0.8: names of the control plane from /etc/dnsmasq.d/kubedns) ------------
+
+DNS_CHANGED=0
+DNS_LINE='nameserver 127.0.0.1'
+DHCLIENT_LINE='prepend domain-name-servers 127.0.0.1;'
+
+# The resolv.conf to edit. A symlink to a regular file (systemd-resolved, resolvconf): that
+# file, the link stays. A dangling link (or one to something else): replaced by a plain file,
+# its target remembered in the state directory so that uninstall puts the link back.
+resolv_file() {
+  if [ -L "$MX_RESOLV_CONF" ]; then
+    target=$(readlink -f "$MX_RESOLV_CONF" 2>/dev/null || true)
+    if [ -n "$target" ] && [ -f "$target" ]; then
+      echo "$target"
+      return 0
+    fi
+    mkdir -p "$MX_STATE_DIR"
+    readlink "$MX_RESOLV_CONF" >"$MX_STATE_DIR/resolv.conf.link"
+    rm -f "$MX_RESOLV_CONF"
+  fi
+  echo "$MX_RESOLV_CONF"
+}
+
+# dns_blocks add|remove: our resolv.conf block (first) and dhclient.conf block; DNS_CHANGED=1
+# when a file changed.
+dns_blocks() {
+  if [ "$1" = add ]; then
+    echo "$DNS_LINE" >"$WORK/resolv.block"
+    echo "$DHCLIENT_LINE" >"$WORK/dhclient.block"
+  else
+    : >"$WORK/resolv.block"
+    : >"$WORK/dhclient.block"
+  fi
+  if [ "$1" = add ] || [ -e "$MX_RESOLV_CONF" ]; then
+    replace_hosts_block "$(resolv_file)" "$WORK/resolv.block" top
+    DNS_CHANGED=$((DNS_CHANGED | PLACED))
+  fi
+  if [ "$1" = remove ] && [ -f "$MX_STATE_DIR/resolv.conf.link" ]; then
+    # the link we replaced comes back
+    ln -sfn "$(cat "$MX_STATE_DIR/resolv.conf.link")" "$MX_RESOLV_CONF"
+    rm -f "$MX_STATE_DIR/resolv.conf.link"
+    DNS_CHANGED=1
+  fi
+  if [ -f "$MX_DHCLIENT_CONF" ]; then
+    replace_hosts_block "$MX_DHCLIENT_CONF" "$WORK/dhclient.block"
+    DNS_CHANGED=$((DNS_CHANGED | PLACED))
+  fi
+}
+
+dnsmasq_log() {
+  systemctl status --no-pager dnsmasq 2>&1 | head -n 8 | sed 's/^/MX-LOG systemctl status: /'
+  journalctl -u dnsmasq --no-pager -n 10 2>/dev/null | sed 's/^/MX-LOG journal: /'
+}
+
+# Restarts dnsmasq and waits (bounded) for it to be active; 1 when it is not.
+dnsmasq_restart() {
+  systemctl restart dnsmasq 2>/dev/null || return 1
+  i=0
+  while [ "$i" -lt 10 ]; do
+    systemctl is-active --quiet dnsmasq && return 0
+    i=$((i + 1))
+    sleep 0.5 2>/dev/null || sleep 1
+  done
+  return 1
+}
+
+install_dnsmasq() {
+  if command -v apt-get >/dev/null 2>&1; then
+    # package lists may be missing on a fresh image: update only when the install needs it
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends dnsmasq ||
+      { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends dnsmasq; }; } >"$WORK/dnsmasq.log" 2>&1
+  elif command -v dnf >/dev/null 2>&1; then
+    dnf install -y dnsmasq >"$WORK/dnsmasq.log" 2>&1
+  elif command -v yum >/dev/null 2>&1; then
+    yum install -y dnsmasq >"$WORK/dnsmasq.log" 2>&1
+  else
+    echo 'no apt-get, dnf or yum' >"$WORK/dnsmasq.log"
+    return 1
+  fi
+}
+
+have_dnsmasq() {
+  command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ]
+}
+
+dns_setup() {
+  begin_phase dnsmasq
+  if ! have_dnsmasq; then
+    if ! install_dnsmasq || ! have_dnsmasq; then
+      tail -n 5 "$WORK/dnsmasq.log" | sed 's/^/MX-LOG /'
+      die install "dnsmasq is not installed and installing it with the package manager failed (see the log lines): install dnsmasq on the host, or give the host a package repository" 35
+    fi
+    DNS_CHANGED=1
+  fi
+  mkdir -p "$MX_STATE_DIR"
+  : >"$MX_STATE_DIR/dnsmasq.placed"
+  place_file "$WORK/kubedns" "$MX_DNSMASQ_DIR/kubedns" 644 root
+  kubedns_changed=$PLACED
+  DNS_CHANGED=$((DNS_CHANGED | PLACED))
+  if ! systemctl is-enabled --quiet dnsmasq 2>/dev/null; then
+    systemctl enable --quiet dnsmasq 2>/dev/null || die enable "systemctl enable dnsmasq failed" 35
+    DNS_CHANGED=1
+  fi
+  if [ "$kubedns_changed" -eq 1 ] || ! systemctl is-active --quiet dnsmasq; then
+    DNS_CHANGED=1
+    if ! dnsmasq_restart; then
+      # the host keeps resolving as before: no name server on 127.0.0.1 that does not answer
+      dns_blocks remove
+      dnsmasq_log
+      die start "dnsmasq did not come up (see the log lines); the host's resolv.conf is left without it" 35
+    fi
+  fi
+  # only once dnsmasq answers does the host ask it first
+  dns_blocks add
+  end_phase ok
+}
+
+# dnsmasq set up by an earlier run and not wanted any more (or uninstall): our file and blocks go;
+# the package stays, and dnsmasq is restarted when it runs so that it forgets the names.
+dns_teardown() {
+  begin_phase dnsmasq
+  dns_blocks remove
+  if [ -f "$MX_STATE_DIR/dnsmasq.placed" ]; then
+    if [ -e "$MX_DNSMASQ_DIR/kubedns" ]; then
+      rm -f "$MX_DNSMASQ_DIR/kubedns"
+      DNS_CHANGED=1
+      if systemctl is-active --quiet dnsmasq 2>/dev/null; then
+        systemctl restart dnsmasq 2>/dev/null ||
+          echo "MX-LOG systemctl restart dnsmasq failed after removing $MX_DNSMASQ_DIR/kubedns"
+      fi
+    fi
+    rm -f "$MX_STATE_DIR/dnsmasq.placed"
+  fi
+  end_phase ok
+}
+
+# Anything of ours left: the marker, or a block in resolv.conf (through a link) or dhclient.conf.
+dns_present() {
+  [ -f "$MX_STATE_DIR/dnsmasq.placed" ] || [ -f "$MX_STATE_DIR/resolv.conf.link" ] ||
+    grep -qxF "$MX_BEGIN" "$MX_RESOLV_CONF" 2>/dev/null ||
+    grep -qxF "$MX_BEGIN" "$MX_DHCLIENT_CONF" 2>/dev/null
+}
+
+dns() {
+  if [ -f "$WORK/kubedns" ]; then
+    dns_setup
+  elif dns_present; then
+    dns_teardown
+  fi
 }
 
 # ---- iptables cleanup (pain #33454: a dead proxy must not cut the host off) -------------------
@@ -385,14 +589,34 @@ probe_ready() {
   fi
 }
 
+# The 0.x-1.4 packages have a node agent (certificates from citadel) beside istio; 1.5+ none.
+NODE_AGENT=istio-auth-node-agent
+has_node_agent() {
+  systemctl cat "$NODE_AGENT" >/dev/null 2>&1
+}
+
+NODE_AGENT_STARTED=0
 service() {
   begin_phase service
   [ "$PKG_CHANGED" -eq 0 ] || systemctl daemon-reload
   systemctl is-enabled --quiet istio 2>/dev/null || systemctl enable --quiet istio 2>/dev/null ||
     die enable "systemctl enable istio failed" 40
+  node_agent=''
+  if has_node_agent; then
+    node_agent=$NODE_AGENT
+    systemctl is-enabled --quiet "$node_agent" 2>/dev/null ||
+      systemctl enable --quiet "$node_agent" 2>/dev/null ||
+      die enable "systemctl enable $node_agent failed" 40
+  fi
   if [ "$PKG_CHANGED" -eq 1 ] || [ "$FILES_CHANGED" -eq 1 ] || ! systemctl is-active --quiet istio; then
+    if [ -n "$node_agent" ]; then
+      systemctl restart "$node_agent" || die restart "systemctl restart $node_agent failed" 40
+    fi
     systemctl restart istio || die restart "systemctl restart istio failed" 40
     RESTARTED=1
+  elif [ -n "$node_agent" ] && ! systemctl is-active --quiet "$node_agent"; then
+    systemctl start "$node_agent" || die restart "systemctl start $node_agent failed" 40
+    NODE_AGENT_STARTED=1
   fi
   end_phase ok
   begin_phase ready
@@ -424,9 +648,11 @@ install_main() {
   track_sessions
   package
   files
+  dns
   service
   untrack_sessions
-  changed=$((PKG_CHANGED | FILES_CHANGED | RESTARTED))
+  # dnsmasq changes count as changes but do not by themselves restart the sidecar
+  changed=$((PKG_CHANGED | FILES_CHANGED | RESTARTED | DNS_CHANGED | NODE_AGENT_STARTED))
   echo "MX-RESULT changed=$changed restarted=$RESTARTED ready=$READY package=$PKG_ACTION"
 }
 
@@ -439,6 +665,11 @@ uninstall_main() {
   changed=0
   if systemctl is-enabled --quiet istio 2>/dev/null || systemctl is-active --quiet istio 2>/dev/null; then
     systemctl disable --now --quiet istio 2>/dev/null || true
+    changed=1
+  fi
+  if has_node_agent && { systemctl is-enabled --quiet "$NODE_AGENT" 2>/dev/null ||
+    systemctl is-active --quiet "$NODE_AGENT" 2>/dev/null; }; then
+    systemctl disable --now --quiet "$NODE_AGENT" 2>/dev/null || true
     changed=1
   fi
   clean_iptables
@@ -460,10 +691,19 @@ uninstall_main() {
     fi
   fi
   end_phase ok
+  : >"$WORK/empty"
+  if dns_present; then
+    dns_teardown
+    changed=$((changed | DNS_CHANGED))
+  fi
   begin_phase files
+  sidecar_env=''
+  # only a sidecar.env we placed: the package's own goes with the package
+  [ ! -f "$MX_STATE_DIR/sidecar.env.placed" ] || sidecar_env="$MX_ROOT/var/lib/istio/envoy/sidecar.env"
   for f in "$MX_ROOT/etc/certs/root-cert.pem" "$MX_ROOT/etc/certs/cert-chain.pem" \
     "$MX_ROOT/etc/certs/key.pem" "$MX_ROOT/var/run/secrets/tokens/istio-token" \
-    "$MX_ROOT/var/lib/istio/envoy/cluster.env" "$MX_ROOT/var/lib/istio/config/mesh" "$MX_TMPFILES"; do
+    "$MX_ROOT/var/lib/istio/envoy/cluster.env" "$MX_ROOT/var/lib/istio/config/mesh" "$MX_TMPFILES" \
+    ${sidecar_env:+"$sidecar_env"}; do
     if [ -e "$f" ]; then
       rm -f "$f"
       changed=1
@@ -473,7 +713,6 @@ uninstall_main() {
     rm -rf "$MX_STATE_DIR"
     changed=1
   fi
-  : >"$WORK/empty"
   if [ -f "$MX_HOSTS_FILE" ]; then
     replace_hosts_block "$MX_HOSTS_FILE" "$WORK/empty"
     changed=$((changed | PLACED))
