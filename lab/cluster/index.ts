@@ -74,6 +74,15 @@ export interface SandboxClusterOptions {
   multiNetwork?: boolean
   /** istiod's debug endpoints (`/debug/connections`) through the service proxy on :15014 */
   istiodDebug?: IstiodDebug
+  /**
+   * networking.k8s.io versions serving ServiceCIDR, with the `kubernetes` ServiceCIDR seeded
+   * (Kubernetes 1.33+ serves v1; 1.31/1.32 v1beta1 behind a gate); default none, as older clusters
+   */
+  serviceCidrVersions?: string[]
+  /** refuse every dry-run write in the name of this admission webhook (one without dry-run support) */
+  dryRunRefusedBy?: string
+  /** the kube-apiserver static pod in kube-system with --service-cluster-ip-range (default true) */
+  apiserverPod?: boolean
 }
 
 export interface ServiceAccountTokenRequest {
@@ -152,7 +161,8 @@ export async function startSandboxCluster(
   const store = new ObjectStore(
     resourceTypes({
       istioNetworkingVersions: options.istioNetworkingVersions ?? versions.networking,
-      istioSecurityVersions: options.istioSecurityVersions ?? versions.security
+      istioSecurityVersions: options.istioSecurityVersions ?? versions.security,
+      ...(options.serviceCidrVersions ? { serviceCidrVersions: options.serviceCidrVersions } : {})
     })
   )
   const ca = options.ca ?? (await createLabCa())
@@ -188,7 +198,8 @@ export async function startSandboxCluster(
     kubernetesVersion: options.kubernetesVersion ?? 'v1.33.0',
     serverAddress: '',
     watches: new Set(),
-    ...(options.istiodDebug ? { istiodDebug: options.istiodDebug } : {})
+    ...(options.istiodDebug ? { istiodDebug: options.istiodDebug } : {}),
+    ...(options.dryRunRefusedBy !== undefined ? { dryRunRefusedBy: options.dryRunRefusedBy } : {})
   }
   const stopTokenController = installTokenController(store, ctx.tokens, ca.certPem)
   const exec = new ExecServer(ctx, {
@@ -258,7 +269,8 @@ export async function startSandboxCluster(
         ...(options.appNamespace ? { appNamespace: options.appNamespace } : {}),
         ...(options.sleepExecutables ? { sleepExecutables: options.sleepExecutables } : {}),
         ...(options.meshExpansion !== undefined ? { meshExpansion: options.meshExpansion } : {}),
-        ...(options.multiNetwork !== undefined ? { multiNetwork: options.multiNetwork } : {})
+        ...(options.multiNetwork !== undefined ? { multiNetwork: options.multiNetwork } : {}),
+        ...(options.apiserverPod !== undefined ? { apiserverPod: options.apiserverPod } : {})
       })
       if (compareVersions(istioVersion, '1.5') < 0) {
         citadel = installCitadelHooks(

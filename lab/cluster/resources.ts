@@ -33,6 +33,8 @@ export interface ResourceOptions {
   istioNetworkingVersions?: string[]
   /** security.istio.io versions served, preferred first */
   istioSecurityVersions?: string[]
+  /** networking.k8s.io versions serving ServiceCIDR (v1 from Kubernetes 1.33); default none */
+  serviceCidrVersions?: string[]
 }
 
 /** Compares dotted versions numerically: '1.9' < '1.22'. */
@@ -206,6 +208,18 @@ export function resourceTypes(options: ResourceOptions = {}): ResourceType[] {
     istio('destinationrules', 'DestinationRule', ['dr']),
     istio('sidecars', 'Sidecar')
   ]
+  if ((options.serviceCidrVersions ?? []).length > 0) {
+    types.push({
+      group: 'networking.k8s.io',
+      versions: options.serviceCidrVersions ?? [],
+      plural: 'servicecidrs',
+      singular: 'servicecidr',
+      kind: 'ServiceCIDR',
+      namespaced: false,
+      verbs: crud,
+      subresources: [{ name: 'status', kind: 'ServiceCIDR', verbs: ['get', 'patch', 'update'] }]
+    })
+  }
   if (sec.length > 0) {
     for (const [plural, kind] of [
       ['peerauthentications', 'PeerAuthentication'],

@@ -4,7 +4,7 @@
 // publishes it), and an app namespace with an echo app and a sleep pod.
 import { stringify } from 'yaml'
 import { compareVersions } from './resources.ts'
-import type { KubeObject, ObjectStore } from './store.ts'
+import { SERVICE_CIDR, type KubeObject, type ObjectStore } from './store.ts'
 
 export interface SeedOptions {
   istioVersion: string
@@ -31,6 +31,8 @@ export interface SeedOptions {
   meshExpansion?: boolean
   /** 1.3/1.4: the multi-network install (istiocoredns, istio-multicluster-ingressgateway); default: network set */
   multiNetwork?: boolean
+  /** the kube-apiserver static pod in kube-system, as kubeadm runs it (default true) */
+  apiserverPod?: boolean
 }
 
 const fieldManagerHelm = 'helm'
@@ -245,6 +247,7 @@ export function seedIstio(store: ObjectStore, o: SeedOptions): void {
     ),
     'kube-apiserver'
   )
+  seedClusterBasics(store, put, o)
 
   if (modern) {
     const istiodLabels = { app: 'istiod', istio: 'pilot', ...labelsFor(rev) }
@@ -566,14 +569,145 @@ export function seedIstio(store: ObjectStore, o: SeedOptions): void {
 type Put = (obj: KubeObject, manager?: string) => void
 
 /**
+ * What kube-apiserver and kubeadm leave in every cluster that tells the service CIDR: the
+ * `kubernetes` ServiceCIDR (only where the API serves that kind) and the apiserver's static pod
+ * with --service-cluster-ip-range in its command.
+ */
+function seedClusterBasics(store: ObjectStore, put: Put, o: SeedOptions): void {
+  const cidrType = store.types.find(
+    t => t.group === 'networking.k8s.io' && t.kind === 'ServiceCIDR'
+  )
+  if (cidrType) {
+    put(
+      {
+        apiVersion: `networking.k8s.io/${cidrType.versions[0] ?? 'v1'}`,
+        kind: 'ServiceCIDR',
+        metadata: { name: 'kubernetes' },
+        spec: { cidrs: [SERVICE_CIDR] },
+        status: {
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: '',
+              message: 'Kubernetes Service CIDR is ready',
+              lastTransitionTime: '2026-01-01T00:00:00Z'
+            }
+          ]
+        }
+      },
+      'kube-apiserver'
+    )
+  }
+  if (o.apiserverPod === false) return
+  const labels = { component: 'kube-apiserver', tier: 'control-plane' }
+  const command = [
+    'kube-apiserver',
+    '--advertise-address=198.18.0.1',
+    '--allow-privileged=true',
+    '--authorization-mode=Node,RBAC',
+    '--client-ca-file=/etc/kubernetes/pki/ca.crt',
+    '--enable-admission-plugins=NodeRestriction',
+    '--secure-port=6443',
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    '--tls-cert-file=/etc/kubernetes/pki/apiserver.crt'
+  ]
+  put(
+    pod(
+      'kube-apiserver-sandbox-node',
+      'kube-system',
+      labels,
+      [{ name: 'kube-apiserver', image: 'registry.k8s.io/kube-apiserver:v1.33.0', command }],
+      '198.18.0.10',
+      'default',
+      { 'kubernetes.io/config.source': 'file' }
+    ),
+    'kubelet'
+  )
+}
+
+/**
+ * 0.x (the ILB era): the Services of that release's install/kubernetes/mesh-expansion.yaml, each
+ * with its load-balancer IP: istio-pilot-ilb, mixer-ilb and the CA ILB (istio-ca-ilb before 0.8,
+ * citadel-ilb from 0.8) in the Istio namespace, dns-ilb in kube-system.
+ */
+function seedMeshExpansionIlbs(put: Put, o: SeedOptions): void {
+  if (o.eastWestGateway === 'none') return
+  const ns = o.istioNamespace
+  const v = o.istioVersion
+  const lb =
+    'ip' in o.eastWestGateway
+      ? { ip: o.eastWestGateway.ip }
+      : { hostname: o.eastWestGateway.hostname }
+  const tcp = (name: string | undefined, port: number): Record<string, unknown> => ({
+    ...(name ? { name } : {}),
+    port,
+    protocol: 'TCP'
+  })
+  const since = (version: string): boolean => compareVersions(v, version) >= 0
+  const pilotPorts = since('0.8')
+    ? [
+        tcp(undefined, 15005),
+        tcp(undefined, 8080),
+        tcp('grpc-pilot', 15010),
+        tcp('tls-grpc-pilot', 15011)
+      ]
+    : since('0.7')
+      ? [tcp('https-pilot', 15005), tcp('http-pilot', 8080)]
+      : since('0.6')
+        ? [tcp('https-pilot', 15003), tcp('http-pilot', 8080)]
+        : since('0.5')
+          ? [tcp(undefined, 15003), tcp(undefined, 8080)]
+          : since('0.4')
+            ? [tcp(undefined, 15003)]
+            : [tcp(undefined, 8080)]
+  const ca = since('0.8')
+    ? { name: 'citadel-ilb', selector: { istio: 'citadel' } }
+    : { name: 'istio-ca-ilb', selector: { istio: 'istio-ca' } }
+  const ilbs: Array<[string, string, Record<string, string>, Array<Record<string, unknown>>]> = [
+    ['istio-pilot-ilb', ns, { istio: 'pilot' }, pilotPorts],
+    ['dns-ilb', 'kube-system', { 'k8s-app': 'kube-dns' }, [{ port: 53, protocol: 'UDP' }]],
+    [
+      'mixer-ilb',
+      ns,
+      since('0.8') ? { istio: 'mixer', 'istio-mixer-type': 'telemetry' } : { istio: 'mixer' },
+      [tcp(undefined, since('0.4') ? 15004 : 9091)]
+    ],
+    [ca.name, ns, ca.selector, [tcp(undefined, 8060)]]
+  ]
+  for (const [name, namespace, selector, ports] of ilbs) {
+    put(
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: {
+          name,
+          namespace,
+          labels: { istio: name },
+          annotations: { 'cloud.google.com/load-balancer-type': 'internal' }
+        },
+        spec: { type: 'LoadBalancer', selector, ports },
+        status: { loadBalancer: { ingress: [lb] } }
+      },
+      'kubectl-client-side-apply'
+    )
+  }
+}
+
+/**
  * Before 1.5 (pilot + citadel): istio-ingressgateway with the mesh expansion ports and LB address,
  * meshexpansion-gateway with its VirtualServices (1.0+), and for 1.3/1.4 multi-network installs
- * istiocoredns and the multicluster gateway. 0.x installs get no gateway (the ILB era).
+ * istiocoredns and the multicluster gateway. 0.x installs get mesh-expansion.yaml's ILBs instead.
  */
 function seedLegacyMeshExpansion(put: Put, o: SeedOptions): void {
   const ns = o.istioNamespace
   const v = o.istioVersion
-  if (compareVersions(v, '1.0') < 0 || o.eastWestGateway === 'none') return
+  if (compareVersions(v, '1.0') < 0) {
+    seedMeshExpansionIlbs(put, o)
+    return
+  }
+  if (o.eastWestGateway === 'none') return
   const meshExpansion = o.meshExpansion ?? true
   const labels = { app: 'istio-ingressgateway', istio: 'ingressgateway' }
   const lb =
@@ -592,6 +726,10 @@ function seedLegacyMeshExpansion(put: Put, o: SeedOptions): void {
     ...(meshExpansion
       ? [
           { name: 'tcp-pilot-grpc-tls', port: 15011, targetPort: 15011 },
+          // the 1.1 chart's meshExpansionPorts add mixer's port too
+          ...(compareVersions(v, '1.1') >= 0
+            ? [{ name: 'tcp-mixer-grpc-tls', port: 15004, targetPort: 15004 }]
+            : []),
           { name: 'tcp-citadel-grpc-tls', port: 8060, targetPort: 8060 },
           { name: 'tcp-dns-tls', port: 853, targetPort: 853 }
         ]

@@ -38,10 +38,16 @@ import {
   unsupportedMediaType,
   type StatusBody
 } from './status.ts'
-import { timestamp, type KubeObject, type ObjectStore, type StoreEvent } from './store.ts'
+import {
+  SERVICE_CIDR,
+  timestamp,
+  type KubeObject,
+  type ObjectStore,
+  type StoreEvent
+} from './store.ts'
 import { apiAudience, type TokenAuthority, type TokenReviewResult } from './tokens.ts'
 import { parseServiceProxyPath, serveServiceProxy, type IstiodDebug } from './serviceProxy.ts'
-import { validateGeneric, validateIstio } from './validate.ts'
+import { validateGeneric, validateIstio, validateServiceClusterIp } from './validate.ts'
 
 export interface UserInfo {
   username: string
@@ -75,6 +81,8 @@ export interface ServerContext {
   watches: Set<() => void>
   /** istiod's debug endpoints behind the service proxy (serviceProxy.ts) */
   istiodDebug?: IstiodDebug
+  /** a validating webhook without dry-run support: every dry-run write is refused in its name */
+  dryRunRefusedBy?: string
 }
 
 const maxBody = 10 * 1024 * 1024
@@ -423,6 +431,10 @@ async function dispatch(
   const dryRun = q.getAll('dryRun').includes('All')
   const manager = q.get('fieldManager') ?? fieldManagerFromAgent(info.userAgent)
   const apiVersion = apiVersionOf(type, info.version)
+  if (dryRun && ctx.dryRunRefusedBy !== undefined && info.verb !== 'get' && info.verb !== 'list') {
+    // what kube-apiserver answers when a webhook with side effects matches a dry-run request
+    throw badRequest(`admission webhook "${ctx.dryRunRefusedBy}" does not support dry run`)
+  }
 
   if (type.virtual) {
     if (info.method !== 'POST' || !info.collection)
@@ -555,6 +567,14 @@ function validate(type: ResourceType, version: string, obj: Obj): void {
     throw invalid(type.kind, type.group, String(objectMeta(obj).name ?? ''), causes)
 }
 
+/** A new Service's requested clusterIP must lie in the service CIDR (the IP allocator's check). */
+function checkNewService(type: ResourceType, obj: Obj): void {
+  if (type.group !== '' || type.plural !== 'services') return
+  const causes = validateServiceClusterIp(obj, SERVICE_CIDR)
+  if (causes.length > 0)
+    throw invalid(type.kind, type.group, String(objectMeta(obj).name ?? ''), causes)
+}
+
 function requireNamespace(
   ctx: ServerContext,
   type: ResourceType,
@@ -621,6 +641,7 @@ function create(
   obj.apiVersion = apiVersionOf(type, info.version)
   obj.kind = type.kind
   validate(type, info.version, obj)
+  checkNewService(type, obj)
   requireNamespace(ctx, type, info.namespace)
   if (ctx.store.get(type, info.namespace, m.name))
     throw alreadyExists(type.group, type.plural, m.name)
@@ -737,6 +758,7 @@ function patch(
     next.kind = type.kind
     if (type.plural === 'namespaces' && !live) next.status = undefined
     validate(type, info.version, next)
+    if (!live) checkNewService(type, next)
     const stored = ctx.store.write(type, next as KubeObject, { dryRun })
     return { code: live ? 200 : 201, body: present(stored, type, info.version) }
   }

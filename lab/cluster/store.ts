@@ -32,6 +32,9 @@ export type KubeObject = Obj & {
   }
 }
 
+/** The sandbox's service CIDR (kube-apiserver --service-cluster-ip-range). */
+export const SERVICE_CIDR = '198.19.0.0/16'
+
 export interface StoreEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED'
   resource: ResourceType
@@ -272,7 +275,7 @@ export class ObjectStore {
       const ip = `198.19.${Math.floor(n / 256) % 256}.${n % 256}`
       if (n % 256 !== 0 && n % 256 !== 255 && !used.has(ip)) return ip
     }
-    throw new Error('the service CIDR 198.19.0.0/16 is exhausted')
+    throw new Error(`the service CIDR ${SERVICE_CIDR} is exhausted`)
   }
 }
 

@@ -277,3 +277,39 @@ export function validateGeneric(type: ResourceType, object: Obj): StatusCause[] 
   }
   return causes
 }
+
+function ipv4ToNumber(ip: string): number | undefined {
+  const parts = ip.split('.')
+  if (parts.length !== 4 || parts.some(p => !/^\d{1,3}$/.test(p) || Number(p) > 255))
+    return undefined
+  return parts.reduce((n, p) => n * 256 + Number(p), 0)
+}
+
+/** Whether `ip` (IPv4) lies in `cidr` (IPv4); false for anything else. */
+export function ipv4InCidr(ip: string, cidr: string): boolean {
+  const [base, bitsText] = cidr.split('/')
+  const address = ipv4ToNumber(ip)
+  const network = ipv4ToNumber(base ?? '')
+  const bits = Number(bitsText)
+  if (address === undefined || network === undefined || !(bits >= 0 && bits <= 32)) return false
+  const size = 2 ** (32 - bits)
+  return Math.floor(address / size) === Math.floor(network / size)
+}
+
+/**
+ * The allocator's check of a requested Service clusterIP, worded as kube-apiserver words it (also
+ * for dry-run creates, which is what `kubectl create --dry-run=server` relies on to show the range).
+ */
+export function validateServiceClusterIp(object: Obj, serviceCidr: string): StatusCause[] {
+  const spec = isObject(object.spec) ? object.spec : {}
+  const ip = spec.clusterIP
+  if (typeof ip !== 'string' || ip === '' || ip === 'None') return []
+  if (ipv4InCidr(ip, serviceCidr)) return []
+  return [
+    {
+      reason: 'FieldValueInvalid',
+      field: 'spec.clusterIP',
+      message: `Invalid value: "${ip}": provided IP is not in the valid range. The range of valid IPs is ${serviceCidr}`
+    }
+  ]
+}

@@ -194,6 +194,19 @@ export async function createClusterClient(
         true
       ),
 
+    dryRunCreate: object =>
+      run(
+        opOf('create', {
+          kind: object.kind,
+          ...(object.metadata.name ? { name: object.metadata.name } : {}),
+          ...(object.metadata.namespace !== undefined
+            ? { namespace: object.metadata.namespace }
+            : {})
+        }),
+        async () =>
+          plain(await objects.create(object as KubernetesObject, undefined, 'All', FIELD_MANAGER))
+      ),
+
     delete: ref =>
       run(opOf('delete', ref), async () => {
         try {

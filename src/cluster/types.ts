@@ -52,6 +52,8 @@ export interface ClusterClient {
   list(apiVersion: string, kind: string, options?: ListOptions): Promise<KubeObject[]>
   /** server-side apply with field manager mesh-expansion, force on */
   apply(object: KubeObject): Promise<KubeObject>
+  /** a create with dryRun=All: validated and admitted as a real one, nothing stored */
+  dryRunCreate(object: KubeObject): Promise<KubeObject>
   /** false when it was already gone */
   delete(ref: ObjectRef): Promise<boolean>
   /** a TokenRequest; the token is returned, never logged */
