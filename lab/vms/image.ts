@@ -24,7 +24,9 @@ export const IMAGE_PACKAGES = [
   'procps',
   'netcat-openbsd',
   'tar',
-  'gzip'
+  'gzip',
+  // scripts-0.8 hosts resolve the control plane through dnsmasq (disabled below)
+  'dnsmasq'
 ]
 
 export const VM_USER = 'mesh'
@@ -56,6 +58,9 @@ install -d -m 0700 -o ${VM_USER} -g ${VM_USER} /home/${VM_USER}/.ssh
 rm -f /etc/ssh/ssh_host_*
 printf 'HostKey /etc/ssh/ssh_host_ed25519_key\\nPasswordAuthentication no\\nKbdInteractiveAuthentication no\\nUseDNS no\\n' > /etc/ssh/sshd_config.d/mesh-expansion-lab.conf
 for unit in ${MASKED_UNITS.join(' ')}; do ln -sf /dev/null /etc/systemd/system/$unit; done
+# installed but off, as on a host that never ran it: onboarding a scripts-0.8 host must enable it
+systemctl disable dnsmasq.service 2>/dev/null || true
+rm -f /etc/systemd/system/multi-user.target.wants/dnsmasq.service
 : > /etc/machine-id
 rm -f /var/lib/dbus/machine-id
 # debootstrap copied the build machine's name server; the lab has none
