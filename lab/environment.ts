@@ -15,7 +15,8 @@ import { connect } from '../src/cluster/connection.ts'
 import { parseDescription } from '../src/config/index.ts'
 import { apply } from '../src/engine/run.ts'
 import { buildSidecarDeb } from './mesh/deb.ts'
-import { startLabIstiod, type LabIstiod } from './mesh/index.ts'
+import { serviceNamesFromApi, startLabIstiod, type LabIstiod } from './mesh/index.ts'
+import { startClusterDns, type ClusterDns } from './mesh/clusterDns.ts'
 import {
   addClusterAddress,
   BRIDGE_ADDRESS,
@@ -50,6 +51,16 @@ export interface LabEnvironment {
   close(): Promise<void>
 }
 
+export type LabGeneration = 'modern' | 'scripts-0.8' | 'meshexpansion-1.1' | 'multinetwork-1.4'
+
+/** The Istio release the sandbox seeds for each generation. */
+export const LAB_GENERATION_VERSIONS: Readonly<Record<LabGeneration, string>> = {
+  modern: '1.30.3',
+  'scripts-0.8': '0.8.0',
+  'meshexpansion-1.1': '1.1.0',
+  'multinetwork-1.4': '1.4.0'
+}
+
 export interface LabEnvironmentOptions {
   vms: number
   latencyMs?: number
@@ -59,6 +70,14 @@ export interface LabEnvironmentOptions {
    * product itself onboards it, under an owner of its own.
    */
   meshedPod?: boolean
+  /**
+   * Which Istio the sandbox plays (default modern): the older generations get pilot and
+   * Citadel, their gateways or ILBs, the istiod stand-in also as istio-pilot on 15011, and for
+   * scripts-0.8 a cluster DNS server at the dns-ilb address.
+   */
+  generation?: LabGeneration
+  /** meshexpansion-1.1 / multinetwork-1.4: false seeds the ingress gateway without its meshExpansion ports */
+  meshExpansionPorts?: boolean
   /** Passed to upLab: Node 24 inside the VMs (a VM that plays the CI runner) and bind mounts. */
   vmOptions?: Pick<UpOptions, 'nodeBinary' | 'binds'>
   log?: (line: string) => void
@@ -128,7 +147,11 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
   const workdir = await mkdtemp(join(tmpdir(), 'mesh-expansion-env-'))
   let cluster: SandboxCluster | undefined
   let istiod: LabIstiod | undefined
+  let dns: ClusterDns | undefined
+  const generation = options.generation ?? 'modern'
+  const legacy = generation !== 'modern'
   const close = async (): Promise<void> => {
+    await dns?.close()
     await istiod?.close()
     await cluster?.close()
     await downLab()
@@ -147,6 +170,9 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
       host: BRIDGE_ADDRESS,
       port: 6443,
       podNetns: CLUSTER_NETNS,
+      ...(legacy ? { istioVersion: LAB_GENERATION_VERSIONS[generation] } : {}),
+      ...(generation === 'multinetwork-1.4' ? { network: 'network1' } : {}),
+      ...(options.meshExpansionPorts === false ? { meshExpansion: false } : {}),
       istiodDebug: path =>
         path === '/debug/connections' && istiod
           ? debugConnections(istiod.connectedProxies())
@@ -156,7 +182,22 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
       spec: { clusterIP: string }
     }
     await addClusterAddress(echoService.spec.clusterIP)
-    istiod = await startLabIstiod({ cluster, host: GATEWAY_ADDRESS })
+    istiod = await startLabIstiod({
+      cluster,
+      host: GATEWAY_ADDRESS,
+      ...(legacy ? { legacyPilot: true, autoRegistration: false } : {})
+    })
+    if (generation === 'scripts-0.8') {
+      // the dns-ilb of mesh-expansion.yaml: the VMs' dnsmasq sends *.svc.cluster.local here
+      dns = await startClusterDns({
+        host: GATEWAY_ADDRESS,
+        names: serviceNamesFromApi({
+          server: cluster.url,
+          caPem: cluster.ca.certPem,
+          token: cluster.adminToken
+        })
+      })
+    }
     log(`lab: sandbox cluster at ${cluster.url}, istiod stand-in at ${GATEWAY_ADDRESS}:15012`)
 
     const deb = await buildSidecarDeb(workdir, { version: cluster.istioVersion })

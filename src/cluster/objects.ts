@@ -233,6 +233,9 @@ export function desiredObjects(
   for (const group of description.workloadGroups)
     if (group.serviceAccount !== 'default')
       add(serviceAccountObject(group.serviceAccount, group.namespace, own))
+  // Before 1.8 there is no WorkloadGroup: the account (whose istio.<sa> Secret Citadel writes) is
+  // all the generic part; the rest is each generation's (src/engine/legacy.ts).
+  if (discovery.generation !== 'modern') return out
   for (const group of description.workloadGroups) add(workloadGroupObject(group, discovery, own))
   if (description.cluster.exposeIstiod && !discovery.istiodExposed) {
     for (const o of istiodExposureObjects(

@@ -13,6 +13,8 @@ import type { HostResult } from '../host/onboard.ts'
 import { runChecks, verifyDeps } from '../verify/index.ts'
 import type { CheckResult } from '../verify/types.ts'
 import { meshAddresses } from './addresses.ts'
+import { cleanupLegacy, isLegacy, prepareLegacyCluster } from './legacy.ts'
+import { discover } from '../cluster/discovery.ts'
 import { filesRenderer } from './files.ts'
 import type { ClusterReport, RunReport } from './report.ts'
 
@@ -186,8 +188,16 @@ export async function apply(
 
   const vms = shardVms(description)
   const addresses = await meshAddresses(vms)
+  const legacy = isLegacy(prepared.discovery.generation)
+    ? await prepareLegacyCluster(client, description, prepared.discovery, prepared.ownership, {
+        log: options.log,
+        warn: options.warn,
+        onSecret: options.onSecret
+      })
+    : undefined
+  if (legacy && report.cluster) report.cluster.writes += legacy.written
   const rootCerts = new Map<string, Promise<string>>()
-  const render = filesRenderer(
+  const modernRender = filesRenderer(
     description,
     prepared.discovery,
     prepared.ownership,
@@ -205,6 +215,7 @@ export async function apply(
     },
     options.warn
   )
+  const render = legacy ? (vm: Vm) => legacy.render(vm) : modernRender
 
   // A manual entry of a group with a probe carries health checks: istiod sends it no traffic until
   // the proxy reports it healthy, and the proxy reports health as it changes, so the entry must
@@ -212,7 +223,7 @@ export async function apply(
   const groups = new Map(description.workloadGroups.map(group => [group.name, group]))
   const probed = (vm: Vm): boolean => {
     const group = groups.get(vm.group)
-    return group !== undefined && group.registration === 'manual' && group.probe !== null
+    return !legacy && group !== undefined && group.registration === 'manual' && group.probe !== null
   }
   const early = await registerWorkloadEntries(
     client,
@@ -255,15 +266,17 @@ export async function apply(
     )
     // Entries without health checks go in only for the hosts that came up: such an entry draws
     // traffic at once. Entries of probed groups were registered before (see above); the failed
-    // hosts' ones are taken out again.
-    const registered = await registerWorkloadEntries(
-      client,
-      { ...description, vms: vms.filter(vm => !probed(vm)) },
-      prepared.discovery,
-      prepared.ownership,
-      readyAddresses,
-      options.log
-    )
+    // hosts' ones are taken out again. Older generations register their own way.
+    const registered = legacy
+      ? { written: { length: await legacy.register(readyAddresses) } }
+      : await registerWorkloadEntries(
+          client,
+          { ...description, vms: vms.filter(vm => !probed(vm)) },
+          prepared.discovery,
+          prepared.ownership,
+          readyAddresses,
+          options.log
+        )
     for (const vm of vms.filter(vm => probed(vm) && !readyAddresses.has(vm.name))) {
       const group = groups.get(vm.group)
       if (!group) continue
@@ -278,7 +291,10 @@ export async function apply(
     let registrationFailures = 0
     await Promise.all(
       vms
-        .filter(vm => readyAddresses.has(vm.name) && groups.get(vm.group)?.registration === 'auto')
+        .filter(
+          vm =>
+            !legacy && readyAddresses.has(vm.name) && groups.get(vm.group)?.registration === 'auto'
+        )
         .map(async vm => {
           const group = groups.get(vm.group)
           if (!group) return
@@ -347,11 +363,27 @@ export async function cleanup(
   })
   report.hosts = fleet.results
   report.problems.push(...hostProblems(fleet.results))
+  // The older generations' share: addresses in others' Endpoints, gateway ports, DNS stub.
+  const discovery = await discover(connection.client, description.cluster).catch(() => null)
+  const legacyRemoved =
+    discovery && isLegacy(discovery.generation)
+      ? await cleanupLegacy(
+          connection.client,
+          { ...description, vms: shardVms(description) },
+          discovery,
+          await meshAddresses(shardVms(description)).catch(() => new Map<string, string>()),
+          options.owner,
+          options.log
+        )
+      : []
   options.log(`cluster: deleting the objects of owner ${options.owner}`)
   const removed = await cleanupCluster(connection.client, options.owner)
-  report.removed = removed.deleted.map(
-    ref => `${ref.kind}/${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`
-  )
+  report.removed = [
+    ...legacyRemoved,
+    ...removed.deleted.map(
+      ref => `${ref.kind}/${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`
+    )
+  ]
   for (const kept of removed.kept)
     options.warn(`kept ${kept.ref.kind}/${kept.ref.name}: ${kept.reason}`)
   report.ok = report.problems.length === 0

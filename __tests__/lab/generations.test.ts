@@ -1,0 +1,257 @@
+// The older generations end to end: for each, the lab seeds a cluster of that era (pilot and
+// Citadel, istio.<sa> Secrets signed by the lab CA, the ILBs or the meshExpansion gateway, for
+// 1.4 istiocoredns), the product detects the generation, onboards a VM with that era's files,
+// registers it that era's way, and the checks prove traffic through the sidecar both ways. A
+// second apply writes nothing; cleanup leaves no object, no file and no gateway port behind.
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { labTestOptions } from '../helpers/lab.ts'
+import {
+  LAB_SIDECAR_PACKAGE,
+  startLabEnvironment,
+  type LabEnvironment,
+  type LabGeneration
+} from '../../lab/environment.ts'
+import { runInVm } from '../../lab/vms/index.ts'
+import { parseDescription, type Description } from '../../src/config/index.ts'
+import { connect } from '../../src/cluster/connection.ts'
+import { apply, cleanup, type EngineOptions } from '../../src/engine/run.ts'
+import type { RunReport } from '../../src/engine/report.ts'
+
+const OWNER = 'gen-e2e'
+
+function description(
+  env: LabEnvironment,
+  generation: LabGeneration,
+  legacy: string,
+  url: string
+): Description {
+  const vm = env.vms[0]
+  if (!vm) throw new Error('no VM')
+  const parsed = parseDescription(
+    `cluster:
+  generation: auto
+  legacy:
+${legacy}
+workloadGroups:
+  - name: echo-vm
+    namespace: vm
+    serviceAccount: echo-vm
+    labels: {app: echo-vm, version: v1}
+    ports: {http-echo: 8080}
+    sidecar: {package: ${LAB_SIDECAR_PACKAGE}}
+vms:
+  - name: vm-1
+    host: ${vm.address}
+ssh:
+  user: ${vm.user}
+checks:
+  - name: vm to the cluster
+    from: vm/vm-1
+    url: ${url}
+    expect: {headers: {server: envoy}}
+  - name: the cluster to vm
+    from: pod/sample/app=sleep
+    to: vm/vm-1
+    port: 8080
+    expect: {headers: {server: envoy}}
+`,
+    `${generation}.yaml`
+  )
+  if (!parsed.ok) throw new Error(parsed.errors.map(e => `${e.path}: ${e.message}`).join('; '))
+  return parsed.description
+}
+
+function engineOptions(env: LabEnvironment, lines: string[]): EngineOptions {
+  return {
+    owner: OWNER,
+    env: env.secrets,
+    log: line => lines.push(line),
+    warn: line => lines.push(`warning: ${line}`),
+    onSecret: () => undefined
+  }
+}
+
+async function inVm(
+  env: LabEnvironment,
+  command: string
+): Promise<{ code: number; stdout: string }> {
+  const vm = env.vms[0]
+  if (!vm) throw new Error('no VM')
+  const r = await runInVm(vm, command, { timeoutMs: 30_000 })
+  return { code: r.code, stdout: r.stdout }
+}
+
+function explain(report: RunReport, lines: string[]): string {
+  return [...report.problems, ...lines.slice(-30)].join('\n')
+}
+
+interface Case {
+  generation: LabGeneration
+  legacy: string
+  url: string
+  /** what the VM must hold after apply */
+  onVm: (env: LabEnvironment) => Promise<void>
+  /** false: the sandbox's ingress gateway lacks the meshExpansion ports (the product adds them) */
+  gatewayPorts?: boolean
+  /** what the cluster must hold after apply */
+  inCluster: (env: LabEnvironment) => void
+}
+
+const serviceEntry = (env: LabEnvironment, ns: string, name: string): unknown =>
+  env.cluster.store.get('serviceentries.networking.istio.io', ns, name)
+
+const cases: Case[] = [
+  {
+    generation: 'scripts-0.8',
+    legacy: '    controlPlaneAuth: MUTUAL_TLS',
+    url: 'http://echo.sample.svc.cluster.local/',
+    onVm: async env => {
+      const env_ = await inVm(
+        env,
+        'cat /var/lib/istio/envoy/cluster.env /var/lib/istio/envoy/sidecar.env'
+      )
+      assert.match(env_.stdout, /^ISTIO_SERVICE_CIDR=198\.19\.0\.0\/16$/m)
+      assert.match(env_.stdout, /^CONTROL_PLANE_AUTH_POLICY=MUTUAL_TLS$/m)
+      assert.match(env_.stdout, /^ISTIO_CP_AUTH=MUTUAL_TLS$/m)
+      assert.match(env_.stdout, /^ISTIO_INBOUND_PORTS=8080$/m)
+      // names through dnsmasq: the control plane at its ILB, cluster services at the dns-ilb
+      const pilot = await inVm(env, 'getent hosts istio-pilot.istio-system')
+      assert.match(pilot.stdout, /^198\.18\.0\.2\s/)
+      const echo = await inVm(env, 'getent hosts echo.sample.svc.cluster.local')
+      assert.match(echo.stdout, /^198\.19\./)
+      const token = await inVm(env, 'test -e /var/run/secrets/tokens/istio-token')
+      assert.notEqual(token.code, 0, 'no token before 1.8')
+    },
+    inCluster: env => {
+      const endpoints = env.cluster.store.get('endpoints', 'vm', 'echo-vm') as {
+        subsets?: { addresses?: { ip: string }[] }[]
+      } | null
+      const ips = (endpoints?.subsets ?? []).flatMap(s => (s.addresses ?? []).map(a => a.ip))
+      assert.deepEqual(ips, [env.vms[0]?.address], 'registered once, as istioctl register did')
+      const svc = env.cluster.store.get('services', 'vm', 'echo-vm') as {
+        spec?: { selector?: unknown }
+      } | null
+      assert.ok(svc, 'the selector-less Service')
+      assert.equal(svc.spec?.selector, undefined)
+    }
+  },
+  {
+    generation: 'meshexpansion-1.1',
+    legacy: '    services: [echo.sample]\n    enableMeshExpansionPorts: true',
+    gatewayPorts: false,
+    url: 'http://echo.sample.svc.cluster.local/',
+    onVm: async env => {
+      const hosts = await inVm(env, 'cat /etc/hosts')
+      assert.match(
+        hosts.stdout,
+        /^198\.18\.0\.2 istio-citadel istio-pilot istio-pilot\.istio-system$/m
+      )
+      assert.match(hosts.stdout, /^198\.19\.\d+\.\d+ echo\.sample\.svc\.cluster\.local$/m)
+      const certs = await inVm(
+        env,
+        'stat -c "%n %a %U" /etc/certs/key.pem /etc/certs/cert-chain.pem'
+      )
+      assert.match(certs.stdout, /key\.pem 600 istio-proxy/)
+      assert.match(certs.stdout, /cert-chain\.pem 644 istio-proxy/)
+    },
+    inCluster: env => {
+      const se = serviceEntry(env, 'vm', 'echo-vm') as {
+        spec?: { resolution?: string; endpoints?: { address: string }[] }
+      } | null
+      assert.equal(se?.spec?.resolution, 'STATIC')
+      assert.deepEqual(
+        se?.spec?.endpoints?.map(e => e.address),
+        [env.vms[0]?.address]
+      )
+    }
+  },
+  {
+    generation: 'multinetwork-1.4',
+    legacy: '    services: [echo.sample]\n    fixGlobalDns: true',
+    url: 'http://echo.sample.global/',
+    onVm: async env => {
+      const hosts = await inVm(env, 'cat /etc/hosts')
+      assert.match(hosts.stdout, /^127\.255\.\d+\.\d+ echo\.sample\.global$/m)
+    },
+    inCluster: env => {
+      const entries = env.cluster.store
+        .list('serviceentries.networking.istio.io')
+        .filter(se =>
+          ((se.spec as { hosts?: string[] }).hosts ?? []).includes('echo.sample.global')
+        )
+      assert.equal(entries.length, 1)
+      const spec = entries[0]?.spec as {
+        addresses?: string[]
+        endpoints?: { ports?: Record<string, number> }[]
+      }
+      assert.match(spec.addresses?.[0] ?? '', /^127\.255\./)
+      assert.ok(Object.values(spec.endpoints?.[0]?.ports ?? {}).every(p => p === 15443))
+    }
+  }
+]
+
+for (const c of cases) {
+  describe(`generation ${c.generation}: a VM end to end`, labTestOptions(), () => {
+    test('detected, onboarded, registered, checked; re-run writes nothing; cleanup removes everything', async () => {
+      const env = await startLabEnvironment({
+        vms: 1,
+        generation: c.generation,
+        ...(c.gatewayPorts === false ? { meshExpansionPorts: false } : {})
+      })
+      const connection = await connect({ kubeconfigPath: env.kubeconfigPath })
+      try {
+        const d = description(env, c.generation, c.legacy, c.url)
+        const lines: string[] = []
+        const first = await apply(d, connection, engineOptions(env, lines))
+        assert.equal(first.cluster?.generation, c.generation)
+        assert.ok(first.ok, explain(first, lines))
+        assert.deepEqual(
+          first.checks.map(check => [check.name, check.status]),
+          [
+            ['vm to the cluster', 'pass'],
+            ['the cluster to vm', 'pass']
+          ],
+          explain(first, lines)
+        )
+        await c.onVm(env)
+        c.inCluster(env)
+
+        const again = await apply(d, connection, engineOptions(env, []))
+        assert.ok(again.ok, again.problems.join('\n'))
+        assert.equal(again.cluster?.writes, 0, 'a re-run writes nothing to the cluster')
+        assert.equal(again.hosts[0]?.restarted, false, 'a re-run restarts no sidecar')
+
+        const gone = await cleanup(d, connection, engineOptions(env, []))
+        assert.ok(gone.ok, gone.problems.join('\n'))
+        const managed = ['namespaces', 'serviceaccounts', 'serviceentries', 'services', 'endpoints']
+          .flatMap(resource => env.cluster.store.list(resource))
+          .filter(o => o.metadata?.labels?.['mesh-expansion.io/owner'] === OWNER)
+        assert.deepEqual(
+          managed.map(o => `${o.kind}/${o.metadata?.name}`),
+          []
+        )
+        const gateway = env.cluster.store.get(
+          'services',
+          'istio-system',
+          'istio-ingressgateway'
+        ) as {
+          spec?: { ports?: { port: number }[] }
+        } | null
+        const gatewayPorts = (gateway?.spec?.ports ?? []).map(p => p.port)
+        if (c.gatewayPorts === false)
+          assert.ok(!gatewayPorts.includes(15011), 'the ports the product added are gone again')
+        else if (gateway) assert.ok(gatewayPorts.includes(15011), "Helm's ports are kept")
+        const files = await inVm(
+          env,
+          'ls /etc/certs/key.pem /etc/dnsmasq.d/kubedns 2>/dev/null; grep -c mesh-expansion /etc/hosts'
+        )
+        assert.doesNotMatch(files.stdout, /key\.pem|kubedns/)
+        assert.match(files.stdout.trim(), /^0$/)
+      } finally {
+        await connection.close()
+        await env.close()
+      }
+    })
+  })
+}

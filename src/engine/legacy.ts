@@ -1,0 +1,265 @@
+// The generations before 1.8 (scripts-0.8, meshexpansion-1.1, multinetwork-1.4): what differs
+// from the modern flow is the cluster side (no WorkloadGroup, no token: certificates from the
+// Secret Citadel writes; ILBs or the meshExpansion gateway; a service CIDR; registration as a
+// Service + Endpoints or a STATIC ServiceEntry) and the files. Hosts, checks and reports are the
+// modern flow's. Each step is a call into src/cluster/legacy or a pure renderer.
+import { lookup } from 'node:dns/promises'
+import { isIP } from 'node:net'
+import type { Description, Vm, WorkloadGroup } from '../config/index.ts'
+import type { Discovery } from '../cluster/discovery.ts'
+import type { Ownership } from '../cluster/objects.ts'
+import type { ClusterClient } from '../cluster/types.ts'
+import { discoverServiceCidr } from '../cluster/legacy/serviceCidr.ts'
+import { legacyCertificates, type LegacyCerts } from '../cluster/legacy/certificates.ts'
+import {
+  ilbAddresses,
+  meshExpansionGateway,
+  revertMeshExpansionPorts
+} from '../cluster/legacy/gateways.ts'
+import { applyHostService, deregisterVm, registerVm } from '../cluster/legacy/registry.ts'
+import {
+  checkGlobalDnsStub,
+  ensureGlobalServiceEntries,
+  revertGlobalDnsStub
+} from '../cluster/legacy/global.ts'
+import { renderLegacyVmFiles, type LegacyGeneration } from '../istio/legacy/index.ts'
+import type { HostFiles } from '../host/bundle.ts'
+
+export function isLegacy(generation: Discovery['generation']): generation is LegacyGeneration {
+  return generation !== 'modern'
+}
+
+export interface LegacyCluster {
+  readonly generation: LegacyGeneration
+  /** writes made while preparing (gateway ports, .global entries, the DNS stub) */
+  readonly written: number
+  /** the files of one VM (certificates read once per service account) */
+  render(vm: Vm): Promise<HostFiles>
+  /** registers the VMs that came up; returns the writes */
+  register(ready: ReadonlyMap<string, string>): Promise<number>
+}
+
+export interface LegacyOptions {
+  log: (line: string) => void
+  warn: (message: string) => void
+  onSecret: (value: string) => void
+}
+
+async function ipOf(address: string): Promise<string> {
+  return isIP(address) !== 0 ? address : (await lookup(address)).address
+}
+
+function splitService(ref: string): { name: string; namespace: string } {
+  const [name = '', namespace = ''] = ref.split('.')
+  return { name, namespace }
+}
+
+/** Ports the VM serves, as its group lists them (the sidecar captures these inbound). */
+function inboundPorts(group: WorkloadGroup): number[] {
+  return [...new Set(Object.values(group.ports))].sort((a, b) => a - b)
+}
+
+export async function prepareLegacyCluster(
+  client: ClusterClient,
+  description: Description,
+  discovery: Discovery,
+  ownership: Ownership,
+  options: LegacyOptions
+): Promise<LegacyCluster> {
+  const generation = discovery.generation
+  if (!isLegacy(generation)) throw new Error('internal: not an older generation')
+  const settings = description.cluster.legacy
+  const ns = discovery.istioNamespace
+  const istioVersion = discovery.istioVersion ?? ''
+  let written = 0
+
+  let serviceCidrs = settings.serviceCidrs
+  if (serviceCidrs.length === 0) {
+    const found = await discoverServiceCidr(client)
+    serviceCidrs = found.cidrs
+    options.log(`cluster: service CIDR ${found.cidrs.join(',')} (from ${found.source})`)
+  }
+
+  const services = settings.services.map(splitService)
+  let ilb: Awaited<ReturnType<typeof ilbAddresses>> | undefined
+  let gateway: string | undefined
+  let clusterServices: { name: string; namespace: string; clusterIP: string }[] = []
+  let globalAllocations: Record<string, string> = {}
+  if (generation === 'scripts-0.8') {
+    ilb = await ilbAddresses(client, ns)
+    options.log(`cluster: ILBs pilot ${ilb.pilot}, dns ${ilb.dns}, citadel ${ilb.ca}`)
+  } else {
+    const gw = await meshExpansionGateway(client, {
+      istioNamespace: ns,
+      enable: settings.enableMeshExpansionPorts,
+      owner: ownership.owner
+    })
+    if (gw.addedPorts.length > 0) {
+      written++
+      options.log(
+        `cluster: meshExpansion ports ${gw.addedPorts.join(', ')} added to istio-ingressgateway`
+      )
+    }
+    gateway = await ipOf(gw.address)
+    options.log(`cluster: meshExpansion gateway ${gateway}`)
+    if (generation === 'meshexpansion-1.1') {
+      clusterServices = await Promise.all(
+        services.map(async s => {
+          const svc = await client.get({ apiVersion: 'v1', kind: 'Service', ...s })
+          const spec = (svc?.spec ?? {}) as { clusterIP?: string }
+          if (!svc || !spec.clusterIP || spec.clusterIP === 'None') {
+            throw new Error(
+              `cluster.legacy.services: Service ${s.namespace}/${s.name} ${svc ? 'has no ClusterIP' : 'does not exist'}`
+            )
+          }
+          return { ...s, clusterIP: spec.clusterIP }
+        })
+      )
+    } else {
+      const global = await ensureGlobalServiceEntries(client, {
+        services,
+        gateway,
+        networkingVersion: discovery.networkingVersion,
+        ownership
+      })
+      globalAllocations = global.allocations
+      written += global.written
+      const stub = await checkGlobalDnsStub(client, {
+        istioNamespace: ns,
+        fix: settings.fixGlobalDns,
+        owner: ownership.owner
+      })
+      if (stub.status === 'fixed') written++
+      if (stub.status === 'missing') options.warn(stub.message)
+      else options.log(`cluster: .global DNS stub ${stub.status} (${stub.where})`)
+    }
+  }
+
+  const groups = new Map(description.workloadGroups.map(group => [group.name, group]))
+  const certs = new Map<string, Promise<LegacyCerts>>()
+  const certsFor = (group: WorkloadGroup): Promise<LegacyCerts> => {
+    const key = `${group.namespace}/${group.serviceAccount}`
+    let pending = certs.get(key)
+    if (!pending) {
+      pending = legacyCertificates(client, {
+        namespace: group.namespace,
+        serviceAccount: group.serviceAccount,
+        prefix: settings.secretPrefix,
+        onSecret: options.onSecret
+      })
+      certs.set(key, pending)
+    }
+    return pending
+  }
+  const groupOf = (vm: Vm): WorkloadGroup => {
+    const group = groups.get(vm.group)
+    if (!group) throw new Error(`${vm.name}: unknown group ${vm.group}`)
+    return group
+  }
+
+  return {
+    generation,
+    written,
+    async render(vm) {
+      const group = groupOf(vm)
+      const c = await certsFor(group)
+      return renderLegacyVmFiles({
+        generation,
+        istioVersion,
+        istioNamespace: ns,
+        serviceCidrs,
+        inboundPorts: inboundPorts(group),
+        controlPlaneAuth: settings.controlPlaneAuth,
+        certs: { rootCert: c.rootCert, certChain: c.certChain, key: c.key },
+        ...(ilb ? { ilb } : {}),
+        ...(gateway !== undefined ? { gateway } : {}),
+        clusterServices,
+        globalAllocations
+      })
+    },
+    async register(ready) {
+      let writes = 0
+      for (const group of description.workloadGroups) {
+        if (group.service.kind === 'none') continue
+        const vms = description.vms.filter(vm => vm.group === group.name && ready.has(vm.name))
+        if (generation === 'scripts-0.8') {
+          // istioctl register: a selector-less Service and its Endpoints, one address per VM
+          for (const vm of vms) {
+            const result = await registerVm(
+              client,
+              {
+                namespace: group.namespace,
+                service: group.service.name,
+                address: ready.get(vm.name) ?? '',
+                ports: group.service.ports.map(p => ({ name: p.name, port: p.targetPort })),
+                serviceAccount: group.serviceAccount,
+                labels: group.labels,
+                ownership
+              },
+              options.log
+            )
+            writes += result.written
+          }
+        } else if (vms.length > 0) {
+          const result = await applyHostService(client, {
+            namespace: group.namespace,
+            name: group.service.name,
+            ...(group.service.hosts.length > 0 ? { hosts: group.service.hosts } : {}),
+            ports: group.service.ports.map(p => ({
+              name: p.name,
+              number: p.number,
+              protocol: p.protocol,
+              targetPort: p.targetPort
+            })),
+            endpoints: vms.map(vm => ({ address: ready.get(vm.name) ?? '', labels: group.labels })),
+            labels: group.labels,
+            serviceAccount: group.serviceAccount,
+            networkingVersion: discovery.networkingVersion,
+            ownership
+          })
+          writes += result.written
+        }
+      }
+      return writes
+    }
+  }
+}
+
+/**
+ * Cleanup's part for the older generations, before the owner's objects are deleted: take the
+ * VMs' addresses out of Endpoints someone else made (register), and give back the gateway ports
+ * and the DNS stub this owner added.
+ */
+export async function cleanupLegacy(
+  client: ClusterClient,
+  description: Description,
+  discovery: Discovery,
+  addresses: ReadonlyMap<string, string>,
+  owner: string,
+  log: (line: string) => void
+): Promise<string[]> {
+  const done: string[] = []
+  if (discovery.generation === 'scripts-0.8') {
+    const groups = new Map(description.workloadGroups.map(group => [group.name, group]))
+    for (const vm of description.vms) {
+      const group = groups.get(vm.group)
+      const address = addresses.get(vm.name)
+      if (!group || group.service.kind === 'none' || address === undefined) continue
+      const result = await deregisterVm(
+        client,
+        { namespace: group.namespace, service: group.service.name, address },
+        log
+      )
+      if (result.outcome === 'removed' || result.outcome === 'deleted')
+        done.push(`Endpoints/${group.namespace}/${group.service.name} ${address}`)
+    }
+  }
+  if (discovery.generation === 'meshexpansion-1.1' || discovery.generation === 'multinetwork-1.4') {
+    const ports = await revertMeshExpansionPorts(client, discovery.istioNamespace, owner)
+    if (ports.length > 0)
+      done.push(`Service/${discovery.istioNamespace}/istio-ingressgateway ports ${ports.join(',')}`)
+  }
+  if (discovery.generation === 'multinetwork-1.4' && (await revertGlobalDnsStub(client, owner)))
+    done.push('the .global DNS stub')
+  return done
+}
