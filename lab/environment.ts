@@ -108,9 +108,18 @@ async function prepareVm(vm: LabVm, echo: Buffer): Promise<void> {
 }
 
 /** The meshed pod's VM is onboarded by the product, as its own small description. */
-async function onboardMeshedPod(vm: LabVm, env: LabEnvironment): Promise<void> {
+async function onboardMeshedPod(vm: LabVm, env: LabEnvironment, legacy: boolean): Promise<void> {
+  // Before 1.8 a sidecar captures only the service CIDR; a pod's Envoy sends traffic for a VM's
+  // registered endpoint through itself, which the stand-in does only for captured ranges: the
+  // lab's VM subnet is captured too.
+  const cluster = legacy
+    ? `cluster:
+  legacy:
+    serviceCidrs: [198.19.0.0/16, 198.18.2.0/24]
+`
+    : ''
   const parsed = parseDescription(
-    `workloadGroups:
+    `${cluster}workloadGroups:
   - name: sleep-mesh
     namespace: sample
     serviceAccount: sleep
@@ -222,7 +231,7 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
       close
     }
     if (options.meshedPod && env.podVm) {
-      await onboardMeshedPod(env.podVm, env)
+      await onboardMeshedPod(env.podVm, env, legacy)
       cluster.store.put({
         apiVersion: 'v1',
         kind: 'Pod',

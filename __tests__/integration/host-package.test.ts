@@ -3,7 +3,7 @@
 // Served from a loopback HTTP server.
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -77,5 +77,22 @@ describe('runner package cache', () => {
       cachedDownload(`${base}/none/istio-sidecar.deb`, join(dir, 'x')),
       /cannot download .*\/none\/istio-sidecar\.deb\.sha256: HTTP 404/
     )
+  })
+})
+
+describe('packageSha256', () => {
+  test('a package rebuilt at the same path gets its new hash', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mx-pkg-'))
+    try {
+      const path = join(dir, 'istio-sidecar.deb')
+      writeFileSync(path, 'first build')
+      const first = await packageSha256(path)
+      writeFileSync(path, 'second build, another size')
+      const second = await packageSha256(path)
+      assert.notEqual(first, second)
+      assert.equal(second, createHash('sha256').update('second build, another size').digest('hex'))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -245,7 +245,8 @@ export async function discover(
         warnings.push(`ConfigMap istio-sidecar-injector${suffix}: the values key is not JSON`)
       }
     }
-    if (clusterIDSource === 'missing')
+    // before 1.8 VMs carry no cluster ID: its absence is only worth a word on a modern mesh
+    if (clusterIDSource === 'missing' && generation === 'modern')
       warnings.push(
         `no cluster ID in istio-sidecar-injector${suffix}: using '' (set cluster.clusterID)`
       )
@@ -253,14 +254,17 @@ export async function discover(
 
   const network = cluster.network || (labels(namespace)['topology.istio.io/network'] ?? '')
 
+  // the older generations reach the control plane through their own gateway or ILBs
+  const gatewayWarnings: string[] = []
   const gateway = await gatewayAddress(
     cluster.istiodAddress,
     gwName,
     gwNamespace,
     gatewayService,
     options.resolveHost ?? defaultResolve,
-    warnings
+    gatewayWarnings
   )
+  if (generation === 'modern') warnings.push(...gatewayWarnings)
 
   // our own exposure (an earlier run) does not count: the plan keeps showing it
   const istiodExposed = gateways.some(g => {

@@ -2,7 +2,7 @@
 // package downloaded by the runner into a cache kept between runs (air-gapped hosts).
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync } from 'node:fs'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { officialPackageUrl } from './bundle.ts'
 
@@ -27,13 +27,16 @@ export async function fileSha256(path: string): Promise<string> {
 
 const hashes = new Map<string, Promise<string>>()
 
-/** A file's SHA-256, computed once per path and process (a fleet shares one package). */
-export function packageSha256(path: string): Promise<string> {
-  let hash = hashes.get(path)
+/** A file's SHA-256, computed once per version of the file and process (a fleet shares one package). */
+export async function packageSha256(path: string): Promise<string> {
+  // a file replaced at the same path (a rebuilt package) must not keep its old hash
+  const info = await stat(path)
+  const key = `${path}\0${info.size}\0${info.mtimeMs}\0${info.ino}`
+  let hash = hashes.get(key)
   if (!hash) {
     hash = fileSha256(path)
-    hashes.set(path, hash)
-    hash.catch(() => hashes.delete(path))
+    hashes.set(key, hash)
+    hash.catch(() => hashes.delete(key))
   }
   return hash
 }
