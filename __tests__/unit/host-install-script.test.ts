@@ -2,6 +2,7 @@
 // its helpers do what they say when sourced one by one in a temporary directory.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import {
   existsSync,
   lstatSync,
@@ -279,6 +280,33 @@ describe('install.sh', () => {
       encoding: 'utf8'
     })
     assert.deepEqual(leftovers.stdout.trim().split('\n'), ['.', '..', 'token'])
+  })
+
+  test('check_ports names a sidecar port another process holds, and passes free ones', async () => {
+    assert.equal(spawnSync('sh', ['-c', 'command -v ss']).status, 0, 'ss (iproute2) is needed')
+    const server = createServer()
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const taken = (server.address() as AddressInfo).port
+      const r = sh('PHASE=preflight; FAILED=0; check_ports; echo "failed=$FAILED"', {
+        MX_SIDECAR_PORTS: `${taken}`
+      })
+      assert.match(
+        r.out,
+        new RegExp(
+          `^MX-FAIL preflight port: TCP port ${taken}, which the sidecar needs, is taken by`,
+          'm'
+        )
+      )
+      assert.match(r.out, /failed=1/)
+    } finally {
+      await new Promise(resolve => server.close(resolve))
+    }
+    const free = sh('PHASE=preflight; FAILED=0; check_ports; echo "failed=$FAILED"', {
+      MX_SIDECAR_PORTS: '1'
+    })
+    assert.match(free.out, /failed=0/)
+    assert.doesNotMatch(free.out, /MX-FAIL/)
   })
 
   test('preflight reports one MX-FAIL line per failed check and exits 10', () => {

@@ -26,6 +26,8 @@ MX_MAX_SKEW=${MX_MAX_SKEW:-120}
 MX_RUNNER_TIME=${MX_RUNNER_TIME:-}
 MX_KEEP_PACKAGE=${MX_KEEP_PACKAGE:-0}
 MX_OWNER=${MX_OWNER:-istio-proxy}
+# outbound, inbound, agent status, readiness, Envoy metrics
+MX_SIDECAR_PORTS=${MX_SIDECAR_PORTS:-15001 15006 15020 15021 15090}
 MX_HOSTS_FILE=${MX_HOSTS_FILE:-$MX_ROOT/etc/hosts}
 MX_TMPFILES=${MX_TMPFILES:-$MX_ROOT/etc/tmpfiles.d/mesh-expansion.conf}
 MX_RESOLV_CONF=${MX_RESOLV_CONF:-$MX_ROOT/etc/resolv.conf}
@@ -215,11 +217,33 @@ preflight() {
       fail_check iptables "iptables ${BACKEND:-?} cannot read the nat table (kernel module or capability missing)"
     fi
   fi
+  # istio-start.sh names the proxy with hostname; a downloaded package needs curl
+  command -v hostname >/dev/null 2>&1 ||
+    fail_check package "hostname is missing (istio-start.sh uses it): install the hostname package"
+  case $MX_PKG_MODE in url | auto)
+    command -v curl >/dev/null 2>&1 ||
+      fail_check package "curl is missing (the host downloads the sidecar package): install curl" ;;
+  esac
+  check_ports
   if [ "$FAILED" -ne 0 ]; then
     end_phase fail
     exit 10
   fi
   end_phase ok
+}
+
+# The sidecar's own ports must be free, unless our sidecar is what holds them (a re-run).
+check_ports() {
+  command -v ss >/dev/null 2>&1 || return 0
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet istio 2>/dev/null; then
+    return 0
+  fi
+  for port in $MX_SIDECAR_PORTS; do
+    holder=$(ss -Hltnp "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\("[^"]*"\).*/\1/p' | head -n 1)
+    if [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
+      fail_check port "TCP port $port, which the sidecar needs, is taken by ${holder:-another process}: stop it or move it"
+    fi
+  done
 }
 
 # ---- package ----------------------------------------------------------------------------------
