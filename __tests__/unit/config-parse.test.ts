@@ -114,7 +114,8 @@ describe('defaults', () => {
         owner: 'mesh-expansion',
         failFast: false,
         maxFailures: null,
-        shard: { index: 1, count: 1 }
+        shard: { index: 1, count: 1 },
+        publicAddressLookup: null
       },
       checks: []
     })

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseDescription, type Description } from '../../src/config/index.ts'
-import { meshAddress } from '../../src/engine/addresses.ts'
+import { parseDescription, type Description, type Vm } from '../../src/config/index.ts'
+import { knownAddresses, meshAddress, type AskHost } from '../../src/engine/addresses.ts'
 import { failedHosts, readyHosts, type RunReport } from '../../src/engine/report.ts'
 import type { HostResult } from '../../src/host/onboard.ts'
 import { hostTable, planLines } from '../../src/report/summary.ts'
@@ -58,28 +58,66 @@ const report = (hosts: HostResult[]): RunReport => ({
 })
 
 describe('mesh address', () => {
-  test('given address, then an IP host, then the host name resolved on the runner', async () => {
-    const [given, ip, named] = description(
+  const vms = (): Vm[] =>
+    description(
       '  - {name: a, host: 198.18.2.2, address: 198.18.9.9}\n  - {name: b, host: 198.18.2.3}\n  - {name: c, host: vm-c.example}\n'
     ).vms
+  const never: AskHost = async () => assert.fail('the host was asked')
+
+  test('given address, then an IP SSH host, without asking the host', async () => {
+    const [given, ip, named] = vms()
     assert.ok(given && ip && named)
-    const resolve = async (name: string): Promise<string> =>
-      name === 'vm-c.example' ? '198.18.2.4' : ''
-    assert.equal(await meshAddress(given, resolve), '198.18.9.9')
-    assert.equal(await meshAddress(ip, resolve), '198.18.2.3')
-    assert.equal(await meshAddress(named, resolve), '198.18.2.4')
-    await assert.rejects(
-      meshAddress(named, async () => {
-        throw new Error('ENOTFOUND')
-      }),
-      /c: cannot resolve vm-c\.example to find its mesh address: ENOTFOUND; set "address"/
+    assert.equal(await meshAddress(given, never), '198.18.9.9')
+    assert.equal(await meshAddress(ip, never), '198.18.2.3')
+    assert.deepEqual(
+      [...knownAddresses([given, ip, named])],
+      [
+        ['a', '198.18.9.9'],
+        ['b', '198.18.2.3']
+      ]
     )
+  })
+
+  test("a named SSH host: the host's primary address; a loopback answer is refused", async () => {
+    const named = vms()[2]
+    assert.ok(named)
+    const asked: string[] = []
+    const primary: AskHost = async (_vm, what) => {
+      asked.push(what)
+      return '198.18.2.4'
+    }
+    assert.equal(await meshAddress(named, primary), '198.18.2.4')
+    assert.deepEqual(asked, ['host-primary'])
+    await assert.rejects(
+      meshAddress(named, async () => '127.0.1.1'),
+      /c: no mesh address for vm-c\.example: the host's primary address 127\.0\.1\.1 is a loopback address; set the host's address explicitly/
+    )
+  })
+
+  test('the public-IP lookup only when enabled, and only after the primary address', async () => {
+    const named = vms()[2]
+    assert.ok(named)
+    const asked: string[] = []
+    const answers: AskHost = async (_vm, what) => {
+      asked.push(what)
+      return what === 'host-primary' ? null : '203.0.113.7'
+    }
+    await assert.rejects(meshAddress(named, answers), /reported no primary address/)
+    assert.deepEqual(asked, ['host-primary'])
+    asked.length = 0
+    const enabled = { publicLookupUrl: 'http://198.18.0.1:8080/ip' }
+    assert.equal(await meshAddress(named, answers, enabled), '203.0.113.7')
+    assert.deepEqual(asked, ['host-primary', 'public-lookup'])
   })
 
   test('the runner itself needs its address spelled out', async () => {
     const [local] = description('  - {name: runner, host: local}\n').vms
     assert.ok(local)
-    await assert.rejects(meshAddress(local), /runner: host "local" needs an explicit address/)
+    await assert.rejects(
+      meshAddress(local, never),
+      /runner: host "local" needs an explicit address/
+    )
+    assert.throws(() => knownAddresses([local]), /runner: host "local" needs an explicit address/)
   })
 })
 

@@ -120,6 +120,8 @@ export interface Settings {
   /** null = no limit. */
   maxFailures: number | null
   shard: { index: number; count: number }
+  /** null = the public-IP lookup is off */
+  publicAddressLookup: string | null
 }
 
 export interface Check {
@@ -310,7 +312,8 @@ export function resolveDefaults(parsed: ParsedDescription): Description {
       owner: settings.owner,
       failFast: settings.failFast,
       maxFailures: settings.maxFailures ?? null,
-      shard: parseShard(settings.shard) ?? { index: 1, count: 1 }
+      shard: parseShard(settings.shard) ?? { index: 1, count: 1 },
+      publicAddressLookup: settings.publicAddressLookup ?? null
     },
     checks
   }

@@ -365,7 +365,12 @@ export const settingsSchema = z
     ),
     failFast: z.boolean().default(false).meta({ description: 'Stop at the first failed host.' }),
     maxFailures: int(1, 1000000, 'from 1', 'Stop after this many failed hosts.').optional(),
-    shard: text(f.shard, 'i/n: work on the i-th of n slices of the VM list.').default('1/1')
+    shard: text(f.shard, 'i/n: work on the i-th of n slices of the VM list.').default('1/1'),
+    publicAddressLookup: text(
+      f.httpUrl,
+      'URL a VM fetches to learn its public IP when neither address, an IP SSH host nor its ' +
+        'primary address gives one (as smm-agent does). Default: never looked up.'
+    ).optional()
   })
   .meta({ description: 'How the run behaves.' })
 

@@ -12,7 +12,7 @@ import type { HostTransport } from '../host/transport.ts'
 import type { HostResult } from '../host/onboard.ts'
 import { runChecks, verifyDeps } from '../verify/index.ts'
 import type { CheckResult } from '../verify/types.ts'
-import { meshAddresses } from './addresses.ts'
+import { askOver, knownAddresses, meshAddress, type AddressOptions } from './addresses.ts'
 import { cleanupLegacy, isLegacy, prepareLegacyCluster } from './legacy.ts'
 import { discover } from '../cluster/discovery.ts'
 import { filesRenderer } from './files.ts'
@@ -162,6 +162,11 @@ async function verifyHosts(
   }
 }
 
+function addressOptionsOf(description: Description): AddressOptions {
+  const url = description.settings.publicAddressLookup
+  return url === null ? {} : { publicLookupUrl: url }
+}
+
 /** Whether the failed hosts are within what the description tolerates. */
 function hostsOk(description: Description, failed: number, skipped: number): boolean {
   const tolerated = description.settings.maxFailures ?? 0
@@ -187,7 +192,12 @@ export async function apply(
   for (const warning of prepared.discovery.warnings) options.warn(warning)
 
   const vms = shardVms(description)
-  const addresses = await meshAddresses(vms)
+  const addressOptions = addressOptionsOf(description)
+  // decided now where the description or the SSH host tells; the others ask their host once
+  // it is connected (filesFor below), over that same connection
+  const addresses = knownAddresses(vms, addressOptions)
+  const open = new Map<string, HostTransport>()
+  const ask = askOver(vm => open.get(vm.name), addressOptions)
   const legacy = isLegacy(prepared.discovery.generation)
     ? await prepareLegacyCluster(client, description, prepared.discovery, prepared.ownership, {
         log: options.log,
@@ -234,18 +244,22 @@ export async function apply(
     options.log
   )
   if (report.cluster) report.cluster.writes += early.written.length
+  const registeredEarly = new Set(
+    vms.filter(vm => probed(vm) && addresses.has(vm.name)).map(vm => vm.name)
+  )
 
   options.log(`hosts: onboarding ${vms.length} of ${description.vms.length} VM(s)`)
   // Each host's one connection serves the checks too; closed when the run ends.
-  const open = new Map<string, HostTransport>()
   try {
     const fleet = await onboardFleet({
       keepOpen: open,
       description,
       env: options.env,
       warn: options.warn,
-      filesFor: vm => {
+      filesFor: async vm => {
         options.onHostStarted?.(vm.name)
+        if (!addresses.has(vm.name))
+          addresses.set(vm.name, await meshAddress(vm, ask, addressOptions))
         return render(vm)
       },
       istioVersion: prepared.discovery.istioVersion ?? '',
@@ -271,13 +285,15 @@ export async function apply(
       ? { written: { length: await legacy.register(readyAddresses) } }
       : await registerWorkloadEntries(
           client,
-          { ...description, vms: vms.filter(vm => !probed(vm)) },
+          { ...description, vms: vms.filter(vm => !registeredEarly.has(vm.name)) },
           prepared.discovery,
           prepared.ownership,
           readyAddresses,
           options.log
         )
-    for (const vm of vms.filter(vm => probed(vm) && !readyAddresses.has(vm.name))) {
+    for (const vm of vms.filter(
+      vm => registeredEarly.has(vm.name) && !readyAddresses.has(vm.name)
+    )) {
       const group = groups.get(vm.group)
       if (!group) continue
       await client.delete({
@@ -337,8 +353,30 @@ export async function verify(
   const report = emptyReport('verify', options.owner)
   const prepared = await readCluster(description, connection, options.owner)
   report.cluster = clusterReport(prepared)
-  const addresses = await meshAddresses(shardVms(description))
-  report.checks = await verifyHosts(description, connection, prepared, addresses, options)
+  const vms = shardVms(description)
+  const transports = await openTransports(description, vms, options)
+  try {
+    const addressOptions = addressOptionsOf(description)
+    const addresses = knownAddresses(vms, addressOptions)
+    const ask = askOver(vm => transports.get(vm.name), addressOptions)
+    for (const vm of vms.filter(vm => !addresses.has(vm.name))) {
+      try {
+        addresses.set(vm.name, await meshAddress(vm, ask, addressOptions))
+      } catch (error) {
+        options.warn((error as Error).message)
+      }
+    }
+    report.checks = await verifyHosts(
+      description,
+      connection,
+      prepared,
+      addresses,
+      options,
+      transports
+    )
+  } finally {
+    await Promise.all([...transports.values()].map(transport => transport.close()))
+  }
   report.problems.push(...checkProblems(report.checks))
   report.ok = report.problems.length === 0
   report.durationMs = Date.now() - started
@@ -371,7 +409,14 @@ export async function cleanup(
           connection.client,
           { ...description, vms: shardVms(description) },
           discovery,
-          await meshAddresses(shardVms(description)).catch(() => new Map<string, string>()),
+          // the VMs were just cleaned, their connections closed: addresses known without them
+          (() => {
+            try {
+              return knownAddresses(shardVms(description), addressOptionsOf(description))
+            } catch {
+              return new Map<string, string>()
+            }
+          })(),
           options.owner,
           options.log
         )
