@@ -76,6 +76,8 @@ export interface LabEnvironmentOptions {
    * scripts-0.8 a cluster DNS server at the dns-ilb address.
    */
   generation?: LabGeneration
+  /** The cluster's network (modern): the east-west gateway and istio-system carry it. */
+  network?: string
   /** meshexpansion-1.1 / multinetwork-1.4: false seeds the ingress gateway without its meshExpansion ports */
   meshExpansionPorts?: boolean
   /** Passed to upLab: Node 24 inside the VMs (a VM that plays the CI runner) and bind mounts. */
@@ -181,6 +183,7 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
       podNetns: CLUSTER_NETNS,
       ...(legacy ? { istioVersion: LAB_GENERATION_VERSIONS[generation] } : {}),
       ...(generation === 'multinetwork-1.4' ? { network: 'network1' } : {}),
+      ...(options.network !== undefined ? { network: options.network } : {}),
       ...(options.meshExpansionPorts === false ? { meshExpansion: false } : {}),
       istiodDebug: path =>
         path === '/debug/connections' && istiod
