@@ -21,6 +21,8 @@ function order(networking: string | null): { apiVersion: string; kind: string }[
   return [
     ...istio('WorkloadEntry'),
     ...istio('ServiceEntry'),
+    // the hand-made Endpoints of a selector-less Service (legacy register) before the Service
+    { apiVersion: 'v1', kind: 'Endpoints' },
     { apiVersion: 'v1', kind: 'Service' },
     ...istio('WorkloadGroup'),
     ...istio('VirtualService'),
