@@ -30,10 +30,11 @@ const PLURALS: Readonly<Record<string, string>> = {
 /** Creates an object as another tool would (a plain POST under its own field manager). */
 async function createAsSomeoneElse(
   sb: SandboxCluster,
-  object: { apiVersion: string; kind: string; metadata: { namespace?: string } } & Record<
-    string,
-    unknown
-  >
+  object: {
+    apiVersion: string
+    kind: string
+    metadata: Record<string, unknown> & { namespace?: string }
+  } & Record<string, unknown>
 ): Promise<void> {
   const group = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : '/api/v1'
   const ns = object.metadata.namespace
