@@ -18,7 +18,7 @@ const fixtures = (kind: 'invalid' | 'valid'): string[] =>
     .map(name => relative(root, join(root, '__tests__/fixtures', kind, name)))
 
 const invalid = fixtures('invalid')
-const valid = [...fixtures('valid'), 'examples/lab.yaml']
+const valid = [...fixtures('valid'), 'examples/lab.yaml', 'examples/legacy-multinetwork.yaml']
 
 function expectation(file: string): string {
   const line = readFileSync(join(root, file), 'utf8')
