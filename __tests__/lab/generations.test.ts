@@ -161,6 +161,14 @@ const cases: Case[] = [
         se?.spec?.endpoints?.map(e => e.address),
         [env.vms[0]?.address]
       )
+      // and `istioctl register`, as the 1.1 doc paired them: the Service's Endpoints
+      const endpoints = env.cluster.store.get('endpoints', 'vm', 'echo-vm') as {
+        subsets?: { addresses?: { ip: string }[] }[]
+      } | null
+      assert.deepEqual(
+        (endpoints?.subsets ?? []).flatMap(s => (s.addresses ?? []).map(a => a.ip)),
+        [env.vms[0]?.address]
+      )
     }
   },
   {

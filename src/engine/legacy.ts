@@ -182,25 +182,8 @@ export async function prepareLegacyCluster(
       for (const group of description.workloadGroups) {
         if (group.service.kind === 'none') continue
         const vms = description.vms.filter(vm => vm.group === group.name && ready.has(vm.name))
-        if (generation === 'scripts-0.8') {
-          // istioctl register: a selector-less Service and its Endpoints, one address per VM
-          for (const vm of vms) {
-            const result = await registerVm(
-              client,
-              {
-                namespace: group.namespace,
-                service: group.service.name,
-                address: ready.get(vm.name) ?? '',
-                ports: group.service.ports.map(p => ({ name: p.name, port: p.targetPort })),
-                serviceAccount: group.serviceAccount,
-                labels: group.labels,
-                ownership
-              },
-              options.log
-            )
-            writes += result.written
-          }
-        } else if (vms.length > 0) {
+        if (generation !== 'scripts-0.8' && vms.length > 0) {
+          // the 1.1 and 1.4 docs: a STATIC ServiceEntry and a selector-less Service...
           const result = await applyHostService(client, {
             namespace: group.namespace,
             name: group.service.name,
@@ -217,6 +200,24 @@ export async function prepareLegacyCluster(
             networkingVersion: discovery.networkingVersion,
             ownership
           })
+          writes += result.written
+        }
+        // ...and, as in every generation before 1.8, `istioctl register`: the Service's
+        // Endpoints, one address per VM (scripts-0.8 has only these)
+        for (const vm of vms) {
+          const result = await registerVm(
+            client,
+            {
+              namespace: group.namespace,
+              service: group.service.name,
+              address: ready.get(vm.name) ?? '',
+              ports: group.service.ports.map(p => ({ name: p.name, port: p.targetPort })),
+              serviceAccount: group.serviceAccount,
+              labels: group.labels,
+              ownership
+            },
+            options.log
+          )
           writes += result.written
         }
       }
@@ -239,7 +240,7 @@ export async function cleanupLegacy(
   log: (line: string) => void
 ): Promise<string[]> {
   const done: string[] = []
-  if (discovery.generation === 'scripts-0.8') {
+  {
     const groups = new Map(description.workloadGroups.map(group => [group.name, group]))
     for (const vm of description.vms) {
       const group = groups.get(vm.group)
