@@ -1,5 +1,6 @@
 // Shared set-up of the cluster-side integration tests: a sandbox API on loopback, a connection
 // through the real client, and descriptions parsed by the real parser.
+import { request } from 'node:https'
 import { parseDescription, type Description } from '../../src/config/index.ts'
 import { connect, type Connection } from '../../src/cluster/index.ts'
 import {
@@ -70,3 +71,68 @@ vms:
     group: web
     host: 198.18.2.4
 `
+
+const WRITES = ['create', 'update', 'patch', 'delete', 'deletecollection']
+
+/** The writes the sandbox received so far (its request log). */
+export function writeCount(sb: SandboxCluster): number {
+  return sb.requestLog.entries.filter(e => WRITES.includes(e.verb)).length
+}
+
+const PLURALS: Readonly<Record<string, string>> = {
+  Namespace: 'namespaces',
+  Service: 'services',
+  Endpoints: 'endpoints',
+  ConfigMap: 'configmaps',
+  ServiceEntry: 'serviceentries'
+}
+
+/** An object as a test writes it through the API. */
+export type ApiObject = {
+  apiVersion: string
+  kind: string
+  metadata: Record<string, unknown> & { name: string; namespace?: string }
+} & Record<string, unknown>
+
+/** Writes an object as another tool would (POST, or PUT of an existing one), its own field manager. */
+export async function asSomeoneElse(
+  sb: SandboxCluster,
+  object: ApiObject,
+  method: 'POST' | 'PUT' = 'POST'
+): Promise<void> {
+  const group = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : '/api/v1'
+  const ns = object.metadata.namespace
+  const collection = `${group}${ns !== undefined ? `/namespaces/${ns}` : ''}/${PLURALS[object.kind] ?? ''}`
+  const path = `${collection}${method === 'PUT' ? `/${object.metadata.name}` : ''}?fieldManager=someone-else`
+  const body = JSON.stringify(object)
+  const url = new URL(sb.url)
+  await new Promise<void>((resolve, reject) => {
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path,
+        method,
+        ca: sb.ca.certPem,
+        timeout: 5_000,
+        headers: {
+          authorization: `Bearer ${sb.adminToken}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body)
+        }
+      },
+      res => {
+        let text = ''
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()))
+        res.on('end', () =>
+          (res.statusCode ?? 0) < 300
+            ? resolve()
+            : reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))
+        )
+      }
+    )
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)))
+    req.on('error', reject)
+    req.end(body)
+  })
+}

@@ -2,7 +2,6 @@
 // 127.255 addresses (stable across runs, avoiding addresses others use, 0 writes on a re-run),
 // and the `.global` DNS stub in CoreDNS or kube-dns: check, fix, revert.
 import assert from 'node:assert/strict'
-import { request } from 'node:https'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { ClusterError, cleanup, type ClusterClient } from '../../src/cluster/index.ts'
 import {
@@ -13,69 +12,18 @@ import {
 } from '../../src/cluster/legacy/global.ts'
 import { allocateGlobalAddresses } from '../../src/istio/legacy/multiNetwork.ts'
 import type { SandboxCluster } from '../../lab/cluster/index.ts'
-import { connectTo, sandbox, type Connected } from './cluster-helpers.ts'
+import {
+  asSomeoneElse,
+  connectTo,
+  sandbox,
+  writeCount,
+  type ApiObject,
+  type Connected
+} from './cluster-helpers.ts'
 
-const WRITES = ['create', 'update', 'patch', 'delete', 'deletecollection']
-const writes = (sb: SandboxCluster): number =>
-  sb.requestLog.entries.filter(e => WRITES.includes(e.verb)).length
+const writes = writeCount
 
-const PLURALS: Readonly<Record<string, string>> = {
-  Namespace: 'namespaces',
-  Service: 'services',
-  ConfigMap: 'configmaps',
-  ServiceEntry: 'serviceentries'
-}
-
-type Obj = {
-  apiVersion: string
-  kind: string
-  metadata: Record<string, unknown> & { name: string; namespace?: string }
-} & Record<string, unknown>
-
-/** Writes an object as another tool would (POST, or PUT of an existing one), its own field manager. */
-async function asSomeoneElse(
-  sb: SandboxCluster,
-  object: Obj,
-  method: 'POST' | 'PUT' = 'POST'
-): Promise<void> {
-  const group = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : '/api/v1'
-  const ns = object.metadata.namespace
-  const collection = `${group}${ns !== undefined ? `/namespaces/${ns}` : ''}/${PLURALS[object.kind] ?? ''}`
-  const path = `${collection}${method === 'PUT' ? `/${object.metadata.name}` : ''}?fieldManager=someone-else`
-  const body = JSON.stringify(object)
-  const url = new URL(sb.url)
-  await new Promise<void>((resolve, reject) => {
-    const req = request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path,
-        method,
-        ca: sb.ca.certPem,
-        timeout: 5_000,
-        headers: {
-          authorization: `Bearer ${sb.adminToken}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body)
-        }
-      },
-      res => {
-        let text = ''
-        res.on('data', (chunk: Buffer) => (text += chunk.toString()))
-        res.on('end', () =>
-          (res.statusCode ?? 0) < 300
-            ? resolve()
-            : reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))
-        )
-      }
-    )
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)))
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
-const service = (name: string, namespace: string, ports: Record<string, unknown>[]): Obj => ({
+const service = (name: string, namespace: string, ports: Record<string, unknown>[]): ApiObject => ({
   apiVersion: 'v1',
   kind: 'Service',
   metadata: { name, namespace },
@@ -335,7 +283,7 @@ describe('the .global DNS stub', () => {
   let c: Connected
   let client: ClusterClient
   const options = { istioNamespace: 'istio-system', owner: 'mn-1' }
-  const configMap = (name: string, data: Record<string, string>): Obj => ({
+  const configMap = (name: string, data: Record<string, string>): ApiObject => ({
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name, namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } },
@@ -437,7 +385,11 @@ describe('the .global DNS stub', () => {
     assert.equal((await checkGlobalDnsStub(client, { ...options, fix: true })).status, 'fixed')
     const live = sb.store.get('configmaps', 'kube-system', 'coredns')
     const changed = `${data('coredns')?.Corefile ?? ''}# edited by an operator\n`
-    await asSomeoneElse(sb, { ...(live as unknown as Obj), data: { Corefile: changed } }, 'PUT')
+    await asSomeoneElse(
+      sb,
+      { ...(live as unknown as ApiObject), data: { Corefile: changed } },
+      'PUT'
+    )
     assert.equal(await revertGlobalDnsStub(client, 'mn-1'), false)
     assert.equal(data('coredns')?.Corefile, changed)
   })

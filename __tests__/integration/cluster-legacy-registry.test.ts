@@ -2,7 +2,6 @@
 // deregister semantics without their defects (scripts-0.8 cluster), the 1.1 host service
 // (STATIC ServiceEntry + selector-less Service), and an owner's cleanup of what they made.
 import assert from 'node:assert/strict'
-import { request } from 'node:https'
 import { after, before, describe, test } from 'node:test'
 import { ClusterError, cleanup, type ClusterClient } from '../../src/cluster/index.ts'
 import {
@@ -13,64 +12,9 @@ import {
   type RegisterInput
 } from '../../src/cluster/legacy/registry.ts'
 import type { SandboxCluster } from '../../lab/cluster/index.ts'
-import { connectTo, sandbox, type Connected } from './cluster-helpers.ts'
+import { asSomeoneElse, connectTo, sandbox, writeCount, type Connected } from './cluster-helpers.ts'
 
-const WRITES = ['create', 'update', 'patch', 'delete', 'deletecollection']
-const writes = (sb: SandboxCluster): number =>
-  sb.requestLog.entries.filter(e => WRITES.includes(e.verb)).length
-
-const PLURALS: Readonly<Record<string, string>> = {
-  Namespace: 'namespaces',
-  Service: 'services',
-  Endpoints: 'endpoints',
-  ConfigMap: 'configmaps',
-  ServiceEntry: 'serviceentries'
-}
-
-/** Creates an object as another tool would (a plain POST under its own field manager). */
-async function createAsSomeoneElse(
-  sb: SandboxCluster,
-  object: {
-    apiVersion: string
-    kind: string
-    metadata: Record<string, unknown> & { namespace?: string }
-  } & Record<string, unknown>
-): Promise<void> {
-  const group = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : '/api/v1'
-  const ns = object.metadata.namespace
-  const path = `${group}${ns !== undefined ? `/namespaces/${ns}` : ''}/${PLURALS[object.kind] ?? ''}?fieldManager=someone-else`
-  const body = JSON.stringify(object)
-  const url = new URL(sb.url)
-  await new Promise<void>((resolve, reject) => {
-    const req = request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path,
-        method: 'POST',
-        ca: sb.ca.certPem,
-        timeout: 5_000,
-        headers: {
-          authorization: `Bearer ${sb.adminToken}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body)
-        }
-      },
-      res => {
-        let text = ''
-        res.on('data', (chunk: Buffer) => (text += chunk.toString()))
-        res.on('end', () =>
-          (res.statusCode ?? 0) < 300
-            ? resolve()
-            : reject(new Error(`POST ${path}: ${res.statusCode} ${text}`))
-        )
-      }
-    )
-    req.on('timeout', () => req.destroy(new Error(`POST ${path}: timed out`)))
-    req.on('error', reject)
-    req.end(body)
-  })
-}
+const writes = writeCount
 
 const own = { owner: 'vm-reg-1', createdAt: '2026-12-01T10:00:00Z' }
 const mysql: RegisterInput = {
@@ -96,7 +40,7 @@ describe('legacy register / deregister (scripts-0.8 cluster)', () => {
     sb = await sandbox({ istioVersion: '0.8.0' })
     c = await connectTo(sb.kubeconfig)
     client = c.connection.client
-    await createAsSomeoneElse(sb, {
+    await asSomeoneElse(sb, {
       apiVersion: 'v1',
       kind: 'Namespace',
       metadata: { name: 'onprem' }
@@ -204,7 +148,7 @@ describe('legacy register / deregister (scripts-0.8 cluster)', () => {
   })
 
   test('a Service with a selector is refused with a clear error, nothing written', async () => {
-    await createAsSomeoneElse(sb, {
+    await asSomeoneElse(sb, {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'web', namespace: 'onprem' },
@@ -223,13 +167,13 @@ describe('legacy register / deregister (scripts-0.8 cluster)', () => {
   })
 
   test("someone else's Service and Endpoints: used, never labelled as ours, emptied not deleted", async () => {
-    await createAsSomeoneElse(sb, {
+    await asSomeoneElse(sb, {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'legacy-db', namespace: 'onprem', labels: { team: 'db' } },
       spec: { ports: [{ name: 'tcp-db', port: 5432 }] }
     })
-    await createAsSomeoneElse(sb, {
+    await asSomeoneElse(sb, {
       apiVersion: 'v1',
       kind: 'Endpoints',
       metadata: { name: 'legacy-db', namespace: 'onprem', labels: { team: 'db' } },
@@ -261,7 +205,7 @@ describe('legacy register / deregister (scripts-0.8 cluster)', () => {
   })
 
   test('a selector-less Service of someone else without Endpoints: ours are created and later deleted, theirs kept', async () => {
-    await createAsSomeoneElse(sb, {
+    await asSomeoneElse(sb, {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'cache', namespace: 'onprem' },
@@ -308,7 +252,7 @@ describe('legacy host service (meshexpansion-1.1 cluster) and cleanup', () => {
     sb = await sandbox({ istioVersion: '1.1.0' })
     c = await connectTo(sb.kubeconfig)
     client = c.connection.client
-    await createAsSomeoneElse(sb, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'vm' } })
+    await asSomeoneElse(sb, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'vm' } })
   })
   after(async () => {
     await c.connection.close()
@@ -388,7 +332,7 @@ describe('legacy host service (meshexpansion-1.1 cluster) and cleanup', () => {
   })
 
   test("someone else's ServiceEntry of that name is refused, nothing written", async () => {
-    await createAsSomeoneElse(sb, {
+    await asSomeoneElse(sb, {
       apiVersion: 'networking.istio.io/v1alpha3',
       kind: 'ServiceEntry',
       metadata: { name: 'theirs', namespace: 'vm' },

@@ -16,11 +16,16 @@ import {
   type Discovery
 } from '../../src/cluster/index.ts'
 import type { SandboxCluster } from '../../lab/cluster/index.ts'
-import { BASIC, connectTo, describe_, sandbox, type Connected } from './cluster-helpers.ts'
+import {
+  BASIC,
+  connectTo,
+  describe_,
+  sandbox,
+  type Connected,
+  writeCount
+} from './cluster-helpers.ts'
 
-const WRITES = ['create', 'update', 'patch', 'delete', 'deletecollection']
-const writes = (sb: SandboxCluster): number =>
-  sb.requestLog.entries.filter(e => WRITES.includes(e.verb)).length
+const writes = writeCount
 
 describe('preparation: plan, apply, apply again, cleanup', () => {
   let sb: SandboxCluster

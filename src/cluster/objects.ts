@@ -37,15 +37,24 @@ export interface Ownership {
   readonly createdAt: string
 }
 
-function stamp(object: Record<string, unknown>, own: Ownership): KubeObject {
-  const o = object as unknown as KubeObject
-  o.metadata.labels = {
-    ...o.metadata.labels,
-    [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
-    [OWNER_LABEL]: own.owner
+/** A copy of the object with the owner's labels and the created-at annotation. */
+export function withOwnership(object: KubeObject, own: Ownership): KubeObject {
+  return {
+    ...object,
+    metadata: {
+      ...object.metadata,
+      labels: {
+        ...object.metadata.labels,
+        [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
+        [OWNER_LABEL]: own.owner
+      },
+      annotations: { ...object.metadata.annotations, [CREATED_AT_ANNOTATION]: own.createdAt }
+    }
   }
-  o.metadata.annotations = { ...o.metadata.annotations, [CREATED_AT_ANNOTATION]: own.createdAt }
-  return o
+}
+
+function stamp(object: Record<string, unknown>, own: Ownership): KubeObject {
+  return withOwnership(object as unknown as KubeObject, own)
 }
 
 export function namespaceObject(name: string, own: Ownership): KubeObject {

@@ -16,7 +16,8 @@ import { ClusterError } from '../errors.ts'
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type Ownership } from '../objects.ts'
 import { apply, planEntry } from '../plan.ts'
 import { describeRef, refOf, type ClusterClient, type KubeObject } from '../types.ts'
-import { checked, fromYaml, stampOwnership } from './registry.ts'
+import { checked, fromYaml } from './registry.ts'
+import { withOwnership } from '../objects.ts'
 
 export interface GlobalNamesInput {
   /** cluster Services the VMs call */
@@ -140,7 +141,7 @@ export async function ensureGlobalServiceEntries(
       for (const ep of (object['spec'] as { endpoints: { address: string }[] }).endpoints)
         ep.address = input.gateway
     }
-    return stampOwnership(object, input.ownership)
+    return withOwnership(object, input.ownership)
   })
   const key = (o: KubeObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`
   const live = new Map(entries.map(e => [key(e), e]))

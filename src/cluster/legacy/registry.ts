@@ -17,13 +17,7 @@ import {
   type ServiceView
 } from '../../istio/legacy/register.ts'
 import { ClusterError } from '../errors.ts'
-import {
-  CREATED_AT_ANNOTATION,
-  MANAGED_BY_LABEL,
-  MANAGED_BY_VALUE,
-  OWNER_LABEL,
-  type Ownership
-} from '../objects.ts'
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, withOwnership, type Ownership } from '../objects.ts'
 import { apply, planEntry } from '../plan.ts'
 import {
   describeRef,
@@ -32,22 +26,6 @@ import {
   type KubeObject,
   type ObjectRef
 } from '../types.ts'
-
-/** The owner label and created-at annotation on an object we create (as objects.ts stamps). */
-export function stampOwnership(object: KubeObject, own: Ownership): KubeObject {
-  return {
-    ...object,
-    metadata: {
-      ...object.metadata,
-      labels: {
-        ...object.metadata.labels,
-        [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
-        [OWNER_LABEL]: own.owner
-      },
-      annotations: { ...object.metadata.annotations, [CREATED_AT_ANNOTATION]: own.createdAt }
-    }
-  }
-}
 
 /** Runs a pure legacy renderer/planner; its input errors become ClusterError('invalid'). */
 export function checked<T>(what: string, run: () => T): T {
@@ -107,7 +85,7 @@ async function execute(
       continue
     }
     const base = op.object as unknown as KubeObject
-    const object = op.op === 'create' && own ? stampOwnership(base, own) : base
+    const object = op.op === 'create' && own ? withOwnership(base, own) : base
     await client.apply(object)
     written++
     log(`${op.op === 'create' ? 'created' : 'updated'} ${describeRef(refOf(object))}`)
@@ -231,7 +209,7 @@ export function hostServiceObjects(input: HostServiceInput): KubeObject[] {
     'kubernetes.io/service-account.name': input.serviceAccount
   }
   return [entry, service].map(o =>
-    stampOwnership(
+    withOwnership(
       { ...o, metadata: { ...o.metadata, labels: { ...input.labels, ...o.metadata.labels } } },
       input.ownership
     )
