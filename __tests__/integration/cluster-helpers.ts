@@ -8,10 +8,25 @@ import {
   type SandboxCluster,
   type SandboxClusterOptions
 } from '../../lab/cluster/index.ts'
-import type { RetryPolicy } from '../../src/cluster/index.ts'
+import type { ClusterClient, RetryPolicy } from '../../src/cluster/index.ts'
 
 /** Fast retries for tests (the policy's bounds are what is under test, not its sizes). */
 export const FAST_RETRY: RetryPolicy = { attempts: 5, baseMs: 5, maxDelayMs: 50, totalMs: 5_000 }
+
+/** A sandbox and a connection to it for the length of `fn`; both closed after. */
+export async function withSandbox<T>(
+  options: SandboxClusterOptions,
+  fn: (sb: SandboxCluster, client: ClusterClient) => Promise<T>
+): Promise<T> {
+  const sb = await sandbox(options)
+  const c = await connectTo(sb.kubeconfig)
+  try {
+    return await fn(sb, c.connection.client)
+  } finally {
+    await c.connection.close()
+    await sb.close()
+  }
+}
 
 export async function sandbox(options: SandboxClusterOptions = {}): Promise<SandboxCluster> {
   return startSandboxCluster({ host: '127.0.0.1', echo: false, ...options })

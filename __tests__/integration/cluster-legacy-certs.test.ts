@@ -6,20 +6,13 @@ import { describe, test } from 'node:test'
 import { legacyCertificates, pollUntil } from '../../src/cluster/legacy/certificates.ts'
 import type { ClusterClient } from '../../src/cluster/types.ts'
 import type { SandboxCluster, SandboxClusterOptions } from '../../lab/cluster/index.ts'
-import { connectTo, sandbox } from './cluster-helpers.ts'
+import { withSandbox } from './cluster-helpers.ts'
 
-async function withCluster(
+function withCluster(
   options: SandboxClusterOptions,
   fn: (sb: SandboxCluster, client: ClusterClient) => Promise<void>
 ): Promise<void> {
-  const sb = await sandbox({ istioVersion: '0.8.0', ...options })
-  const c = await connectTo(sb.kubeconfig)
-  try {
-    await fn(sb, c.connection.client)
-  } finally {
-    await c.connection.close()
-    await sb.close()
-  }
+  return withSandbox({ istioVersion: '0.8.0', ...options }, fn)
 }
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64')

@@ -10,20 +10,15 @@ import {
   type ServiceCidr
 } from '../../src/cluster/legacy/serviceCidr.ts'
 import type { SandboxCluster, SandboxClusterOptions } from '../../lab/cluster/index.ts'
-import { connectTo, sandbox } from './cluster-helpers.ts'
+import { withSandbox } from './cluster-helpers.ts'
 
-async function withCluster<T>(
+function withCluster<T>(
   options: SandboxClusterOptions,
   fn: (sb: SandboxCluster, run: () => Promise<ServiceCidr>) => Promise<T>
 ): Promise<T> {
-  const sb = await sandbox({ istioVersion: '0.8.0', ...options })
-  const c = await connectTo(sb.kubeconfig)
-  try {
-    return await fn(sb, () => discoverServiceCidr(c.connection.client))
-  } finally {
-    await c.connection.close()
-    await sb.close()
-  }
+  return withSandbox({ istioVersion: '0.8.0', ...options }, (sb, client) =>
+    fn(sb, () => discoverServiceCidr(client))
+  )
 }
 
 const serviceCount = (sb: SandboxCluster): number => sb.store.list('services').length

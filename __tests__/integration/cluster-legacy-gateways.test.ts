@@ -10,20 +10,13 @@ import {
 } from '../../src/cluster/legacy/gateways.ts'
 import type { ClusterClient } from '../../src/cluster/types.ts'
 import type { KubeObject, SandboxCluster, SandboxClusterOptions } from '../../lab/cluster/index.ts'
-import { connectTo, sandbox } from './cluster-helpers.ts'
+import { withSandbox } from './cluster-helpers.ts'
 
-async function withCluster(
+function withCluster(
   options: SandboxClusterOptions,
   fn: (sb: SandboxCluster, client: ClusterClient) => Promise<void>
 ): Promise<void> {
-  const sb = await sandbox(options)
-  const c = await connectTo(sb.kubeconfig)
-  try {
-    await fn(sb, c.connection.client)
-  } finally {
-    await c.connection.close()
-    await sb.close()
-  }
+  return withSandbox(options, fn)
 }
 
 const writes = (sb: SandboxCluster): number =>
