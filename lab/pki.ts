@@ -39,7 +39,9 @@ export interface LabCa {
 }
 
 function serial(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1')
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(16)))
+    .toString('hex')
+    .replace(/^[89a-f]/, '1')
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {
@@ -48,7 +50,10 @@ async function exportKeyPem(key: CryptoKey): Promise<string> {
 }
 
 export async function createLabCa(commonName = 'mesh-expansion lab root CA'): Promise<LabCa> {
-  const keys = (await crypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair
+  const keys = (await crypto.subtle.generateKey(algorithm, true, [
+    'sign',
+    'verify'
+  ])) as CryptoKeyPair
   const now = Date.now()
   const root = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -59,7 +64,10 @@ export async function createLabCa(commonName = 'mesh-expansion lab root CA'): Pr
     signingAlgorithm: algorithm,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true
+      ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)
     ]
   })
@@ -106,12 +114,19 @@ export async function createLabCa(commonName = 'mesh-expansion lab root CA'): Pr
     keyPem,
     async issue(request) {
       if (request.publicKey) throw new Error('issue() makes its own key; use signCsr() for a CSR')
-      const pair = (await crypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair
-      return { certPem: await sign(request, pair.publicKey), keyPem: await exportKeyPem(pair.privateKey) }
+      const pair = (await crypto.subtle.generateKey(algorithm, true, [
+        'sign',
+        'verify'
+      ])) as CryptoKeyPair
+      return {
+        certPem: await sign(request, pair.publicKey),
+        keyPem: await exportKeyPem(pair.privateKey)
+      }
     },
     async signCsr(csrPem, request) {
       const csr = new x509.Pkcs10CertificateRequest(csrPem)
-      if (!(await csr.verify())) throw new Error('the certificate signing request has a bad signature')
+      if (!(await csr.verify()))
+        throw new Error('the certificate signing request has a bad signature')
       return sign(request, await csr.publicKey.export(crypto))
     }
   }

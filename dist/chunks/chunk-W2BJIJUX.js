@@ -4,7 +4,7 @@ import { dirname as __meDirname } from 'node:path';
 const require = __meCreateRequire(import.meta.url);
 const __filename = __meFileURLToPath(import.meta.url);
 const __dirname = __meDirname(__filename);
-import{a as p,b as u}from"./chunk-LCYWAFBQ.js";import{a as i,b as s}from"./chunk-JQAXXHYG.js";import{readFile as y}from"node:fs/promises";import{resolve as E}from"node:path";import{parseArgs as $}from"node:util";var a=4*1024*1024,f=`Usage: mesh-expansion validate -c FILE [--json]
+import{a as p,b as u}from"./chunk-HFH67ORN.js";import{a as i,b as s}from"./chunk-JQAXXHYG.js";import{readFile as y}from"node:fs/promises";import{resolve as E}from"node:path";import{parseArgs as $}from"node:util";var a=4*1024*1024,f=`Usage: mesh-expansion validate -c FILE [--json]
 
 Checks a description file and touches nothing: no cluster, no host, no network, no file written.
 
