@@ -70,6 +70,13 @@ async function freeSlot(): Promise<number> {
 
 /** Creates the sandbox; the caller must close() it (also after a failure). */
 export async function createAgentSandbox(options: SandboxOptions = {}): Promise<AgentSandbox> {
+  // the agent installs its capture with this machine's iptables; without it the agent dies at
+  // start and a test would only see a readiness timeout
+  const hasIptables = await run('sh', ['-c', 'command -v iptables'])
+    .then(() => true)
+    .catch(() => false)
+  if (!hasIptables)
+    throw new Error('the sidecar sandbox needs iptables on this machine (apt-get install iptables)')
   const slot = await freeSlot()
   const netns = `mxmesh-${slot}`
   const hostLink = `mxmesh${slot}h`
