@@ -240,20 +240,18 @@ export async function cleanupLegacy(
   log: (line: string) => void
 ): Promise<string[]> {
   const done: string[] = []
-  {
-    const groups = new Map(description.workloadGroups.map(group => [group.name, group]))
-    for (const vm of description.vms) {
-      const group = groups.get(vm.group)
-      const address = addresses.get(vm.name)
-      if (!group || group.service.kind === 'none' || address === undefined) continue
-      const result = await deregisterVm(
-        client,
-        { namespace: group.namespace, service: group.service.name, address },
-        log
-      )
-      if (result.outcome === 'removed' || result.outcome === 'deleted')
-        done.push(`Endpoints/${group.namespace}/${group.service.name} ${address}`)
-    }
+  const groups = new Map(description.workloadGroups.map(group => [group.name, group]))
+  for (const vm of description.vms) {
+    const group = groups.get(vm.group)
+    const address = addresses.get(vm.name)
+    if (!group || group.service.kind === 'none' || address === undefined) continue
+    const result = await deregisterVm(
+      client,
+      { namespace: group.namespace, service: group.service.name, address },
+      log
+    )
+    if (result.outcome === 'removed' || result.outcome === 'deleted')
+      done.push(`Endpoints/${group.namespace}/${group.service.name} ${address}`)
   }
   if (discovery.generation === 'meshexpansion-1.1' || discovery.generation === 'multinetwork-1.4') {
     const ports = await revertMeshExpansionPorts(client, discovery.istioNamespace, owner)
