@@ -377,10 +377,21 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
     }
   })
 
-  test('before 1.8: provisioned certificates, no token, pilot on 15011, names in /etc/hosts', async () => {
+  /** A VM of the generations before 1.8: the istio.<sa> secret's files, no token, pilot on 15011. */
+  async function provisionedVm(clusterEnv: (gateway: string) => string): Promise<{
+    sandbox: AgentSandbox
+    istiod: Istiod
+    identity: string
+    close(): Promise<void>
+  }> {
     const sandbox = await createAgentSandbox()
     let istiod: Istiod | undefined
     let echo: Server | undefined
+    const close = async (): Promise<void> => {
+      await sandbox.close()
+      await istiod?.close()
+      await new Promise(resolve => (echo ? echo.close(resolve) : resolve(undefined)))
+    }
     try {
       istiod = await startIstiod({
         host: sandbox.gateway,
@@ -398,7 +409,7 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
       const cert = await ca.issue({ commonName: 'legacy', uris: [identity] })
       await sandbox.writeFile(
         'var/lib/istio/envoy/cluster.env',
-        `ISTIO_CP_AUTH=MUTUAL_TLS\nISTIO_SERVICE_CIDR=${sandbox.gateway}/32\nISTIO_INBOUND_PORTS=9080\n`,
+        clusterEnv(sandbox.gateway),
         'istio-proxy'
       )
       await sandbox.writeFile('etc/certs/root-cert.pem', ca.certPem, 'istio-proxy')
@@ -417,6 +428,19 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
         OUTPUT_CERTS: './etc/certs',
         ISTIO_LAB_HEARTBEAT_SECONDS: '1'
       })
+      return { sandbox, istiod, identity, close }
+    } catch (error) {
+      await close()
+      throw error
+    }
+  }
+
+  test('before 1.8: provisioned certificates, no token, pilot on 15011, names in /etc/hosts', async () => {
+    const { sandbox, istiod, identity, close } = await provisionedVm(
+      gateway =>
+        `ISTIO_CP_AUTH=MUTUAL_TLS\nISTIO_SERVICE_CIDR=${gateway}/32\nISTIO_INBOUND_PORTS=9080\n`
+    )
+    try {
       await until('readiness 200', 30_000, async () =>
         (await httpGet(`http://${sandbox.address}:15021/healthz/ready`)).status === 200
           ? true
@@ -443,9 +467,27 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
       assert.equal(curl.code, 0, curl.stderr)
       assert.match(curl.stdout, /^server: envoy\r$/m)
     } finally {
-      await sandbox.close()
-      await istiod?.close()
-      await new Promise(resolve => (echo ? echo.close(resolve) : resolve(undefined)))
+      await close()
+    }
+  })
+
+  test("before 1.8: the 0.8 script's cluster.env alone (no ISTIO_CP_AUTH) sends the agent to plaintext 8080: not ready", async () => {
+    // 0.8's package reads only ISTIO_CP_AUTH; the 0.8 script wrote only CONTROL_PLANE_AUTH_POLICY
+    const { sandbox, istiod, close } = await provisionedVm(
+      gateway =>
+        `ISTIO_SERVICE_CIDR=${gateway}/32\nISTIO_SYSTEM_NAMESPACE=istio-system\nCONTROL_PLANE_AUTH_POLICY=MUTUAL_TLS\n`
+    )
+    try {
+      // 8080 is pilot's plaintext port of that era: whatever answers there, no TLS stream comes up
+      const text = await until('pilot unavailable on 8080', 20_000, async () => {
+        const current = await sandbox.readFile('var/log/istio/istio.log').catch(() => '')
+        return current.includes('code = Unavailable') ? current : undefined
+      })
+      assert.match(text, /discoveryAddress=istio-pilot\.istio-system:8080/)
+      assert.equal((await httpGet(`http://${sandbox.address}:15021/healthz/ready`)).status, 503)
+      assert.deepEqual(istiod.connectedProxies(), [])
+    } finally {
+      await close()
     }
   })
 
