@@ -13,7 +13,7 @@ import { LAB_SIDECAR_PACKAGE, type LabEnvironment } from '../lab/environment.ts'
 import type { LabVm } from '../lab/vms/index.ts'
 import { benchDescription } from './description.ts'
 import { cpuBetween, cpuSnapshot } from './cpu.ts'
-import { sshLogins } from './fleet.ts'
+import { sshLogins } from '../lab/vms/logins.ts'
 import { countApiRequests, toolRequests, type FleetRun } from './results.ts'
 
 interface Counters {

@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LAB_SIDECAR_PACKAGE, type LabEnvironment } from '../lab/environment.ts'
-import { runInVm, type LabVm } from '../lab/vms/index.ts'
+import type { LabVm } from '../lab/vms/index.ts'
+import { sshLogins } from '../lab/vms/logins.ts'
 import type { RunReport } from '../src/engine/report.ts'
 import { cpuBetween, cpuSnapshot } from './cpu.ts'
 import { benchDescriptionText } from './description.ts'
@@ -64,21 +65,6 @@ export async function runCli(
     report,
     stderr: Buffer.concat(err).toString('utf8')
   }
-}
-
-/** SSH logins each VM's sshd accepted so far (from its journal). */
-export async function sshLogins(vms: readonly LabVm[]): Promise<number> {
-  const counts = await Promise.all(
-    vms.map(async vm => {
-      const result = await runInVm(
-        vm,
-        "journalctl -q --no-pager _COMM=sshd-session _COMM=sshd | grep -c 'Accepted publickey' || true",
-        { timeoutMs: 30_000 }
-      )
-      return Number(result.stdout.trim()) || 0
-    })
-  )
-  return counts.reduce((a, b) => a + b, 0)
 }
 
 export interface FleetContext {

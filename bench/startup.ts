@@ -33,9 +33,9 @@ function stats(what: string, samples: number[]): StartupRow {
   return {
     what,
     runs: samples.length,
-    medianMs: round(sorted[Math.floor(sorted.length / 2)]),
-    minMs: round(sorted[0]),
-    maxMs: round(sorted[sorted.length - 1])
+    medianMs: round(sorted[Math.floor(sorted.length / 2)] ?? NaN),
+    minMs: round(sorted[0] ?? NaN),
+    maxMs: round(sorted.at(-1) ?? NaN)
   }
 }
 

@@ -22,12 +22,12 @@ export function parseFileCommands(text: string): Record<string, string> {
   const result: Record<string, string> = {}
   const lines = text.split('\n')
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]
+    const line = lines[i] ?? ''
     const heredoc = /^([^=<]+)<<(.+)$/.exec(line)
     if (heredoc) {
-      const [, name, delimiter] = heredoc
+      const [, name = '', delimiter] = heredoc
       const value: string[] = []
-      for (i++; i < lines.length && lines[i] !== delimiter; i++) value.push(lines[i])
+      for (i++; i < lines.length && lines[i] !== delimiter; i++) value.push(lines[i] ?? '')
       result[name] = value.join('\n')
     } else if (line.includes('=')) {
       result[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1)

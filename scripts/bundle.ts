@@ -1,4 +1,5 @@
-// Bundles the three entry points into dist/ with esbuild.
+// Bundles the three entry points into dist/ with esbuild, after regenerating
+// src/host/installScript.ts from install.sh (the bundle embeds the script as a string).
 // Why esbuild and not ncc/rollup: ncc's ESM output of ssh2 dies on `__dirname` at load
 // (ssh2's poly1305 WebAssembly loader); esbuild with a small banner that defines `require`,
 // `__filename` and `__dirname` from `import.meta.url` runs cleanly, and `.node` addons are
@@ -6,6 +7,7 @@
 import { build } from 'esbuild'
 import { rm } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+import { writeInstallScript } from './install-script.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const banner = [
@@ -17,6 +19,7 @@ const banner = [
   'const __dirname = __meDirname(__filename);'
 ].join('\n')
 
+if (await writeInstallScript()) console.log('src/host/installScript.ts regenerated from install.sh')
 await rm(`${root}/dist`, { recursive: true, force: true })
 // esbuild has already printed the errors; exit without a second, longer copy of them.
 await build({

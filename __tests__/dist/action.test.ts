@@ -14,7 +14,7 @@ describe('dist/main.js and dist/post.js as GitHub runs them', () => {
     })
     assert.equal(run.code, 0, run.stdout + run.stderr)
     assert.match(run.stdout, /examples\/lab\.yaml: valid: 1 workload group, 3 VMs, 2 checks/)
-    assert.deepEqual(JSON.parse(run.outputs.report), {
+    assert.deepEqual(JSON.parse(run.outputs.report ?? ''), {
       command: 'validate',
       valid: true,
       file: 'examples/lab.yaml'
@@ -22,7 +22,7 @@ describe('dist/main.js and dist/post.js as GitHub runs them', () => {
     assert.equal(run.outputs['ready-hosts'], '[]')
     // One table row per VM in the job summary.
     for (const vm of ['vm-1', 'vm-2', 'vm-3']) assert.match(run.summary, new RegExp(`<td>${vm}</td>`))
-    const state = JSON.parse(run.state['mesh-expansion'])
+    const state = JSON.parse(run.state['mesh-expansion'] ?? '')
     assert.equal(state.succeeded, true)
     assert.equal(state.created, false)
   })
@@ -60,8 +60,10 @@ describe('dist/main.js and dist/post.js as GitHub runs them', () => {
       env: { HOME: '/nonexistent' }
     })
     assert.equal(run.code, 1)
-    assert.match(run.stdout, /::error::no kubeconfig: pass the kubeconfig input, set cluster\.kubeconfig, KUBECONFIG/)
-    const state = JSON.parse(run.state['mesh-expansion'])
+    // listed by preflight with the run's other problems (here: no SSH key either)
+    assert.match(run.stdout, /::error title=mesh-expansion%3A preflight::kubeconfig: no kubeconfig: pass the kubeconfig input, set cluster\.kubeconfig, KUBECONFIG/)
+    assert.match(run.stdout, /::error title=mesh-expansion%3A preflight::no SSH private key/)
+    const state = JSON.parse(run.state['mesh-expansion'] ?? '')
     assert.deepEqual([state.command, state.created, state.succeeded], ['apply', false, false])
     const post = await runAction('post', { inputs: { 'config-file': 'examples/lab.yaml' }, state: run.state })
     assert.equal(post.code, 0)

@@ -7,13 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { parse } from 'yaml'
-import {
-  configure,
-  offlineSources,
-  parseConfigureFlags,
-  runConfigure,
-  validateConfigureFlags
-} from '../../src/commands/configure.ts'
+import { configure, runConfigure } from '../../src/commands/configure.ts'
+import { parseConfigureFlags, validateConfigureFlags } from '../../src/commands/configureFlags.ts'
+import { offlineSources } from '../../src/commands/configureInputs.ts'
 import type { CommandIO } from '../../src/commands/types.ts'
 import { openClusterSources, wantsCluster } from '../../src/cluster/configureOnline.ts'
 import { VM_FILE_NAMES } from '../../src/istio/index.ts'

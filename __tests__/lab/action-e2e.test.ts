@@ -35,14 +35,14 @@ describe('the Action on the lab', labTestOptions(), () => {
     const run = await runAction('main', { inputs, timeoutMs: 180_000 })
     runs.push(run)
     assert.ok(run.outputs.report, `no report output:\n${run.stdout}\n${run.stderr}`)
-    return { run, report: JSON.parse(run.outputs.report) as RunReport }
+    return { run, report: JSON.parse(run.outputs.report ?? '') as RunReport }
   }
 
   test('apply: every host ready, every check passed, and the summary shows them', async () => {
     const { run, report } = await main()
     assert.equal(run.code, 0, run.stdout)
-    assert.deepEqual(JSON.parse(run.outputs['ready-hosts']), ['vm-1', 'vm-2', 'vm-3'])
-    assert.deepEqual(JSON.parse(run.outputs['failed-hosts']), [])
+    assert.deepEqual(JSON.parse(run.outputs['ready-hosts'] ?? ''), ['vm-1', 'vm-2', 'vm-3'])
+    assert.deepEqual(JSON.parse(run.outputs['failed-hosts'] ?? ''), [])
     const failed = report.checks.filter(check => check.status !== 'pass')
     assert.deepEqual(failed, [], 'every check passes')
     // readiness, istiod connection and entry health per VM, plus the two described checks

@@ -10,7 +10,7 @@ import { GATEWAY_ADDRESS, runInVm } from '../../lab/vms/index.ts'
 import { parseDescription } from '../../src/config/index.ts'
 import { connect } from '../../src/cluster/connection.ts'
 import { apply, cleanup, type EngineOptions } from '../../src/engine/run.ts'
-import { askOver } from '../../src/engine/addresses.ts'
+import { askOver } from '../../src/host/connections.ts'
 import { hostTarget, sshSecretsFrom } from '../../src/host/targets.ts'
 
 describe('Service-Mesh-Manager-style networks', labTestOptions(), () => {

@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url'
 import {
   formatError,
   formatPath,
-  locator,
   parseDescription,
   protocolOfPortName,
   type Description
@@ -307,11 +306,6 @@ describe('positions', () => {
     assert.deepEqual(result.locate(['vms', 2, 'user']), { line: lineOf('name: vm-3'), column: 5 })
   })
 
-  test('locator works without validating', () => {
-    const locate = locator('vms:\n  - name: x\n    host: [\n')
-    assert.deepEqual(locate(['vms', 0, 'name']), { line: 2, column: 11 })
-  })
-
   test('paths read like the description', () => {
     assert.equal(formatPath(['vms', 1, 'group']), 'vms[1].group')
     assert.equal(
@@ -457,7 +451,7 @@ describe('validate command', () => {
     assert.equal(missing.code, 2)
     assert.equal(
       missing.stderr,
-      'Error: cannot read the description does-not-exist.yaml: no such file\n'
+      'Error: cannot read the description does-not-exist.yaml: no such file or directory\n'
     )
   })
 

@@ -1,8 +1,9 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseDescription, type Description, type Vm } from '../../src/config/index.ts'
-import { knownAddresses, meshAddress, type AskHost } from '../../src/engine/addresses.ts'
-import { failedHosts, readyHosts, type RunReport } from '../../src/engine/report.ts'
+import { knownAddresses, meshAddress } from '../../src/engine/addresses.ts'
+import { emptyReport, failedHosts, readyHosts, type RunReport } from '../../src/engine/report.ts'
+import type { AskHost } from '../../src/host/connections.ts'
 import type { HostResult } from '../../src/host/onboard.ts'
 import { hostTable, planLines } from '../../src/report/summary.ts'
 import { hostLine, reportLines } from '../../src/report/terminal.ts'
@@ -33,9 +34,7 @@ function host(name: string, overrides: Partial<HostResult> = {}): HostResult {
 }
 
 const report = (hosts: HostResult[]): RunReport => ({
-  command: 'apply',
-  owner: 'run-1',
-  ok: false,
+  ...emptyReport('apply', 'run-1'),
   problems: ['vm-2: connect: refused'],
   cluster: {
     istioVersion: '1.30.3',

@@ -42,10 +42,10 @@ describe('install.sh', () => {
   })
   after(() => rmSync(dir, { recursive: true, force: true }))
 
-  test('installScript.ts carries install.sh unchanged (run gen-install-script.ts after edits)', () => {
+  test('installScript.ts carries install.sh unchanged (npm run bundle regenerates it)', () => {
     assert.ok(
       INSTALL_SCRIPT === readFileSync(scriptPath, 'utf8'),
-      'src/host/installScript.ts is stale: run node src/host/gen-install-script.ts'
+      'src/host/installScript.ts is stale: run npm run bundle (or node scripts/install-script.ts)'
     )
   })
 

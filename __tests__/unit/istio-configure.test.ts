@@ -5,12 +5,9 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  configure,
-  parseConfigureFlags,
-  runConfigure,
-  type ConfigureSources
-} from '../../src/commands/configure.ts'
+import type { ConfigureSources } from '../../src/cluster/configureSources.ts'
+import { configure, runConfigure } from '../../src/commands/configure.ts'
+import { parseConfigureFlags } from '../../src/commands/configureFlags.ts'
 import { parseWorkloadGroupYaml, resolveIngressAddress } from '../../src/istio/index.ts'
 import { runCli } from '../../src/commands/index.ts'
 

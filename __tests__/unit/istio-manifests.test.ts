@@ -22,7 +22,6 @@ import {
   OWNER_LABEL,
   parseWorkloadGroupYaml,
   protocolFromPortName,
-  workloadGroupCreateYaml,
   type IstioNetworkingVersion
 } from '../../src/istio/index.ts'
 
@@ -226,48 +225,5 @@ describe('Service', () => {
     assert.equal(protocolFromPortName('https'), 'HTTPS')
     assert.equal(protocolFromPortName('http2-api'), 'HTTP2')
     assert.equal(protocolFromPortName('httpx'), 'TCP')
-  })
-})
-
-describe('workloadGroupCreateYaml (istioctl x workload group create)', () => {
-  // Expected texts are istioctl's own (istioctl/pkg/workload/workload_test.go).
-  test('minimal flags: --name foo --namespace bar', () => {
-    assert.equal(
-      workloadGroupCreateYaml({ name: 'foo', namespace: 'bar' }),
-      'apiVersion: networking.istio.io/v1\nkind: WorkloadGroup\nmetadata:\n  name: foo\n  namespace: bar\n' +
-        'spec:\n  metadata: {}\n  template:\n    serviceAccount: default\n'
-    )
-  })
-  test('full group: labels, annotations, ports, serviceAccount, weight', () => {
-    assert.equal(
-      workloadGroupCreateYaml({
-        name: 'foo',
-        namespace: 'bar',
-        labels: { bar: 'baz', app: 'foo' },
-        annotations: { annotation: 'foobar' },
-        ports: { http: 8080, grpc: 3550 },
-        serviceAccount: 'test',
-        weight: 100
-      }),
-      `apiVersion: networking.istio.io/v1
-kind: WorkloadGroup
-metadata:
-  name: foo
-  namespace: bar
-spec:
-  metadata:
-    annotations:
-      annotation: foobar
-    labels:
-      app: foo
-      bar: baz
-  template:
-    ports:
-      grpc: 3550
-      http: 8080
-    serviceAccount: test
-    weight: 100
-`
-    )
   })
 })

@@ -27,9 +27,6 @@ import {
   renderSelectorlessService,
   renderLegacyVmFiles,
   renderSidecarEnv,
-  rootCertFromIstioSecurity,
-  smmPreflight,
-  type ConfigMapView,
   type CertSecretView,
   type EndpointsView,
   type GlobalServiceInput,
@@ -51,7 +48,7 @@ type Input = Record<string, unknown>
 type Render = (input: Input) => Record<string, string>
 
 interface Case {
-  readonly generation: 'scripts-0.8' | 'meshexpansion-1.1' | 'multinetwork-1.4' | 'smm'
+  readonly generation: 'scripts-0.8' | 'meshexpansion-1.1' | 'multinetwork-1.4'
   readonly name: string
   readonly why: string
   readonly render: Render
@@ -232,17 +229,6 @@ const cases: Case[] = [
   },
   {
     generation: 'scripts-0.8',
-    name: 'certs-istio-security',
-    why:
-      '1.6/1.7: the root from ConfigMap istio-security caTLSRootCert (plain text), a final ' +
-      'newline added when missing.',
-    render: i => {
-      const f = rootCertFromIstioSecurity(as<ConfigMapView>(i['configMap']))
-      return { files: `${f.path} ${f.mode.toString(8)} ${f.owner}\n`, [f.name]: f.content }
-    }
-  },
-  {
-    generation: 'scripts-0.8',
     name: 'register-new',
     why:
       '`istioctl -n onprem register mysql <ip> 3306` with nothing there: a selector-less Service ' +
@@ -369,16 +355,6 @@ const cases: Case[] = [
     name: 'corefile-replace-forward',
     why: 'An existing global:53 block is replaced (forward, new IP); the blocks around it are kept.',
     render: corefile
-  },
-  // smm
-  {
-    generation: 'smm',
-    name: 'preflight',
-    why: "Seed 004's preflight: OS, the four packages, TCP 16400/16401 and every WorkloadGroup port once.",
-    render: i => ({
-      'preflight.json':
-        JSON.stringify(smmPreflight(as<Record<string, number>>(i['ports'])), null, 2) + '\n'
-    })
   }
 ]
 

@@ -8,14 +8,12 @@ import {
   certFilesFromSecret,
   certSecretName,
   controlPlaneHostsLine,
-  legacyPilotDefaults,
   missingMeshExpansionPorts,
   renderHostServiceEntry,
   renderKubedns,
   renderMeshExpansionClusterEnv,
   renderScriptsClusterEnv,
-  renderSidecarEnv,
-  rootCertFromIstioSecurity
+  renderSidecarEnv
 } from '../../src/istio/legacy/index.ts'
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64')
@@ -120,21 +118,6 @@ describe('legacy renderer input checks', () => {
 })
 
 describe('legacy control-plane facts', () => {
-  test('pilot defaults: 8080 up to 1.0, 15011 from 1.1', () => {
-    assert.deepEqual(legacyPilotDefaults('0.8.0'), {
-      pilotPort: 8080,
-      pilotAddress: 'istio-pilot.istio-system:8080',
-      citadelAddress: 'istio-citadel:8060'
-    })
-    assert.equal(legacyPilotDefaults('1.0.6').pilotPort, 8080)
-    assert.equal(
-      legacyPilotDefaults('1.1.0', 'istio-control').pilotAddress,
-      'istio-pilot.istio-control:15011'
-    )
-    assert.equal(legacyPilotDefaults('1.4.3').pilotPort, 15011)
-    assert.throws(() => legacyPilotDefaults('latest'), /not an Istio version/)
-  })
-
   test('meshExpansion gateway ports: the missing ones by number, in the chart order', () => {
     assert.deepEqual(
       missingMeshExpansionPorts([{ port: 80 }, { port: 443 }, { port: 15011 }]).map(p => p.port),
@@ -144,10 +127,5 @@ describe('legacy control-plane facts', () => {
       missingMeshExpansionPorts([{ port: 853 }, { port: 8060 }, { port: 15004 }, { port: 15011 }]),
       []
     )
-  })
-
-  test('istio-security root: missing key or no PEM refused', () => {
-    assert.throws(() => rootCertFromIstioSecurity({ data: {} }), /no caTLSRootCert/)
-    assert.throws(() => rootCertFromIstioSecurity({ data: { caTLSRootCert: 'x' } }), /PEM/)
   })
 })

@@ -1,6 +1,6 @@
 // The cluster-side adapters' pure parts: istiod's /debug/connections, WorkloadEntry health,
-// pod selection, exec statuses, the STRICT policy manifest, WorkloadEntry names; and HostShell
-// over the local transport.
+// pod selection, exec statuses, the STRICT policy manifest; and HostShell over the local
+// transport.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { LocalTransport } from '../../src/host/local.ts'
@@ -12,8 +12,7 @@ import {
   podRefOf,
   workloadEntryHealthOf
 } from '../../src/verify/podExec.ts'
-import { strictPeerAuthentication, workloadEntryName } from '../../src/verify/run.ts'
-import type { Vm, WorkloadGroup } from '../../src/config/index.ts'
+import { strictPeerAuthentication } from '../../src/verify/index.ts'
 
 describe('istiod /debug/connections', () => {
   test('proxy IDs without the connection counter, addresses without the port', () => {
@@ -119,7 +118,7 @@ describe('pods', () => {
   })
 })
 
-describe('manifests and names', () => {
+describe('manifests', () => {
   test('STRICT PeerAuthentication labelled as ours', () => {
     assert.deepEqual(strictPeerAuthentication('vm', 'run-42'), {
       apiVersion: 'security.istio.io/v1beta1',
@@ -134,24 +133,6 @@ describe('manifests and names', () => {
       },
       spec: { mtls: { mode: 'STRICT' } }
     })
-  })
-
-  test("WorkloadEntry name: the VM name (manual), istiod's name (auto)", () => {
-    const vm = { name: 'vm-1', network: '' } as Vm
-    const group = { name: 'vm-app', registration: 'manual' } as WorkloadGroup
-    assert.equal(workloadEntryName(vm, group, '198.18.2.2'), 'vm-1')
-    assert.equal(
-      workloadEntryName(vm, { ...group, registration: 'auto' }, '198.18.2.2'),
-      'vm-app-198.18.2.2'
-    )
-    assert.equal(
-      workloadEntryName(
-        { ...vm, network: 'net2' },
-        { ...group, registration: 'auto' },
-        '198.18.2.2'
-      ),
-      'vm-app-198.18.2.2-net2'
-    )
   })
 })
 

@@ -3,8 +3,13 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { parseDescription, type Description } from '../../src/config/index.ts'
-import { runChecks, STRICT_POLICY_NAME, type VerifyDeps } from '../../src/verify/run.ts'
-import { countResults, resultTable } from '../../src/verify/render.ts'
+import {
+  countResults,
+  resultTable,
+  runChecks,
+  STRICT_POLICY_NAME,
+  type VerifyDeps
+} from '../../src/verify/index.ts'
 import type {
   ConnectedProxy,
   ControlPlane,

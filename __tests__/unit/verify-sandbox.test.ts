@@ -11,7 +11,7 @@ import {
 } from '../../lab/cluster/index.ts'
 import { createClusterClient } from '../../src/cluster/client.ts'
 import { createKubeVerifyClients, type KubeVerifyClients } from '../../src/verify/podExec.ts'
-import { strictPeerAuthentication, STRICT_POLICY_NAME } from '../../src/verify/run.ts'
+import { strictPeerAuthentication, STRICT_POLICY_NAME } from '../../src/verify/index.ts'
 
 describe('verify adapters against the sandbox API', () => {
   let cluster: SandboxCluster | undefined

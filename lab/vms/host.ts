@@ -1,9 +1,14 @@
-// What the runner machine needs for the lab: host packages (installed when missing and root,
-// else named), and kernel limits raised for many VMs.
+// What this machine needs for the lab and the tests: host packages (installed when missing and
+// root, else named), and kernel limits raised for many VMs.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { run } from './exec.ts'
 
-/** Commands the lab runs, and the Debian package that brings each. */
+/**
+ * Commands the lab and the tests run on this machine, and the Debian package that brings each:
+ * the one list of prerequisites. `npm test` installs what is missing first (scripts/test.ts),
+ * and every lab `up` does too.
+ */
 const TOOLS: Record<string, string> = {
   debootstrap: 'debootstrap',
   'systemd-nspawn': 'systemd-container',
@@ -11,7 +16,16 @@ const TOOLS: Record<string, string> = {
   ssh: 'openssh-client',
   'ssh-keygen': 'openssh-client',
   nsenter: 'util-linux',
-  mount: 'mount'
+  flock: 'util-linux',
+  mount: 'mount',
+  // the sidecar stand-in: its capture, its package, its certificates, the echo app, the probes
+  iptables: 'iptables',
+  'dpkg-deb': 'dpkg',
+  openssl: 'openssl',
+  python3: 'python3',
+  curl: 'curl',
+  // __tests__/unit/host-install-script.test.ts lints install.sh
+  shellcheck: 'shellcheck'
 }
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
@@ -64,17 +78,33 @@ export async function ensureHostPackages(
   if (update.code !== 0) throw new Error(`apt-get update failed: ${update.stderr.trim()}`)
   // Another lab run may be installing at the same time: wait for dpkg's lock instead of failing.
   const install = await run(
-    ['apt-get', '-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '-q', ...missing],
-    {
-      env,
-      timeoutMs: 10 * 60_000
-    }
+    [
+      'apt-get',
+      '-o',
+      'DPkg::Lock::Timeout=300',
+      'install',
+      '-y',
+      '-q',
+      '--no-install-recommends',
+      ...missing
+    ],
+    { env, timeoutMs: 10 * 60_000 }
   )
   if (install.code !== 0) {
     throw new Error(`apt-get install ${missing.join(' ')} failed: ${install.stderr.trim()}`)
   }
   const still = missingHostPackages(needDebootstrap)
   if (still.length > 0) throw new Error(`still missing after apt-get install: ${still.join(' ')}`)
+}
+
+/**
+ * The step `npm test` runs first (also `node lab/vms/host.ts`): as root, installs every missing
+ * package of the list; otherwise only names them, and the tests that need them fail and say why.
+ */
+export async function ensurePrerequisites(log: (line: string) => void): Promise<void> {
+  if (isRoot()) return ensureHostPackages(true, log)
+  const missing = missingHostPackages(true)
+  if (missing.length > 0) log(`not root, so not installing: ${missing.join(' ')}`)
 }
 
 function raiseSysctl(path: string, atLeast: number): void {
@@ -90,4 +120,8 @@ function raiseSysctl(path: string, atLeast: number): void {
 export function raiseInotifyLimits(): void {
   raiseSysctl('/proc/sys/fs/inotify/max_user_instances', 8192)
   raiseSysctl('/proc/sys/fs/inotify/max_user_watches', 1048576)
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await ensurePrerequisites(line => console.log(line))
 }

@@ -127,8 +127,8 @@ export function maskSecret(value: string): void {
   core.setSecret(value)
   for (const line of value.split(/\r?\n/)) {
     const trimmed = line.trim()
-    const keyed = /^-?\s*[\w.-]+:\s+(\S{16,})$/.exec(trimmed)
-    if (keyed) core.setSecret(keyed[1])
+    const keyed = /^-?\s*[\w.-]+:\s+(\S{16,})$/.exec(trimmed)?.[1]
+    if (keyed !== undefined) core.setSecret(keyed)
     else if (trimmed.length >= 16 && !/\s/.test(trimmed)) core.setSecret(trimmed)
   }
 }

@@ -1,9 +1,10 @@
 // The Action's main step: inputs -> description -> command -> outputs, summary and state.
 import * as core from '@actions/core'
-import { summarize } from '../commands/validate.ts'
-import { connect } from '../cluster/connection.ts'
+import { summarize } from '../report/description.ts'
+import { connect, type Connection } from '../cluster/connection.ts'
 import { apply, cleanup, plan, verify, type EngineOptions } from '../engine/run.ts'
-import { failedHosts, readyHosts, type RunReport } from '../engine/report.ts'
+import type { PhaseEvent } from '../engine/runner.ts'
+import { failedHosts, readyHosts, stoppedBeforeChange, type RunReport } from '../engine/report.ts'
 import { checkLine, hostLine, reportLines } from '../report/terminal.ts'
 import { checkTable, hostTable, planLines, vmTable } from '../report/summary.ts'
 import { commentBody, pullRequestContext, upsertComment } from '../report/pullRequest.ts'
@@ -11,28 +12,41 @@ import { loadActionDescription, secretEnv, type ActionDescription } from './desc
 import { maskSecret, readSettings, type ActionSettings } from './inputs.ts'
 import { saveState } from './state.ts'
 
-/** Log lines that start a phase open a log group of their own. */
-function phaseLogger(): { log: (line: string) => void; end: () => void } {
+/** Each phase of the run is a log group of its own, opened and closed by the phase's events. */
+export function phaseGroups(): { onPhase: (event: PhaseEvent) => void; end: () => void } {
   let open = false
+  const end = (): void => {
+    if (open) core.endGroup()
+    open = false
+  }
   return {
-    log(line) {
-      const phase = /^(cluster|hosts|verify):/.exec(line)
-      if (phase) {
-        if (open) core.endGroup()
-        core.startGroup(line)
+    onPhase(event) {
+      end()
+      if (event.state === 'start') {
+        core.startGroup(`${event.phase}: ${event.title}`)
         open = true
-      } else core.info(line)
+      } else if (!event.ok) core.info(`${event.phase} failed after ${event.durationMs} ms`)
     },
-    end() {
-      if (open) core.endGroup()
-      open = false
-    }
+    end
   }
 }
 
-/** Failed hosts and checks are annotated at the description's line of that VM or check. */
+/** The step's one failure line: the phase that stopped the run, or the first problem. */
+function failure(report: RunReport): string {
+  if (stoppedBeforeChange(report)) {
+    return `${report.command} stopped in ${report.failedPhase} with ${report.problems.length} problem(s); nothing was changed on the cluster or any host`
+  }
+  return `${report.command} failed: ${report.problems[0] ?? 'see the summary'}`
+}
+
+/** Failed hosts and checks are annotated at the description's line of that VM or check; the
+ * problems of a phase that stopped the run, each on its own. */
 function annotate(report: RunReport, loaded: ActionDescription): void {
   const { description, locate, file } = loaded
+  if (report.failedPhase !== null) {
+    for (const problem of report.problems)
+      core.error(problem, { title: `mesh-expansion: ${report.failedPhase}` })
+  }
   for (const host of report.hosts.filter(h => h.status === 'failed')) {
     const index = description.vms.findIndex(vm => vm.name === host.host)
     const at = locate(['vms', index])
@@ -77,22 +91,30 @@ async function writeSummary(
 async function runCommand(
   settings: ActionSettings,
   loaded: ActionDescription,
-  connected: () => void
+  /** the run is about to make its first change: from now on the post step has work to do */
+  changing: () => void
 ): Promise<RunReport> {
   const { description } = loaded
-  const logger = phaseLogger()
-  const connection = await connect({
-    kubeconfigContent: settings.kubeconfig,
-    kubeconfigPath: description.cluster.kubeconfig,
-    context: description.cluster.context,
-    onSecret: maskSecret,
-    log: core.info
-  })
-  connected()
+  const groups = phaseGroups()
+  // opened by the run's preflight, so a bad kubeconfig is listed with every other problem
+  const access = async (): Promise<Connection> => {
+    const connection = await connect({
+      kubeconfigContent: settings.kubeconfig,
+      kubeconfigPath: description.cluster.kubeconfig,
+      context: description.cluster.context,
+      onSecret: maskSecret,
+      log: core.info
+    })
+    return connection
+  }
   const options: EngineOptions = {
     owner: settings.owner,
     env: secretEnv(settings, description),
-    log: logger.log,
+    log: core.info,
+    onPhase: event => {
+      if (event.phase === 'cluster' && event.state === 'start') changing()
+      groups.onPhase(event)
+    },
     warn: message => core.warning(message),
     onSecret: maskSecret,
     onHostResult: result => core.info(hostLine(result)),
@@ -101,10 +123,9 @@ async function runCommand(
   try {
     const engines = { apply, verify, cleanup, plan }
     const engine = engines[settings.command as keyof typeof engines]
-    return await engine(description, connection, options)
+    return await engine(description, access, options)
   } finally {
-    logger.end()
-    await connection.close()
+    groups.end()
   }
 }
 
@@ -156,7 +177,7 @@ export async function runMain(): Promise<void> {
       succeeded = true
       return
     }
-    // Once the cluster is reached, apply may change it and the hosts: post has work to do.
+    // Once apply passed its preflight, it may change the cluster and the hosts: post has work.
     const report = await runCommand(settings, loaded, () => {
       created = settings?.command === 'apply'
     })
@@ -166,7 +187,7 @@ export async function runMain(): Promise<void> {
     await writeSummary(loaded, report)
     if (settings.githubToken !== undefined) await comment(settings.githubToken, report, loaded.name)
     if (report.ok) succeeded = true
-    else core.setFailed(`${report.command} failed: ${report.problems[0] ?? 'see the summary'}`)
+    else core.setFailed(failure(report))
   } catch (error) {
     core.setFailed(error instanceof Error ? error.message : String(error))
   } finally {

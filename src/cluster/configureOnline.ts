@@ -2,17 +2,19 @@
 // file gives it: the WorkloadGroup (--name/-n), the revision (the default tag's webhook), the
 // cluster ID (injector values), the mesh config (ConfigMap istio[-<rev>]), the root certificate
 // (istio-ca-root-cert in the group's namespace), a token (TokenRequest, audience istio-ca) and
-// the gateway address for `hosts` (the --ingressService Service). It plugs into the command's
-// ConfigureSources, so rendering is the offline code and the same state gives the same files.
-import type { CommandIO } from '../commands/types.ts'
-import type { ConfigureSources, ParsedFlags } from '../commands/configure.ts'
+// the gateway address for `hosts` (the --ingressService Service). It implements the command's
+// ConfigureSources (configureSources.ts), so rendering is the offline code and the same state
+// gives the same files.
 import {
+  ingressServiceRef,
   resolveIngressAddress,
   workloadGroupFromObject,
   WorkloadGroupError,
   type IngressAddress,
   type WorkloadGroup
 } from '../istio/index.ts'
+import { errorMessage } from '../util/errors.ts'
+import type { ConfigureSources, SourceFlags } from './configureSources.ts'
 import { connect, kubeconfigAvailable } from './connection.ts'
 import { chooseNetworkingVersion } from './discovery.ts'
 import { ClusterError } from './errors.ts'
@@ -105,7 +107,7 @@ export async function injectorClusterID(
   try {
     parsed = JSON.parse(typeof values === 'string' ? values : '')
   } catch (error) {
-    throw new ClusterError('invalid', `${prefix}: ${(error as Error).message}`, 0)
+    throw new ClusterError('invalid', `${prefix}: ${errorMessage(error)}`, 0)
   }
   const name = record(record(record(parsed).global).multiCluster).clusterName
   return typeof name === 'string' ? name : ''
@@ -143,9 +145,7 @@ export async function ingressFromService(
   ingressService: string,
   istioNamespace: string
 ): Promise<IngressAddress> {
-  const parts = ingressService.split('.')
-  const [name, namespace] =
-    parts.length === 2 ? [parts[0] ?? '', parts[1] ?? ''] : [ingressService, istioNamespace]
+  const { name, namespace } = ingressServiceRef(ingressService, istioNamespace)
   const service = await client
     .get({ apiVersion: 'v1', kind: 'Service', name, namespace })
     .catch(() => null)
@@ -161,15 +161,15 @@ export async function ingressFromService(
 }
 
 /** Online only when something is missing that no flag gives, and a kubeconfig can be found. */
-export function wantsCluster(flags: ParsedFlags, env: NodeJS.ProcessEnv): boolean {
+export function wantsCluster(flags: SourceFlags, env: NodeJS.ProcessEnv): boolean {
   const v = flags.values
   const missing = v.file === '' || v['root-cert'] === ''
   return missing && kubeconfigAvailable(v.kubeconfig, env)
 }
 
-export interface ClusterSources {
+export interface ClusterSources<Flags extends SourceFlags = SourceFlags> {
   /** the flags with --revision resolved (the default tag's) when it was not given */
-  readonly flags: ParsedFlags
+  readonly flags: Flags
   readonly sources: ConfigureSources
   close(): Promise<void>
 }
@@ -178,11 +178,11 @@ export interface ClusterSources {
  * Connects (--kubeconfig/--context, else KUBECONFIG, ~/.kube/config, in-cluster) and returns
  * sources that read from the cluster what the flags do not give; `offline` serves the rest.
  */
-export async function openClusterSources(
-  flags: ParsedFlags,
-  io: CommandIO,
+export async function openClusterSources<Flags extends SourceFlags>(
+  flags: Flags,
+  io: { readonly cwd: string; readonly env: NodeJS.ProcessEnv },
   offline: ConfigureSources
-): Promise<ClusterSources> {
+): Promise<ClusterSources<Flags>> {
   const v = flags.values
   let connection
   try {
@@ -208,7 +208,7 @@ export async function openClusterSources(
     const revision = flags.changed.has('revision')
       ? v.revision
       : await defaultTagRevision(client, v.istioNamespace)
-    const resolved: ParsedFlags = { ...flags, values: { ...v, revision } }
+    const resolved: Flags = { ...flags, values: { ...v, revision } }
     const sources: ConfigureSources = {
       workloadGroup: () =>
         v.file !== '' ? offline.workloadGroup() : readWorkloadGroup(client, v.name, v.namespace),

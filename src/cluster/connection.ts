@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, join, resolve } from 'node:path'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { createClusterClient, loadClientNode, type ClientOptions } from './client.ts'
+import { errorMessage } from '../util/errors.ts'
 import { ClusterError } from './errors.ts'
 import type { ClusterClient } from './types.ts'
 
@@ -170,7 +171,7 @@ function load(kc: KubeConfig, file: string, shown: string): void {
   } catch (error) {
     throw new ClusterError(
       'invalid',
-      `kubeconfig ${shown} cannot be read: ${(error as Error).message}`,
+      `kubeconfig ${shown} cannot be read: ${errorMessage(error)}`,
       0
     )
   }

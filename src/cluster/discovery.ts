@@ -4,7 +4,12 @@ import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import type { ClusterConfig, Generation } from '../config/defaults.ts'
-import { istiodAddress as istiodAddressOf, type IstioNetworkingVersion } from '../istio/index.ts'
+import {
+  ingressServiceRef,
+  istiodAddress as istiodAddressOf,
+  type IstioNetworkingVersion
+} from '../istio/index.ts'
+import { errorMessage } from '../util/errors.ts'
 import { ClusterError } from './errors.ts'
 import type { ClusterClient, KubeObject } from './types.ts'
 
@@ -101,11 +106,6 @@ function containerImage(deployment: KubeObject): string | undefined {
   return typeof first.image === 'string' ? first.image : undefined
 }
 
-function serviceRef(ingressService: string, istioNamespace: string): [string, string] {
-  const parts = ingressService.split('.')
-  return parts.length === 2 ? [parts[0] ?? '', parts[1] ?? ''] : [ingressService, istioNamespace]
-}
-
 function readOrNull<T>(promise: Promise<T>): Promise<T | null> {
   return promise.catch((error: unknown) => {
     // a missing object is an answer; missing permission or a dead server is not
@@ -122,7 +122,7 @@ export async function discover(
 ): Promise<Discovery> {
   const warnings: string[] = []
   const ns = cluster.istioNamespace
-  const [gwName, gwNamespace] = serviceRef(cluster.ingressService, ns)
+  const { name: gwName, namespace: gwNamespace } = ingressServiceRef(cluster.ingressService, ns)
   const tagWebhook =
     ns === 'istio-system' ? 'istio-revision-tag-default' : `istio-revision-tag-default-${ns}`
   const explicitRevision = cluster.revision !== 'auto'
@@ -313,7 +313,7 @@ async function resolveFirst(
     if (first) return first
     warnings.push(`${hostname} resolves to no address on the runner`)
   } catch (error) {
-    warnings.push(`cannot resolve ${hostname} on the runner: ${(error as Error).message}`)
+    warnings.push(`cannot resolve ${hostname} on the runner: ${errorMessage(error)}`)
   }
   return ''
 }

@@ -1,6 +1,7 @@
 // Errors of the cluster side: Kubernetes API failures translated into messages a person can act
 // on (who was refused what, which server could not be reached), and the classification the retry
 // loop uses. Nothing here prints a request or response body that could hold a token.
+import { errorMessage } from '../util/errors.ts'
 
 /** What a request was doing, for the error message. */
 export interface Operation {
@@ -220,6 +221,10 @@ export function translateError(
       operation
     )
   }
-  const text = error instanceof Error ? error.message : String(error)
-  return new ClusterError('server', `${operation.verb} ${where(operation)}: ${text}`, 0, operation)
+  return new ClusterError(
+    'server',
+    `${operation.verb} ${where(operation)}: ${errorMessage(error)}`,
+    0,
+    operation
+  )
 }

@@ -110,4 +110,5 @@ export {
   wantsCluster,
   type ClusterSources
 } from './configureOnline.ts'
+export type { ConfigureSources, SourceFlags } from './configureSources.ts'
 export { kubeconfigAvailable } from './connection.ts'

@@ -13,6 +13,7 @@ import {
   MANAGED_BY_VALUE,
   OWNER_LABEL,
   PROXY_CONFIG_ANNOTATION,
+  workloadEntryName,
   type IstioNetworkingVersion,
   type ReadinessProbeInput
 } from '../istio/index.ts'
@@ -199,7 +200,7 @@ export function workloadEntryObject(
 ): KubeObject {
   return stamp(
     buildWorkloadEntry({
-      name: vm.name,
+      name: workloadEntryName(vm, group, address),
       namespace: group.namespace,
       apiVersion: discovery.networkingVersion,
       address,

@@ -73,3 +73,19 @@ export async function waitForAutoRegistration(
     0
   )
 }
+
+/** Deletes the manual WorkloadEntries of hosts that did not come up (registered before start). */
+export async function withdrawWorkloadEntries(
+  client: ClusterClient,
+  entries: readonly { readonly name: string; readonly namespace: string }[],
+  networkingVersion: string
+): Promise<number> {
+  for (const entry of entries) {
+    await client.delete({
+      apiVersion: `networking.istio.io/${networkingVersion}`,
+      kind: 'WorkloadEntry',
+      ...entry
+    })
+  }
+  return entries.length
+}

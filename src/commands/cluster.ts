@@ -10,6 +10,7 @@ import { renderDiscovery } from '../cluster/discovery.ts'
 import { renderPlan } from '../cluster/plan.ts'
 import { prepareCluster } from '../cluster/prepare.ts'
 import { describeRef } from '../cluster/types.ts'
+import { errorMessage } from '../util/errors.ts'
 
 export interface CommonFlags {
   config?: string | undefined
@@ -55,8 +56,8 @@ export function parseCommonFlags(
       values: v
     }
   } catch (error) {
-    if (error instanceof UsageError) throw new UsageError(`${error.message}\n\n${help}`)
-    throw new UsageError(`${(error as Error).message}\n\n${help}`)
+    // our own complaint or parseArgs': either way the help follows
+    throw new UsageError(`${errorMessage(error)}\n\n${help}`)
   }
 }
 

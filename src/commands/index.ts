@@ -1,40 +1,34 @@
+import { errorMessage } from '../util/errors.ts'
 import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
 
-const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  validate: {
-    summary: 'check a description file; touches nothing',
-    load: async () => (await import('./validate.ts')).validate
-  },
-  plan: {
-    summary: 'discover the cluster and show what apply would change; writes nothing',
-    load: async () => (await import('./cluster.ts')).planCommand
-  },
-  apply: {
-    summary: 'prepare the cluster, onboard the VMs, register them and run the checks',
-    load: async () => (await import('./run.ts')).applyCommand
-  },
-  verify: {
-    summary: 'run the checks against what an earlier apply set up',
-    load: async () => (await import('./run.ts')).verifyCommand
-  },
-  cleanup: {
-    summary: 'remove the sidecar from the VMs (-c FILE) and what one owner created in the cluster',
-    load: async () => (await import('./run.ts')).fullCleanupCommand
-  },
-  sweep: {
-    summary: 'remove the objects of owners older than an age (preview environments)',
-    load: async () => (await import('./cluster.ts')).sweepCommand
-  },
-  configure: {
-    summary: 'write the VM files, a drop-in for `istioctl x workload entry configure`',
-    load: async () => (await import('./configure.ts')).configure
-  }
+// Each command's module is loaded only when it runs: the cluster client costs start-up time.
+const load = {
+  validate: async () => (await import('./validate.ts')).validate,
+  plan: async () => (await import('./cluster.ts')).planCommand,
+  apply: async () => (await import('./run.ts')).applyCommand,
+  verify: async () => (await import('./run.ts')).verifyCommand,
+  cleanup: async () => (await import('./run.ts')).fullCleanupCommand,
+  sweep: async () => (await import('./cluster.ts')).sweepCommand,
+  configure: async () => (await import('./configure.ts')).configure
+} satisfies Record<string, () => Promise<Command>>
+
+type CommandName = keyof typeof load
+
+// in the order `usage` lists them
+const summaries: Record<CommandName, string> = {
+  validate: 'check a description file; touches nothing',
+  plan: 'discover the cluster and show what apply would change; writes nothing',
+  apply: 'prepare the cluster, onboard the VMs, register them and run the checks',
+  verify: 'run the checks against what an earlier apply set up',
+  cleanup: 'remove the sidecar from the VMs (-c FILE) and what one owner created in the cluster',
+  sweep: 'remove the objects of owners older than an age (preview environments)',
+  configure: 'write the VM files, a drop-in for `istioctl x workload entry configure`'
 }
 
 export function usage(): string {
-  const width = Math.max(...Object.keys(commands).map(name => name.length))
-  const lines = Object.entries(commands).map(
-    ([name, { summary }]) => `  ${name.padEnd(width)}  ${summary}`
+  const width = Math.max(...Object.keys(summaries).map(name => name.length))
+  const lines = Object.entries(summaries).map(
+    ([name, summary]) => `  ${name.padEnd(width)}  ${summary}`
   )
   return [
     'Usage: mesh-expansion <command> [options]',
@@ -54,22 +48,19 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
     io.stdout(usage())
     return name === undefined ? ExitCode.invalid : ExitCode.ok
   }
-  const entry = commands[name]
-  if (!entry) {
+  if (!Object.hasOwn(load, name)) {
     io.stderr(`mesh-expansion: unknown command "${name}"\n\n${usage()}`)
     return ExitCode.invalid
   }
   try {
-    return await (
-      await entry.load()
-    )(rest, io)
+    const command = await load[name as CommandName]()
+    return await command(rest, io)
   } catch (error) {
     if (error instanceof UsageError) {
       io.stderr(`Error: ${error.message}\n`)
       return ExitCode.invalid
     }
-    const message = error instanceof Error ? error.message : String(error)
-    io.stderr(`Error: ${message}\n`)
+    io.stderr(`Error: ${errorMessage(error)}\n`)
     return ExitCode.failed
   }
 }

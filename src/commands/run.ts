@@ -1,6 +1,6 @@
 // `apply`, `verify` and `cleanup -c FILE`: the whole engine from the command line.
 import type { Description } from '../config/index.ts'
-import { apply, cleanup, verify, type EngineOptions } from '../engine/run.ts'
+import { apply, cleanup, verify, type Engine, type EngineOptions } from '../engine/run.ts'
 import type { RunReport } from '../engine/report.ts'
 import { shardVms } from '../host/fleet.ts'
 import { HostProgress } from '../report/progress.ts'
@@ -8,8 +8,6 @@ import { checkLine, hostLine, reportLines } from '../report/terminal.ts'
 import { cleanupCommand, openCluster, parseCommonFlags, type CommonFlags } from './cluster.ts'
 import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
 import { loadDescription } from './validate.ts'
-
-type Engine = typeof apply
 
 const help = (name: string, what: string): string =>
   `Usage: mesh-expansion ${name} -c FILE [--owner OWNER] [--kubeconfig PATH] [--context NAME] [--json]
@@ -27,22 +25,25 @@ async function runEngine(
 ): Promise<number> {
   if (!flags.config) throw new UsageError('missing -c FILE (the description)')
   const { description } = await loadDescription(flags.config, io)
-  const connection = await openCluster(flags, io, description)
   const print = (line: string): void => {
     if (!flags.json) io.stdout(`${line}\n`)
   }
   let report: RunReport
   let progress: HostProgress | undefined
   try {
-    report = await engine(description as Description, connection, {
+    // opened in the run's preflight, so a bad kubeconfig is listed with every other problem
+    report = await engine(description as Description, () => openCluster(flags, io, description), {
       owner: flags.owner ?? description.settings.owner,
       env: io.env,
-      log: line => {
+      log: print,
+      onPhase: event => {
         // a new phase starts below the host block, which is not redrawn any more
         progress?.finish()
-        print(line)
+        progress = undefined
+        if (event.state === 'end') return
+        print(`${event.phase}: ${event.title}`)
         // the host phase: a line per host, rewritten in place on a terminal
-        if (line.startsWith('hosts:') && !flags.json) {
+        if (event.phase === 'hosts' && !flags.json) {
           const names = shardVms(description).map(vm => vm.name)
           progress = new HostProgress(names, io.stdout, io.isTTY === true)
         }
@@ -57,32 +58,34 @@ async function runEngine(
     })
   } finally {
     progress?.finish()
-    await connection.close()
   }
   if (flags.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`)
   else for (const line of reportLines(report)) io.stdout(`${line}\n`)
-  return report.ok ? ExitCode.ok : ExitCode.failed
+  if (report.ok) return ExitCode.ok
+  return report.invalid ? ExitCode.invalid : ExitCode.failed
 }
 
-export const applyCommand: Command = async (args, io) => {
-  const text = help(
-    'apply',
-    'Prepares the cluster, onboards every VM of this shard, registers them and runs the checks.'
-  )
-  const { common } = parseCommonFlags(args, text)
-  if (common.help) return (io.stdout(text), ExitCode.ok)
-  return runEngine(apply, common, io)
+/** A command that runs one engine flow over the description. */
+function engineCommand(name: string, engine: Engine, what: string): Command {
+  const text = help(name, what)
+  return async (args, io) => {
+    const { common } = parseCommonFlags(args, text)
+    if (common.help) return (io.stdout(text), ExitCode.ok)
+    return runEngine(engine, common, io)
+  }
 }
 
-export const verifyCommand: Command = async (args, io) => {
-  const text = help(
-    'verify',
-    'Runs the checks against what an earlier apply set up. Writes nothing to the cluster.'
-  )
-  const { common } = parseCommonFlags(args, text)
-  if (common.help) return (io.stdout(text), ExitCode.ok)
-  return runEngine(verify, common, io)
-}
+export const applyCommand = engineCommand(
+  'apply',
+  apply,
+  'Prepares the cluster, onboards every VM of this shard, registers them and runs the checks.'
+)
+
+export const verifyCommand = engineCommand(
+  'verify',
+  verify,
+  'Runs the checks against what an earlier apply set up. Writes nothing to the cluster.'
+)
 
 /** With -c FILE: the hosts too (sidecar removed), then the cluster; without: the cluster only. */
 export const fullCleanupCommand: Command = async (args, io) => {

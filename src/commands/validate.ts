@@ -11,6 +11,8 @@ import {
   type Description,
   type Locate
 } from '../config/index.ts'
+import { summarize } from '../report/description.ts'
+import { errorMessage, fileErrorReason } from '../util/errors.ts'
 import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
 
 const MAX_BYTES = 4 * 1024 * 1024
@@ -63,16 +65,7 @@ async function readText(file: string, io: CommandIO): Promise<string> {
   try {
     buffer = await readFile(resolve(io.cwd, file))
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'it is a directory'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : (error as Error).message
-    throw new UsageError(`cannot read the description ${file}: ${why}`)
+    throw new UsageError(`cannot read the description ${file}: ${fileErrorReason(error)}`)
   }
   if (buffer.length > MAX_BYTES) {
     throw new UsageError(`the description ${file} is larger than ${MAX_BYTES} bytes`)
@@ -90,18 +83,6 @@ export async function loadDescription(file: string, io: CommandIO): Promise<Load
   const result = parseDescription(text, name)
   if (!result.ok) throw new DescriptionError(result.errors)
   return { file: name, text, description: result.description, locate: result.locate }
-}
-
-const plural = (count: number, word: string): string => `${count} ${word}${count === 1 ? '' : 's'}`
-
-/** One line that says what the description covers. */
-export function summarize(file: string, description: Description): string {
-  const namespaces = [...new Set(description.workloadGroups.map(group => group.namespace))]
-  return (
-    `${file}: valid: ${plural(description.workloadGroups.length, 'workload group')}, ` +
-    `${plural(description.vms.length, 'VM')}, ${plural(description.checks.length, 'check')} ` +
-    `(namespace${namespaces.length === 1 ? '' : 's'} ${namespaces.join(', ')})`
-  )
 }
 
 function parseFlags(args: readonly string[]): { config?: string; json: boolean; help: boolean } {
@@ -122,7 +103,7 @@ function parseFlags(args: readonly string[]): { config?: string; json: boolean; 
     return { config: values.config, json: values.json, help: values.help }
   } catch (error) {
     if (error instanceof UsageError) throw error
-    throw new UsageError(`${(error as Error).message}\n\n${HELP}`)
+    throw new UsageError(`${errorMessage(error)}\n\n${HELP}`)
   }
 }
 

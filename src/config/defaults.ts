@@ -240,11 +240,7 @@ export function resolveDefaults(parsed: ParsedDescription): Description {
       user,
       address: vm.address,
       network: vm.network ?? group.network,
-      jump: (vm.jump ?? ssh.jump).map(hop => ({
-        host: hop.host,
-        port: hop.port,
-        user: hop.user ?? user
-      })),
+      jump: (vm.jump ?? ssh.jump).map(hop => ({ ...hop, user: hop.user ?? user })),
       sidecar: {
         version: vm.sidecar?.version ?? group.sidecar.version,
         package: vm.sidecar?.package ?? group.sidecar.package
@@ -267,50 +263,29 @@ export function resolveDefaults(parsed: ParsedDescription): Description {
       url: check.url ?? null,
       port,
       path: check.path,
-      expect: {
-        status: check.expect.status,
-        headers: check.expect.headers,
-        body: check.expect.body ?? null
-      },
+      expect: { ...check.expect, body: check.expect.body ?? null },
       timeout: check.timeout,
       attempts: check.attempts
     }
   })
 
+  // These sections are the schema's output, defaults filled in: a key it may leave unset is null.
   return {
     cluster: {
+      ...cluster,
       kubeconfig: cluster.kubeconfig ?? null,
       context: cluster.context ?? null,
-      istioNamespace: cluster.istioNamespace,
-      revision: cluster.revision,
-      clusterID: cluster.clusterID,
-      istiodAddress: cluster.istiodAddress,
-      ingressService: cluster.ingressService,
-      exposeIstiod: cluster.exposeIstiod,
-      generation: cluster.generation,
-      network: cluster.network,
       legacy: { ...cluster.legacy }
     },
     workloadGroups: groups,
     vms,
     ssh: {
-      user: ssh.user,
-      port: ssh.port,
-      privateKeyEnv: ssh.privateKeyEnv,
+      ...ssh,
       privateKeyPath: ssh.privateKeyPath ?? null,
-      passphraseEnv: ssh.passphraseEnv ?? null,
-      knownHostsEnv: ssh.knownHostsEnv,
-      strictHostKeyChecking: ssh.strictHostKeyChecking,
-      connectTimeout: ssh.connectTimeout,
-      commandTimeout: ssh.commandTimeout,
-      keepalive: ssh.keepalive,
-      jump: ssh.jump
+      passphraseEnv: ssh.passphraseEnv ?? null
     },
     settings: {
-      parallelism: settings.parallelism,
-      tokenDuration: settings.tokenDuration,
-      owner: settings.owner,
-      failFast: settings.failFast,
+      ...settings,
       maxFailures: settings.maxFailures ?? null,
       shard: parseShard(settings.shard) ?? { index: 1, count: 1 },
       publicAddressLookup: settings.publicAddressLookup ?? null

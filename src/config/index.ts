@@ -2,7 +2,6 @@
 export {
   formatError,
   formatPath,
-  locator,
   parseDescription,
   type ConfigError,
   type Locate,
@@ -29,10 +28,4 @@ export {
   type Vm,
   type WorkloadGroup
 } from './defaults.ts'
-export {
-  descriptionSchema,
-  GENERATIONS,
-  PROTOCOLS,
-  type DescriptionInput,
-  type ParsedDescription
-} from './schema.ts'
+export { descriptionSchema, GENERATIONS, PROTOCOLS, type ParsedDescription } from './schema.ts'

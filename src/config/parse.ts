@@ -13,6 +13,7 @@ import {
   type YAMLError
 } from 'yaml'
 import * as z from 'zod'
+import { errorMessage } from '../util/errors.ts'
 import { resolveDefaults, type Description } from './defaults.ts'
 import { closest, q } from './formats.ts'
 import { descriptionSchema } from './schema.ts'
@@ -568,8 +569,8 @@ export function parseDescription(text: string, file: string): ParseResult {
   try {
     data = doc.toJS({ maxAliasCount: 100 })
   } catch (problem) {
-    const message = problem instanceof Error ? problem.message : String(problem)
-    return fail([error([], { line: 1, column: 1 }, `cannot read the YAML: ${message}`)])
+    const message = `cannot read the YAML: ${errorMessage(problem)}`
+    return fail([error([], { line: 1, column: 1 }, message)])
   }
   const nulls = new Set<string>()
   dropNulls(data, [], nulls, new Set())
@@ -625,20 +626,4 @@ function sortErrors(errors: ConfigError[]): ConfigError[] {
       return true
     })
     .sort((a, b) => a.line - b.line || a.column - b.column)
-}
-
-/** Builds a locator for a description text without validating it (e.g. for later annotations). */
-export function locator(text: string): Locate {
-  const lineCounter = new LineCounter()
-  const doc = parseAllDocuments(text, { lineCounter, merge: true, prettyErrors: false })[0]
-  return segments => {
-    if (!doc) return { line: 1, column: 1 }
-    const found = findNode(doc, segments)
-    const node =
-      found.value && !isNullScalar(found.value) ? found.value : (found.key ?? found.nearest)
-    const offset = offsetOf(node)
-    if (offset === undefined) return { line: 1, column: 1 }
-    const { line, col } = lineCounter.linePos(offset)
-    return { line, column: col }
-  }
 }

@@ -48,6 +48,22 @@ const port = (description: string) => int(1, 65535, 'a port number from 1 to 655
 const seconds = (min: number, max: number, description: string) =>
   int(min, max, `a number of seconds from ${min} to ${max}`, description)
 
+/** An on/off setting. */
+const flag = (fallback: boolean, description: string) =>
+  z.boolean().default(fallback).meta({ description })
+
+/** A list, empty (or `fallback`) when absent. */
+function list<T extends z.ZodType>(item: T, description: string, fallback: z.output<T>[] = []) {
+  return z.array(item).default(fallback).meta({ description })
+}
+
+/** A list that stays absent when not given: its default comes from elsewhere. */
+const optionalList = <T extends z.ZodType>(item: T, description: string) =>
+  z.array(item).optional().meta({ description })
+
+/** A non-empty string (a path, a name) that may be absent. */
+const optionalText = (description: string) => z.string().min(1).optional().meta({ description })
+
 const UINT32 = 4294967295
 const INT32 = 2147483647
 
@@ -81,61 +97,40 @@ export const legacySchema = z
       f.secretPrefix,
       'Certificates come from the Secret <secretPrefix><service account> Citadel writes.'
     ).default('istio.'),
-    serviceCidrs: z
-      .array(text(f.cidr, 'CIDR.'))
-      .default([])
-      .meta({
-        description:
-          'ISTIO_SERVICE_CIDR. Default (empty): found through the API (ServiceCIDR objects, a ' +
-          "dry-run Service, the kube-apiserver pod's flags)."
-      }),
+    serviceCidrs: list(
+      text(f.cidr, 'CIDR.'),
+      'ISTIO_SERVICE_CIDR. Default (empty): found through the API (ServiceCIDR objects, a ' +
+        "dry-run Service, the kube-apiserver pod's flags)."
+    ),
     controlPlaneAuth: z
       .enum(['MUTUAL_TLS', 'NONE'])
       .default('MUTUAL_TLS')
       .meta({ description: 'scripts-0.8: CONTROL_PLANE_AUTH_POLICY / ISTIO_CP_AUTH.' }),
-    enableMeshExpansionPorts: z
-      .boolean()
-      .default(false)
-      .meta({
-        description:
-          'meshexpansion-1.1 / multinetwork-1.4: add the missing meshExpansion ports (15011, 8060, ' +
-          '15004, 853) to istio-ingressgateway; removed again by cleanup.'
-      }),
-    fixGlobalDns: z
-      .boolean()
-      .default(false)
-      .meta({
-        description:
-          'multinetwork-1.4: add the .global stub to CoreDNS or kube-dns when it is missing; ' +
-          'restored by cleanup.'
-      }),
-    services: z
-      .array(text(f.serviceInNamespace, '<name>.<namespace> of a cluster Service.'))
-      .default([])
-      .meta({
-        description:
-          'Cluster Services the VMs call: /etc/hosts lines (meshexpansion-1.1) or .global ' +
-          'ServiceEntries and their names (multinetwork-1.4).'
-      })
+    enableMeshExpansionPorts: flag(
+      false,
+      'meshexpansion-1.1 / multinetwork-1.4: add the missing meshExpansion ports (15011, 8060, ' +
+        '15004, 853) to istio-ingressgateway; removed again by cleanup.'
+    ),
+    fixGlobalDns: flag(
+      false,
+      'multinetwork-1.4: add the .global stub to CoreDNS or kube-dns when it is missing; ' +
+        'restored by cleanup.'
+    ),
+    services: list(
+      text(f.serviceInNamespace, '<name>.<namespace> of a cluster Service.'),
+      'Cluster Services the VMs call: /etc/hosts lines (meshexpansion-1.1) or .global ' +
+        'ServiceEntries and their names (multinetwork-1.4).'
+    )
   })
   .meta({ description: 'Settings of the generations before 1.8 (ignored by modern).' })
 
 export const clusterSchema = z
   .strictObject({
-    kubeconfig: z
-      .string()
-      .min(1)
-      .optional()
-      .meta({
-        description:
-          'Path of a kubeconfig file. Default: KUBECONFIG, then ~/.kube/config, then in-cluster. ' +
-          'Never the content itself.'
-      }),
-    context: z
-      .string()
-      .min(1)
-      .optional()
-      .meta({ description: 'kubeconfig context. Default: its current context.' }),
+    kubeconfig: optionalText(
+      'Path of a kubeconfig file. Default: KUBECONFIG, then ~/.kube/config, then in-cluster. ' +
+        'Never the content itself.'
+    ),
+    context: optionalText('kubeconfig context. Default: its current context.'),
     istioNamespace: text(f.dnsLabel, 'Namespace of the Istio control plane.').default(
       'istio-system'
     ),
@@ -155,10 +150,7 @@ export const clusterSchema = z
       f.serviceRef,
       'The east-west gateway Service: <name> or <name>.<namespace> (default namespace: istioNamespace).'
     ).default('istio-eastwestgateway'),
-    exposeIstiod: z
-      .boolean()
-      .default(false)
-      .meta({ description: 'Create the Gateway and VirtualService that expose istiod.' }),
+    exposeIstiod: flag(false, 'Create the Gateway and VirtualService that expose istiod.'),
     generation: z
       .enum(GENERATIONS)
       .default('auto')
@@ -221,10 +213,10 @@ export const serviceSchema = z
     hosts: z.array(text(f.serviceHost, 'A host name of the ServiceEntry.')).min(1).optional().meta({
       description: 'ServiceEntry hosts. Default: [<name>.<namespace>.svc.cluster.local].'
     }),
-    ports: z
-      .array(servicePortSchema)
-      .optional()
-      .meta({ description: "Service ports. Default: one per entry of the group's ports." })
+    ports: optionalList(
+      servicePortSchema,
+      "Service ports. Default: one per entry of the group's ports."
+    )
   })
   .meta({ description: 'The ServiceEntry or Kubernetes Service that fronts the VMs of the group.' })
 
@@ -271,18 +263,13 @@ export const workloadGroupSchema = z
         'manual: a WorkloadEntry per VM; auto: istiod registers the VMs (auto-registration).'
     }),
     service: serviceSchema.prefault({}),
-    captureDns: z
-      .boolean()
-      .default(true)
-      .meta({ description: 'Capture DNS on the VM so cluster names resolve.' }),
-    includeOutboundIPRanges: z
-      .array(text(f.cidrOrAll, 'CIDR, or * for all.'))
-      .default(['*'])
-      .meta({ description: 'Outbound ranges captured by the sidecar (ISTIO_SERVICE_CIDR).' }),
-    excludeOutboundIPRanges: z
-      .array(text(f.cidr, 'CIDR.'))
-      .default([])
-      .meta({ description: 'Outbound ranges never captured.' }),
+    captureDns: flag(true, 'Capture DNS on the VM so cluster names resolve.'),
+    includeOutboundIPRanges: list(
+      text(f.cidrOrAll, 'CIDR, or * for all.'),
+      'Outbound ranges captured by the sidecar (ISTIO_SERVICE_CIDR).',
+      ['*']
+    ),
+    excludeOutboundIPRanges: list(text(f.cidr, 'CIDR.'), 'Outbound ranges never captured.'),
     proxyConfig: z
       .record(z.string(), z.unknown())
       .optional()
@@ -311,10 +298,7 @@ export const vmSchema = z
         'the VM is reached through NAT.'
     ).default('auto'),
     network: text(f.labelValue, "Network of the VM. Default: its group's network.").optional(),
-    jump: z
-      .array(jumpHostSchema)
-      .optional()
-      .meta({ description: 'Jump hosts, in order. Default: ssh.jump.' }),
+    jump: optionalList(jumpHostSchema, 'Jump hosts, in order. Default: ssh.jump.'),
     sidecar: sidecarSchema.optional()
   })
   .meta({ description: 'A host to add to the mesh.' })
@@ -327,11 +311,9 @@ export const sshSchema = z
       f.envName,
       'Name of the environment variable that holds the private key (never the key itself).'
     ).default('SSH_PRIVATE_KEY'),
-    privateKeyPath: z
-      .string()
-      .min(1)
-      .optional()
-      .meta({ description: 'Path of a private key file on the runner, instead of privateKeyEnv.' }),
+    privateKeyPath: optionalText(
+      'Path of a private key file on the runner, instead of privateKeyEnv.'
+    ),
     passphraseEnv: text(
       f.envName,
       'Name of the environment variable with the key passphrase.'
@@ -340,17 +322,11 @@ export const sshSchema = z
       f.envName,
       'Name of the environment variable with known_hosts lines.'
     ).default('SSH_KNOWN_HOSTS'),
-    strictHostKeyChecking: z
-      .boolean()
-      .default(true)
-      .meta({ description: 'Refuse hosts whose key is not in known_hosts.' }),
+    strictHostKeyChecking: flag(true, 'Refuse hosts whose key is not in known_hosts.'),
     connectTimeout: seconds(1, 3600, 'Seconds to wait for a connection.').default(10),
     commandTimeout: seconds(1, 86400, 'Seconds a remote command may take.').default(600),
     keepalive: seconds(0, 3600, 'Seconds between keepalives (0 = none).').default(15),
-    jump: z
-      .array(jumpHostSchema)
-      .default([])
-      .meta({ description: 'Default jump hosts of every VM.' })
+    jump: list(jumpHostSchema, 'Default jump hosts of every VM.')
   })
   .meta({
     description: 'SSH defaults for every VM. Secrets come from environment variables named here.'
@@ -363,7 +339,7 @@ export const settingsSchema = z
     owner: text(f.labelValue, 'Value of the owner label on everything created.').default(
       'mesh-expansion'
     ),
-    failFast: z.boolean().default(false).meta({ description: 'Stop at the first failed host.' }),
+    failFast: flag(false, 'Stop at the first failed host.'),
     maxFailures: int(1, 1000000, 'from 1', 'Stop after this many failed hosts.').optional(),
     shard: text(f.shard, 'i/n: work on the i-th of n slices of the VM list.').default('1/1'),
     publicAddressLookup: text(
@@ -376,7 +352,7 @@ export const settingsSchema = z
 
 export const checkSchema = z
   .strictObject({
-    name: z.string().min(1).optional().meta({ description: 'Default: "<from> -> <to or url>".' }),
+    name: optionalText('Default: "<from> -> <to or url>".'),
     from: text(f.endpoint, 'vm/<name> or pod/<namespace>/<label-selector>.'),
     to: text(
       f.endpoint,
@@ -407,21 +383,16 @@ export const descriptionSchema = z
       .array(workloadGroupSchema)
       .min(1, { error: 'at least one workload group is required' })
       .meta({ description: 'A list of groups of VMs that run the same workload, at least one.' }),
-    vms: z.array(vmSchema).default([]).meta({ description: 'The hosts to add to the mesh.' }),
+    vms: list(vmSchema, 'The hosts to add to the mesh.'),
     ssh: sshSchema.prefault({}),
     settings: settingsSchema.prefault({}),
-    checks: z
-      .array(checkSchema)
-      .default([])
-      .meta({ description: 'Requests that prove traffic goes through the mesh.' })
+    checks: list(checkSchema, 'Requests that prove traffic goes through the mesh.')
   })
   .meta({
     title: 'mesh-expansion description',
     description: 'What to add to an Istio mesh: the cluster, workload groups, hosts and checks.'
   })
 
-/** The description as written (optional keys absent). */
-export type DescriptionInput = z.input<typeof descriptionSchema>
 /** The description after schema defaults, before derived defaults. */
 export type ParsedDescription = z.output<typeof descriptionSchema>
 export type Generation = (typeof GENERATIONS)[number]

@@ -1,14 +1,11 @@
 // The address the mesh uses to reach each VM, decided the way an operator expects (and as Service
 // Mesh Manager's agent does): `address` when given; else the SSH host when it is an IP; else the
 // address the host itself reports as primary (asked over the host's own connection); else, only
-// when enabled, a public-IP lookup the host makes. The decision is src/istio/legacy/smm.ts's.
-import type { Vm } from '../config/index.ts'
-import { decideMeshAddress, type MeshAddressInput } from '../istio/legacy/index.ts'
-import type { HostTransport } from '../host/transport.ts'
-import { shQuote } from '../host/bundle.ts'
-
-/** Asks the host one fact; null when it has no answer. */
-export type AskHost = (vm: Vm, what: 'host-primary' | 'public-lookup') => Promise<string | null>
+// when enabled, a public-IP lookup the host makes. The decision itself is pure (src/istio); the
+// questions go over the host's own connection (src/host/connections.ts).
+import type { Description, Vm } from '../config/index.ts'
+import { decideMeshAddress, type MeshAddressInput } from '../istio/meshAddress.ts'
+import type { AskHost } from '../host/connections.ts'
 
 export interface AddressOptions {
   /** URL the host fetches to learn its public IP; absent = never looked up. */
@@ -70,27 +67,7 @@ export function knownAddresses(
   return known
 }
 
-// The source address of the default route's interface (what the host sends from), else the
-// first address `hostname -I` lists. Reads only the host's own tables: no packet leaves it.
-export const PRIMARY_ADDRESS_COMMAND =
-  'dev=$(ip -o -4 route show default 2>/dev/null | awk \'{for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit }}\'); ' +
-  'if [ -n "$dev" ]; then ip -o -4 addr show dev "$dev" scope global | awk \'{ split($4, a, "/"); print a[1]; exit }\'; ' +
-  "else hostname -I 2>/dev/null | awk '{ print $1 }'; fi"
-
-/** Asks over a host's transport: its primary address, or its public IP from the lookup URL. */
-export function askOver(
-  transport: (vm: Vm) => HostTransport | undefined,
-  options: AddressOptions = {}
-): AskHost {
-  return async (vm, what) => {
-    const host = transport(vm)
-    if (!host) throw new Error(`${vm.name}: no connection to ask the host for its address`)
-    const command =
-      what === 'host-primary'
-        ? PRIMARY_ADDRESS_COMMAND
-        : `curl -fsS --max-time 5 ${shQuote(options.publicLookupUrl ?? '')}`
-    const result = await host.exec(command, { timeoutMs: 15_000 })
-    const answer = result.stdout.trim().split(/\s+/)[0] ?? ''
-    return result.code === 0 && answer !== '' ? answer : null
-  }
+export function addressOptionsOf(description: Description): AddressOptions {
+  const url = description.settings.publicAddressLookup
+  return url === null ? {} : { publicLookupUrl: url }
 }

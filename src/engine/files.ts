@@ -5,7 +5,7 @@ import type { Discovery } from '../cluster/discovery.ts'
 import { workloadGroupObject, type Ownership } from '../cluster/objects.ts'
 import { renderVmFiles, workloadGroupFromObject } from '../istio/index.ts'
 import type { HostFiles } from '../host/bundle.ts'
-import { workloadEntryName } from '../verify/index.ts'
+import { workloadEntryName } from '../istio/index.ts'
 
 export interface VmFileSources {
   rootCert(namespace: string): Promise<string>

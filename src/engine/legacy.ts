@@ -3,12 +3,11 @@
 // Secret Citadel writes; ILBs or the meshExpansion gateway; a service CIDR; registration as a
 // Service + Endpoints or a STATIC ServiceEntry) and the files. Hosts, checks and reports are the
 // modern flow's. Each step is a call into src/cluster/legacy or a pure renderer.
-import { lookup } from 'node:dns/promises'
-import { isIP } from 'node:net'
 import type { Description, Vm, WorkloadGroup } from '../config/index.ts'
 import type { Discovery } from '../cluster/discovery.ts'
 import type { Ownership } from '../cluster/objects.ts'
 import type { ClusterClient } from '../cluster/types.ts'
+import { clusterServiceIPs, gatewayIp } from '../cluster/legacy/addresses.ts'
 import { discoverServiceCidr } from '../cluster/legacy/serviceCidr.ts'
 import { legacyCertificates, type LegacyCerts } from '../cluster/legacy/certificates.ts'
 import {
@@ -24,6 +23,7 @@ import {
 } from '../cluster/legacy/global.ts'
 import { renderLegacyVmFiles, type LegacyGeneration } from '../istio/legacy/index.ts'
 import type { HostFiles } from '../host/bundle.ts'
+import type { GenerationStrategy, StrategyContext } from './strategy.ts'
 
 export function isLegacy(generation: Discovery['generation']): generation is LegacyGeneration {
   return generation !== 'modern'
@@ -33,6 +33,8 @@ export interface LegacyCluster {
   readonly generation: LegacyGeneration
   /** writes made while preparing (gateway ports, .global entries, the DNS stub) */
   readonly written: number
+  /** reads the certificates of every VM's service account (waits, bounded, for Citadel) */
+  readIdentity(): Promise<void>
   /** the files of one VM (certificates read once per service account) */
   render(vm: Vm): Promise<HostFiles>
   /** registers the VMs that came up; returns the writes */
@@ -43,10 +45,6 @@ export interface LegacyOptions {
   log: (line: string) => void
   warn: (message: string) => void
   onSecret: (value: string) => void
-}
-
-async function ipOf(address: string): Promise<string> {
-  return isIP(address) !== 0 ? address : (await lookup(address)).address
 }
 
 function splitService(ref: string): { name: string; namespace: string } {
@@ -100,21 +98,10 @@ export async function prepareLegacyCluster(
         `cluster: meshExpansion ports ${gw.addedPorts.join(', ')} added to istio-ingressgateway`
       )
     }
-    gateway = await ipOf(gw.address)
+    gateway = await gatewayIp(gw.address)
     options.log(`cluster: meshExpansion gateway ${gateway}`)
     if (generation === 'meshexpansion-1.1') {
-      clusterServices = await Promise.all(
-        services.map(async s => {
-          const svc = await client.get({ apiVersion: 'v1', kind: 'Service', ...s })
-          const spec = (svc?.spec ?? {}) as { clusterIP?: string }
-          if (!svc || !spec.clusterIP || spec.clusterIP === 'None') {
-            throw new Error(
-              `cluster.legacy.services: Service ${s.namespace}/${s.name} ${svc ? 'has no ClusterIP' : 'does not exist'}`
-            )
-          }
-          return { ...s, clusterIP: spec.clusterIP }
-        })
-      )
+      clusterServices = await clusterServiceIPs(client, services)
     } else {
       const global = await ensureGlobalServiceEntries(client, {
         services,
@@ -160,6 +147,9 @@ export async function prepareLegacyCluster(
   return {
     generation,
     written,
+    async readIdentity() {
+      await Promise.all(description.vms.map(vm => certsFor(groupOf(vm))))
+    },
     async render(vm) {
       const group = groupOf(vm)
       const c = await certsFor(group)
@@ -232,13 +222,11 @@ export async function prepareLegacyCluster(
  * and the DNS stub this owner added.
  */
 export async function cleanupLegacy(
-  client: ClusterClient,
-  description: Description,
-  discovery: Discovery,
-  addresses: ReadonlyMap<string, string>,
-  owner: string,
-  log: (line: string) => void
+  context: StrategyContext,
+  addresses: ReadonlyMap<string, string>
 ): Promise<string[]> {
+  const { client, description, discovery, log } = context
+  const owner = context.ownership.owner
   const done: string[] = []
   const groups = new Map(description.workloadGroups.map(group => [group.name, group]))
   for (const vm of description.vms) {
@@ -261,4 +249,30 @@ export async function cleanupLegacy(
   if (discovery.generation === 'multinetwork-1.4' && (await revertGlobalDnsStub(client, owner)))
     done.push('the .global DNS stub')
   return done
+}
+
+/** The older generations as the engine's strategy: the cluster side is prepared, then rendered. */
+export function legacyStrategy(context: StrategyContext): GenerationStrategy {
+  const { client, description, discovery, ownership } = context
+  let prepared: LegacyCluster | undefined
+  const ready = (): LegacyCluster => {
+    if (!prepared) throw new Error("internal: the older generation's cluster side is not prepared")
+    return prepared
+  }
+  return {
+    generation: discovery.generation,
+    async prepare() {
+      prepared = await prepareLegacyCluster(client, description, discovery, ownership, context)
+      return prepared.written
+    },
+    async identity() {
+      const cluster = ready()
+      await cluster.readIdentity()
+      return vm => cluster.render(vm)
+    },
+    async register(addresses) {
+      return { written: await ready().register(addresses), problems: [] }
+    },
+    withdraw: addresses => cleanupLegacy(context, addresses)
+  }
 }

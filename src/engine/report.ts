@@ -1,7 +1,9 @@
 // The run's report: one JSON-serialisable record that the CLI, the Action's outputs and job
 // summary, and other tools all read.
+import type { Prepared } from '../cluster/prepare.ts'
 import type { HostResult } from '../host/onboard.ts'
 import type { CheckResult } from '../verify/types.ts'
+import type { PhaseName, PhaseRecord } from './runner.ts'
 
 export interface ClusterReport {
   istioVersion: string | null
@@ -31,7 +33,54 @@ export interface RunReport {
   checks: CheckResult[]
   /** cleanup: what was removed */
   removed: string[]
+  /** the phases that ran, in order, with their times */
+  phases: PhaseRecord[]
+  /** the phase that stopped the run; null when every phase ran */
+  failedPhase: PhaseName | null
+  /** stopped before any change because the input is wrong (the CLI exits 2) */
+  invalid: boolean
   durationMs: number
+}
+
+export function emptyReport(command: RunReport['command'], owner: string): RunReport {
+  return {
+    command,
+    owner,
+    ok: false,
+    problems: [],
+    cluster: null,
+    hosts: [],
+    skippedHosts: [],
+    checks: [],
+    removed: [],
+    phases: [],
+    failedPhase: null,
+    invalid: false,
+    durationMs: 0
+  }
+}
+
+/** The cluster's part of the report, from what preflight read (writes are added as they happen). */
+export function clusterReport(prepared: Prepared): ClusterReport {
+  const { discovery, plan, applied } = prepared
+  return {
+    istioVersion: discovery.istioVersion,
+    generation: discovery.generation,
+    revision: discovery.revision,
+    istioNamespace: discovery.istioNamespace,
+    clusterID: discovery.clusterID,
+    network: discovery.network,
+    gateway: discovery.gateway.address,
+    writes: applied?.written.length ?? 0,
+    unchanged: applied?.unchanged ?? 0,
+    plan: plan.entries.map(entry => ({
+      kind: entry.kind,
+      ...(entry.namespace !== undefined ? { namespace: entry.namespace } : {}),
+      name: entry.name,
+      action: entry.action
+    })),
+    warnings: [...discovery.warnings]
+  }
 }
 
 export function readyHosts(report: RunReport): string[] {
@@ -40,4 +89,9 @@ export function readyHosts(report: RunReport): string[] {
 
 export function failedHosts(report: RunReport): string[] {
   return report.hosts.filter(host => host.status === 'failed').map(host => host.host)
+}
+
+/** The run stopped before its first change: nothing on the cluster or any host was touched. */
+export function stoppedBeforeChange(report: RunReport): boolean {
+  return report.failedPhase === 'inputs' || report.failedPhase === 'preflight'
 }

@@ -2,12 +2,14 @@
 // payload, read by `sh -s` on the stdin of a single exec. Nothing secret is on a command line
 // (`ps` would show it): the token travels inside the payload. Pure.
 import { createHash } from 'node:crypto'
+import { VM_FILE_NAMES } from '../istio/index.ts'
 import { INSTALL_SCRIPT } from './installScript.ts'
 
 /**
- * The rendered files a host gets (names as renderVmFiles gives them). The generations before
- * 1.8 give no token ('istio-token' and 'mesh.yaml' are then ''), the workload certificate and
- * its key instead, optionally sidecar.env, and for scripts-0.8 the dnsmasq file `kubedns`.
+ * The rendered files a host gets: the five of renderVmFiles (VM_FILE_NAMES, in that order in the
+ * bundle and its hash), then those only some generations have. The generations before 1.8 give
+ * no token ('istio-token' and 'mesh.yaml' are then ''), the workload certificate and its key
+ * instead, optionally sidecar.env, and for scripts-0.8 the dnsmasq file `kubedns`.
  */
 export interface HostFiles {
   'cluster.env': string
@@ -25,14 +27,6 @@ export interface HostFiles {
   /** -> /etc/dnsmasq.d/kubedns, and the host resolves through dnsmasq */
   kubedns?: string
 }
-
-export const HOST_FILE_NAMES = [
-  'cluster.env',
-  'mesh.yaml',
-  'hosts',
-  'root-cert.pem',
-  'istio-token'
-] as const
 
 /** Files only some generations have; the bundle carries each only when present. */
 export const OPTIONAL_HOST_FILE_NAMES = [
@@ -121,7 +115,7 @@ export function configSha256(
   params: Pick<InstallParams, 'version' | 'package'>
 ): string {
   const hash = createHash('sha256')
-  for (const name of HOST_FILE_NAMES) {
+  for (const name of VM_FILE_NAMES) {
     if (name === 'istio-token') continue
     hash.update(`${name}\0${sha256(files[name])}\0`)
   }
@@ -189,7 +183,7 @@ export function buildBundle(input: {
     heredoc('install.sh', script)
   ]
   if (input.files) {
-    for (const name of HOST_FILE_NAMES) parts.push(heredoc(name, input.files[name]))
+    for (const name of VM_FILE_NAMES) parts.push(heredoc(name, input.files[name]))
     for (const name of OPTIONAL_HOST_FILE_NAMES) {
       const content = input.files[name]
       if (content !== undefined) parts.push(heredoc(name, content))

@@ -3,6 +3,7 @@
 // matrix can split a large fleet.
 import { createHash } from 'node:crypto'
 import pLimit from 'p-limit'
+import { errorMessage } from '../util/errors.ts'
 import { emptyResult, type HostResult } from './onboard.ts'
 
 export interface FanoutOptions {
@@ -69,7 +70,7 @@ export async function fanOut<T extends { name: string }>(
           result = await work(item)
         } catch (e) {
           result = emptyResult(item.name, 'failed')
-          result.error = { phase: 'internal', message: e instanceof Error ? e.message : String(e) }
+          result.error = { phase: 'internal', message: errorMessage(e) }
         }
         if (result.status === 'failed') failures++
         options.onResult?.(result)

@@ -3,15 +3,8 @@
 // the runner is not root, exactly as on an SSH host. No SSH involved.
 import { spawn } from 'node:child_process'
 import { copyFile, stat } from 'node:fs/promises'
-import type { Readable } from 'node:stream'
-import {
-  TransportError,
-  newStats,
-  type ExecOptions,
-  type ExecResult,
-  type HostTransport,
-  type TransportStats
-} from './transport.ts'
+import { TransportError, newStats, outputOf, sendStdin } from './transport.ts'
+import type { ExecOptions, ExecResult, HostTransport, TransportStats } from './transport.ts'
 
 export class LocalTransport implements HostTransport {
   readonly description = 'local'
@@ -25,8 +18,7 @@ export class LocalTransport implements HostTransport {
         detached: true
       })
       this.stats.channels++
-      const stdout: Buffer[] = []
-      const stderr: Buffer[] = []
+      const output = outputOf(options)
       let timedOut = false
       const timer = setTimeout(() => {
         timedOut = true
@@ -36,14 +28,8 @@ export class LocalTransport implements HostTransport {
           child.kill('SIGKILL')
         }
       }, options.timeoutMs)
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout.push(chunk)
-        options.onStdout?.(chunk)
-      })
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr.push(chunk)
-        options.onStderr?.(chunk)
-      })
+      child.stdout.on('data', output.onStdout)
+      child.stderr.on('data', output.onStderr)
       child.stdin.on('error', () => {
         // the command may exit without reading all of stdin
       })
@@ -53,25 +39,9 @@ export class LocalTransport implements HostTransport {
       })
       child.on('close', (code, signal) => {
         clearTimeout(timer)
-        resolve({
-          code: timedOut || code === null ? -1 : code,
-          signal: timedOut ? 'timeout' : signal,
-          stdout: Buffer.concat(stdout).toString('utf8'),
-          stderr: Buffer.concat(stderr).toString('utf8'),
-          timedOut
-        })
+        resolve(output.result(code, signal, timedOut))
       })
-      const input = options.stdin
-      if (input === undefined) child.stdin.end()
-      else if (typeof input === 'string' || Buffer.isBuffer(input)) {
-        const data = Buffer.from(input)
-        this.stats.bytesSent += data.length
-        child.stdin.end(data)
-      } else {
-        const readable: Readable = input
-        readable.on('data', (chunk: Buffer) => (this.stats.bytesSent += chunk.length))
-        readable.pipe(child.stdin)
-      }
+      sendStdin(options.stdin, child.stdin, this.stats)
     })
   }
 

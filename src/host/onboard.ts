@@ -2,6 +2,7 @@
 // the host asks for it, run the bundle again; then parse what install.sh reported. Never
 // throws: every outcome is a HostResult with the phase that failed.
 import { readFile, stat } from 'node:fs/promises'
+import { errorMessage } from '../util/errors.ts'
 import {
   DEFAULT_PARAMS,
   buildBundle,
@@ -180,7 +181,7 @@ export async function runOnHost(
   let transport: HostTransport | undefined
   try {
     transport = await timed(result.phases, 'connect', target.connect).catch((e: unknown) => {
-      throw new PhaseError('connect', e instanceof Error ? e.message : String(e))
+      throw new PhaseError('connect', errorMessage(e))
     })
     const install = 'files' in options
     let files: HostFiles | undefined
@@ -189,7 +190,7 @@ export async function runOnHost(
       files =
         typeof given === 'function'
           ? await timed(result.phases, 'render', given).catch((e: unknown) => {
-              throw new PhaseError('render', e instanceof Error ? e.message : String(e))
+              throw new PhaseError('render', errorMessage(e))
             })
           : given
     }
@@ -245,8 +246,8 @@ export async function runOnHost(
             source.cacheDir,
             source.fetch
           )
-        ).catch((e: Error) => {
-          throw new PhaseError('download', e.message)
+        ).catch((e: unknown) => {
+          throw new PhaseError('download', errorMessage(e))
         })
         local = fetched.path
         plan = {
@@ -268,8 +269,8 @@ export async function runOnHost(
           throw new PhaseError('push', `${transport.description} cannot receive files`)
         const remotePath = plan.mode === 'push' ? plan.remotePath : ''
         await timed(result.phases, 'push', () => transport!.putFile!(local, remotePath)).catch(
-          (e: Error) => {
-            throw new PhaseError('push', e.message)
+          (e: unknown) => {
+            throw new PhaseError('push', errorMessage(e))
           }
         )
         ;({ exec, report } = await runBundle('exec'))
@@ -290,7 +291,7 @@ export async function runOnHost(
     if (e instanceof PhaseError) result.error = { phase: e.phase, message: e.message }
     else if (e instanceof TransportError)
       result.error = { phase: e.kind === 'closed' ? 'exec' : e.kind, message: e.message }
-    else result.error = { phase: 'internal', message: e instanceof Error ? e.message : String(e) }
+    else result.error = { phase: 'internal', message: errorMessage(e) }
   } finally {
     if (transport) {
       await transport.close().catch(() => {})

@@ -5,19 +5,14 @@
 // ignored), an error listener stays on the connection after `ready`, close is awaited.
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import type { Duplex, Readable } from 'node:stream'
+import type { Duplex } from 'node:stream'
 import { NodeSSH, type Config } from 'node-ssh'
 import ssh2 from 'ssh2'
 import type { Client, ClientChannel } from 'ssh2'
+import { errorMessage } from '../util/errors.ts'
 import { verifyHostKey, type HostKeyPolicy, type HostKeyVerdict } from './knownHosts.ts'
-import {
-  TransportError,
-  newStats,
-  type ExecOptions,
-  type ExecResult,
-  type HostTransport,
-  type TransportStats
-} from './transport.ts'
+import { TransportError, newStats, outputOf, sendStdin } from './transport.ts'
+import type { ExecOptions, ExecResult, HostTransport, TransportStats } from './transport.ts'
 
 export interface SshHop {
   host: string
@@ -198,8 +193,7 @@ export class SshTransport implements HostTransport {
     options: ExecOptions,
     resolve: (r: ExecResult) => void
   ): void {
-    const stdout: Buffer[] = []
-    const stderr: Buffer[] = []
+    const output = outputOf(options)
     let code: number | null = null
     let signal: string | null = null
     let timedOut = false
@@ -210,13 +204,7 @@ export class SshTransport implements HostTransport {
       settled = true
       clearTimeout(timer)
       clearTimeout(grace)
-      resolve({
-        code: timedOut || code === null ? -1 : code,
-        signal: timedOut ? 'timeout' : signal,
-        stdout: Buffer.concat(stdout).toString('utf8'),
-        stderr: Buffer.concat(stderr).toString('utf8'),
-        timedOut
-      })
+      resolve(output.result(code, signal, timedOut))
     }
     const timer = setTimeout(() => {
       timedOut = true
@@ -231,30 +219,14 @@ export class SshTransport implements HostTransport {
       channel.close()
       grace = setTimeout(finish, CLOSE_GRACE_MS)
     }, options.timeoutMs)
-    channel.on('data', (chunk: Buffer) => {
-      stdout.push(chunk)
-      options.onStdout?.(chunk)
-    })
-    channel.stderr.on('data', (chunk: Buffer) => {
-      stderr.push(chunk)
-      options.onStderr?.(chunk)
-    })
+    channel.on('data', output.onStdout)
+    channel.stderr.on('data', output.onStderr)
     channel.on('exit', (exitCode: number | null, exitSignal?: string) => {
       if (typeof exitCode === 'number') code = exitCode
       else signal = exitSignal ?? 'unknown'
     })
     channel.on('close', finish)
-    const input = options.stdin
-    if (input === undefined) channel.end()
-    else if (typeof input === 'string' || Buffer.isBuffer(input)) {
-      const data = Buffer.from(input)
-      this.stats.bytesSent += data.length
-      channel.end(data)
-    } else {
-      const readable: Readable = input
-      readable.on('data', (chunk: Buffer) => (this.stats.bytesSent += chunk.length))
-      readable.pipe(channel)
-    }
+    sendStdin(options.stdin, channel, this.stats)
   }
 
   async putFile(localPath: string, remotePath: string): Promise<void> {
@@ -386,7 +358,7 @@ export async function connectSsh(options: SshOptions): Promise<SshTransport> {
       const clients = await connectChain(options, key, stats)
       return new SshTransport(`${options.user}@${options.host}:${options.port}`, clients, stats)
     } catch (e) {
-      last = e instanceof TransportError ? e : new TransportError('connect', (e as Error).message)
+      last = e instanceof TransportError ? e : new TransportError('connect', errorMessage(e))
       if (last.kind !== 'connect') throw last // a wrong key or host key does not get better
       if (attempt < attempts) await sleep(backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 0)
     }

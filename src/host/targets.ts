@@ -2,6 +2,7 @@
 // itself; every other VM is reached over SSH with the secrets named in `ssh`.
 import { readFileSync } from 'node:fs'
 import type { SshConfig, Vm } from '../config/defaults.ts'
+import { fileErrorReason } from '../util/errors.ts'
 import { normalizeFingerprint, type HostKeyPolicy } from './knownHosts.ts'
 import { LocalTransport } from './local.ts'
 import type { HostTarget } from './onboard.ts'
@@ -14,33 +15,61 @@ export interface SshSecrets {
   knownHosts: string
 }
 
-/** Reads the secrets from the variables the description names (or the key file). */
-export function sshSecretsFrom(
+export interface SecretsCheck {
+  /** undefined when a problem keeps them from being used */
+  readonly secrets: SshSecrets | undefined
+  readonly problems: readonly string[]
+}
+
+/** Reads the secrets the description names; every problem of them, in one list. */
+export function readSshSecrets(
   ssh: SshConfig,
   env: Record<string, string | undefined>,
   readFile: (path: string) => string = path => readFileSync(path, 'utf8')
-): SshSecrets {
-  const privateKey =
-    ssh.privateKeyPath !== null ? readFile(ssh.privateKeyPath) : (env[ssh.privateKeyEnv] ?? '')
-  if (privateKey.trim() === '') {
-    throw new Error(
-      ssh.privateKeyPath !== null
-        ? `the SSH key file ${ssh.privateKeyPath} is empty`
-        : `no SSH private key: the variable ${ssh.privateKeyEnv} is empty or unset`
-    )
+): SecretsCheck {
+  const problems: string[] = []
+  let privateKey = ''
+  if (ssh.privateKeyPath !== null) {
+    try {
+      privateKey = readFile(ssh.privateKeyPath)
+      if (privateKey.trim() === '') problems.push(`the SSH key file ${ssh.privateKeyPath} is empty`)
+    } catch (error) {
+      problems.push(
+        `ssh.privateKeyPath: cannot read ${ssh.privateKeyPath}: ${fileErrorReason(error)}`
+      )
+    }
+  } else {
+    privateKey = env[ssh.privateKeyEnv] ?? ''
+    if (privateKey.trim() === '')
+      problems.push(`no SSH private key: the variable ${ssh.privateKeyEnv} is empty or unset`)
   }
-  const secrets: SshSecrets = { privateKey, knownHosts: env[ssh.knownHostsEnv] ?? '' }
+  let passphrase: string | undefined
   if (ssh.passphraseEnv !== null) {
-    const passphrase = env[ssh.passphraseEnv]
+    passphrase = env[ssh.passphraseEnv]
     if (passphrase === undefined)
-      throw new Error(`the variable ${ssh.passphraseEnv} (SSH key passphrase) is unset`)
-    secrets.passphrase = passphrase
+      problems.push(`the variable ${ssh.passphraseEnv} (SSH key passphrase) is unset`)
   }
-  if (ssh.strictHostKeyChecking && secrets.knownHosts.trim() === '') {
-    throw new Error(
+  const knownHosts = env[ssh.knownHostsEnv] ?? ''
+  if (ssh.strictHostKeyChecking && knownHosts.trim() === '') {
+    problems.push(
       `strict host-key checking needs known_hosts lines or SHA256 fingerprints in ${ssh.knownHostsEnv} (or set ssh.strictHostKeyChecking: false, which is unsafe)`
     )
   }
+  if (problems.length > 0) return { secrets: undefined, problems }
+  return {
+    secrets: { privateKey, knownHosts, ...(passphrase !== undefined ? { passphrase } : {}) },
+    problems
+  }
+}
+
+/** The secrets, or the first problem with them as an error. */
+export function sshSecretsFrom(
+  ssh: SshConfig,
+  env: Record<string, string | undefined>,
+  readFile?: (path: string) => string
+): SshSecrets {
+  const { secrets, problems } = readSshSecrets(ssh, env, readFile)
+  if (!secrets) throw new Error(problems[0] ?? 'no SSH secrets')
   return secrets
 }
 

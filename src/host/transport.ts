@@ -1,6 +1,6 @@
 // One interface for every way of reaching a host: SSH (ssh.ts) or the runner itself (local.ts).
 // The onboarding code only sees this, so it is tested the same way against both.
-import type { Readable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 
 export interface ExecOptions {
   /** Sent on the command's stdin, then closed. */
@@ -54,4 +54,49 @@ export class TransportError extends Error {
 
 export function newStats(): TransportStats {
   return { connections: 0, channels: 0, bytesSent: 0 }
+}
+
+/** Sends `input` to a command's stdin and closes it, counting the bytes sent. */
+export function sendStdin(
+  input: ExecOptions['stdin'],
+  stdin: Writable,
+  stats: TransportStats
+): void {
+  if (input === undefined) stdin.end()
+  else if (typeof input === 'string' || Buffer.isBuffer(input)) {
+    const data = Buffer.from(input)
+    stats.bytesSent += data.length
+    stdin.end(data)
+  } else {
+    input.on('data', (chunk: Buffer) => (stats.bytesSent += chunk.length))
+    input.pipe(stdin)
+  }
+}
+
+/** A command's output as it comes (passed on to the caller's listeners), and its result. */
+export function outputOf(options: ExecOptions): {
+  onStdout: (chunk: Buffer) => void
+  onStderr: (chunk: Buffer) => void
+  /** `code` null (a signal) or a timeout give -1. */
+  result: (code: number | null, signal: string | null, timedOut: boolean) => ExecResult
+} {
+  const stdout: Buffer[] = []
+  const stderr: Buffer[] = []
+  return {
+    onStdout: chunk => {
+      stdout.push(chunk)
+      options.onStdout?.(chunk)
+    },
+    onStderr: chunk => {
+      stderr.push(chunk)
+      options.onStderr?.(chunk)
+    },
+    result: (code, signal, timedOut) => ({
+      code: timedOut || code === null ? -1 : code,
+      signal: timedOut ? 'timeout' : signal,
+      stdout: Buffer.concat(stdout).toString('utf8'),
+      stderr: Buffer.concat(stderr).toString('utf8'),
+      timedOut
+    })
+  }
 }

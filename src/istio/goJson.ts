@@ -9,7 +9,7 @@ export function compareGoStrings(a: string, b: string): number {
 export function goJsonString(value: string): string {
   let out = '"'
   for (const ch of value) {
-    const cp = ch.codePointAt(0) as number
+    const cp = ch.codePointAt(0) ?? 0
     switch (ch) {
       case '"':
         out += '\\"'
@@ -48,20 +48,20 @@ export function goJsonString(value: string): string {
 /** json.Marshal of a map[string]string: keys in Go string order, no spaces. */
 export function goJsonStringMap(map: Readonly<Record<string, string>>): string {
   const keys = Object.keys(map).sort(compareGoStrings)
-  return '{' + keys.map(k => `${goJsonString(k)}:${goJsonString(map[k] as string)}`).join(',') + '}'
+  return '{' + keys.map(k => `${goJsonString(k)}:${goJsonString(map[k] ?? '')}`).join(',') + '}'
 }
 
 /** fmt's %s of a map[string]string: `map[k1:v1 k2:v2]`, keys sorted. */
 export function goFormatStringMap(map: Readonly<Record<string, string>>): string {
   const keys = Object.keys(map).sort(compareGoStrings)
-  return 'map[' + keys.map(k => `${k}:${map[k] as string}`).join(' ') + ']'
+  return 'map[' + keys.map(k => `${k}:${map[k] ?? ''}`).join(' ') + ']'
 }
 
 /** fmt's %q of a string, for the plain strings that occur in messages. */
 export function goQuote(value: string): string {
   let out = '"'
   for (const ch of value) {
-    const cp = ch.codePointAt(0) as number
+    const cp = ch.codePointAt(0) ?? 0
     if (ch === '"' || ch === '\\') out += '\\' + ch
     else if (ch === '\n') out += '\\n'
     else if (ch === '\t') out += '\\t'

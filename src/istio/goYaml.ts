@@ -38,8 +38,8 @@ function goYamlKeyLess(a: string, b: string): boolean {
   const ar = [...a]
   const br = [...b]
   for (let i = 0; i < ar.length && i < br.length; i++) {
-    const ai0 = ar[i] as string
-    const bi0 = br[i] as string
+    const ai0 = ar[i] ?? ''
+    const bi0 = br[i] ?? ''
     if (ai0 === bi0) continue
     const al = isLetter(ai0)
     const bl = isLetter(bi0)
@@ -49,7 +49,7 @@ function goYamlKeyLess(a: string, b: string): boolean {
     let an = 0
     let bn = 0
     if (ai0 === '0' || bi0 === '0') {
-      for (let j = i - 1; j >= 0 && isDigit(ar[j] as string); j--) {
+      for (let j = i - 1; j >= 0 && isDigit(ar[j] ?? ''); j--) {
         if (ar[j] !== '0') {
           an = 1
           bn = 1
@@ -59,10 +59,8 @@ function goYamlKeyLess(a: string, b: string): boolean {
     }
     let ai = i
     let bi = i
-    for (; ai < ar.length && isDigit(ar[ai] as string); ai++)
-      an = an * 10 + digitValue(ar[ai] as string)
-    for (; bi < br.length && isDigit(br[bi] as string); bi++)
-      bn = bn * 10 + digitValue(br[bi] as string)
+    for (; ai < ar.length && isDigit(ar[ai] ?? ''); ai++) an = an * 10 + digitValue(ar[ai] ?? '')
+    for (; bi < br.length && isDigit(br[bi] ?? ''); bi++) bn = bn * 10 + digitValue(br[bi] ?? '')
     if (an !== bn) return an < bn
     if (ai !== bi) return ai < bi
     return (ai0.codePointAt(0) ?? 0) < (bi0.codePointAt(0) ?? 0)
@@ -178,8 +176,29 @@ interface ScalarAnalysis {
   blockAllowed: boolean
 }
 
+const NO_INDICATOR = { flow: false, block: false }
+const BOTH_INDICATORS = { flow: true, block: true }
+
+/** Whether a character keeps the scalar from being plain in flow and in block context. */
+function indicator(
+  ch: string,
+  first: boolean,
+  precededByBlank: boolean,
+  followedByBlank: boolean
+): { flow: boolean; block: boolean } {
+  if (first) {
+    if ('#,[]{}&*!|>\'"%@`'.includes(ch)) return BOTH_INDICATORS
+    if (ch === '?' || ch === ':') return { flow: true, block: followedByBlank }
+    return ch === '-' && followedByBlank ? BOTH_INDICATORS : NO_INDICATOR
+  }
+  if (',?[]{}'.includes(ch)) return { flow: true, block: false }
+  if (ch === ':') return { flow: true, block: followedByBlank }
+  return ch === '#' && precededByBlank ? BOTH_INDICATORS : NO_INDICATOR
+}
+
+/** libyaml's yaml_emitter_analyze_scalar: which styles can write the value. */
 function analyzeScalar(value: string): ScalarAnalysis {
-  const cps = [...value].map(ch => ch.codePointAt(0) as number)
+  const cps = [...value].map(ch => ch.codePointAt(0) ?? 0)
   if (cps.length === 0) {
     return {
       multiline: false,
@@ -189,100 +208,35 @@ function analyzeScalar(value: string): ScalarAnalysis {
       blockAllowed: false
     }
   }
-  let blockIndicators = false
-  let flowIndicators = false
-  let lineBreaks = false
-  let specialCharacters = false
-  let leadingSpace = false
-  let leadingBreak = false
-  let trailingSpace = false
-  let trailingBreak = false
-  let breakSpace = false
-  let spaceBreak = false
-  let precededByWhitespace = true
-  let previousSpace = false
-  let previousBreak = false
-  if (value.startsWith('---') || value.startsWith('...')) {
-    blockIndicators = true
-    flowIndicators = true
-  }
-  for (let i = 0; i < cps.length; i++) {
-    const cp = cps[i] as number
-    const ch = String.fromCodePoint(cp)
-    const followedByWhitespace = isBlankz(cps[i + 1])
-    if (i === 0) {
-      if ('#,[]{}&*!|>\'"%@`'.includes(ch)) {
-        flowIndicators = true
-        blockIndicators = true
-      } else if (ch === '?' || ch === ':') {
-        flowIndicators = true
-        if (followedByWhitespace) blockIndicators = true
-      } else if (ch === '-' && followedByWhitespace) {
-        flowIndicators = true
-        blockIndicators = true
-      }
-    } else {
-      if (',?[]{}'.includes(ch)) {
-        flowIndicators = true
-      } else if (ch === ':') {
-        flowIndicators = true
-        if (followedByWhitespace) blockIndicators = true
-      } else if (ch === '#' && precededByWhitespace) {
-        flowIndicators = true
-        blockIndicators = true
-      }
-    }
-    // go-yaml sets emitter.unicode, so only non-printable characters are special.
-    if (!isPrintable(cp)) specialCharacters = true
-    if (isBreak(cp)) lineBreaks = true
-    if (cp === 0x20) {
-      if (i === 0) leadingSpace = true
-      if (i === cps.length - 1) trailingSpace = true
-      if (previousBreak) breakSpace = true
-      previousSpace = true
-      previousBreak = false
-    } else if (isBreak(cp)) {
-      if (i === 0) leadingBreak = true
-      if (i === cps.length - 1) trailingBreak = true
-      if (previousSpace) spaceBreak = true
-      previousSpace = false
-      previousBreak = true
-    } else {
-      previousSpace = false
-      previousBreak = false
-    }
-    precededByWhitespace = isBlankz(cp)
-  }
-  const a: ScalarAnalysis = {
+  let flowIndicators = value.startsWith('---') || value.startsWith('...')
+  let blockIndicators = flowIndicators
+  cps.forEach((cp, i) => {
+    const found = indicator(
+      String.fromCodePoint(cp),
+      i === 0,
+      i === 0 || isBlankz(cps[i - 1]),
+      isBlankz(cps[i + 1])
+    )
+    flowIndicators ||= found.flow
+    blockIndicators ||= found.block
+  })
+  const first = cps[0]
+  const last = cps[cps.length - 1]
+  const neighbours = cps.slice(1).map((cp, i) => [cps[i], cp] as const)
+  const lineBreaks = cps.some(isBreak)
+  // go-yaml sets emitter.unicode, so only non-printable characters are special.
+  const specialCharacters = cps.some(cp => !isPrintable(cp))
+  const breakSpace = neighbours.some(([before, cp]) => isBreak(before) && cp === 0x20)
+  const spaceBreak = neighbours.some(([before, cp]) => before === 0x20 && isBreak(cp))
+  const spaceOrBreakAtEdge = first === 0x20 || isBreak(first) || last === 0x20 || isBreak(last)
+  const noPlain = spaceOrBreakAtEdge || breakSpace || spaceBreak || specialCharacters || lineBreaks
+  return {
     multiline: lineBreaks,
-    flowPlainAllowed: true,
-    blockPlainAllowed: true,
-    singleQuotedAllowed: true,
-    blockAllowed: true
+    flowPlainAllowed: !noPlain && !flowIndicators,
+    blockPlainAllowed: !noPlain && !blockIndicators,
+    singleQuotedAllowed: !breakSpace && !spaceBreak && !specialCharacters,
+    blockAllowed: last !== 0x20 && !spaceBreak && !specialCharacters
   }
-  if (leadingSpace || leadingBreak || trailingSpace || trailingBreak) {
-    a.flowPlainAllowed = false
-    a.blockPlainAllowed = false
-  }
-  if (trailingSpace) a.blockAllowed = false
-  if (breakSpace) {
-    a.flowPlainAllowed = false
-    a.blockPlainAllowed = false
-    a.singleQuotedAllowed = false
-  }
-  if (spaceBreak || specialCharacters) {
-    a.flowPlainAllowed = false
-    a.blockPlainAllowed = false
-    a.singleQuotedAllowed = false
-    a.blockAllowed = false
-  }
-  if (lineBreaks) {
-    a.flowPlainAllowed = false
-    a.blockPlainAllowed = false
-  }
-  if (flowIndicators) a.flowPlainAllowed = false
-  if (blockIndicators) a.blockPlainAllowed = false
-  return a
 }
 
 type Style = 'plain' | 'single' | 'double' | 'literal'
@@ -461,10 +415,10 @@ class Emitter {
         this.writePlain(value, allowBreaks)
         break
       case 'single':
-        this.writeSingleQuoted(value, allowBreaks)
+        this.writeQuoted(value, "'", allowBreaks)
         break
       case 'double':
-        this.writeDoubleQuoted(value, allowBreaks)
+        this.writeQuoted(value, '"', allowBreaks)
         break
       case 'literal':
         this.writeLiteral(value)
@@ -473,95 +427,66 @@ class Emitter {
     this.popIndent()
   }
 
-  private writePlain(value: string, allowBreaks: boolean): void {
-    if (!this.whitespace) this.put(' ')
-    const chars = [...value]
-    let spaces = false
-    for (let i = 0; i < chars.length; i++) {
-      const ch = chars[i] as string
-      if (ch === ' ') {
-        if (allowBreaks && !spaces && this.column > BEST_WIDTH && chars[i + 1] !== ' ') {
-          this.writeIndent()
-        } else {
-          this.put(ch)
-        }
-        spaces = true
-      } else {
-        this.put(ch)
-        this.indention = false
-        spaces = false
-      }
+  /** A space of a scalar, or a line break instead once the line is long: true when it broke. */
+  private writeSpace(mayBreak: boolean): boolean {
+    if (mayBreak && this.column > BEST_WIDTH) {
+      this.writeIndent()
+      return true
     }
-    this.whitespace = false
-    this.indention = false
+    this.put(' ')
+    return false
   }
 
-  private writeSingleQuoted(value: string, allowBreaks: boolean): void {
-    this.writeIndicator("'", true, false, false)
+  /**
+   * The characters of a plain or quoted scalar (libyaml's write_plain, write_single_quoted and
+   * write_double_quoted): a long line breaks at a single space, never at the ends of a quoted
+   * one; double quotes escape what they must, single quotes double a quote.
+   */
+  private writeChars(
+    value: string,
+    style: 'plain' | 'single' | 'double',
+    allowBreaks: boolean
+  ): void {
     const chars = [...value]
     let spaces = false
-    for (let i = 0; i < chars.length; i++) {
-      const ch = chars[i] as string
-      if (ch === ' ') {
-        if (
-          allowBreaks &&
-          !spaces &&
-          this.column > BEST_WIDTH &&
-          i !== 0 &&
-          i !== chars.length - 1 &&
-          chars[i + 1] !== ' '
-        ) {
-          this.writeIndent()
-        } else {
-          this.put(ch)
-        }
-        spaces = true
-      } else {
-        if (ch === "'") this.put("'")
-        this.put(ch)
-        this.indention = false
-        spaces = false
-      }
-    }
-    this.writeIndicator("'", false, false, false)
-  }
-
-  private writeDoubleQuoted(value: string, allowBreaks: boolean): void {
-    this.writeIndicator('"', true, false, false)
-    const chars = [...value]
-    let spaces = false
-    for (let i = 0; i < chars.length; i++) {
-      const ch = chars[i] as string
-      const cp = ch.codePointAt(0) as number
-      if (!isPrintable(cp) || cp === 0xfeff || isBreak(cp) || ch === '"' || ch === '\\') {
+    chars.forEach((ch, i) => {
+      const cp = ch.codePointAt(0) ?? 0
+      if (style === 'double' && needsDoubleQuotedEscape(cp)) {
         this.put('\\')
         this.put(doubleQuotedEscape(cp))
         spaces = false
       } else if (ch === ' ') {
-        if (
-          allowBreaks &&
-          !spaces &&
-          this.column > BEST_WIDTH &&
-          i !== 0 &&
-          i !== chars.length - 1
-        ) {
-          this.writeIndent()
-          if (chars[i + 1] === ' ') this.put('\\')
-        } else {
-          this.put(ch)
-        }
+        const nextIsSpace = chars[i + 1] === ' '
+        const inner = style === 'plain' || (i !== 0 && i !== chars.length - 1)
+        // a double-quoted line may break before a second space: the escape keeps that space
+        const mayBreak = allowBreaks && !spaces && inner && (style === 'double' || !nextIsSpace)
+        if (this.writeSpace(mayBreak) && nextIsSpace) this.put('\\')
         spaces = true
       } else {
+        if (style === 'single' && ch === "'") this.put("'")
         this.put(ch)
+        if (style !== 'double') this.indention = false
         spaces = false
       }
-    }
-    this.writeIndicator('"', false, false, false)
+    })
+  }
+
+  private writePlain(value: string, allowBreaks: boolean): void {
+    if (!this.whitespace) this.put(' ')
+    this.writeChars(value, 'plain', allowBreaks)
+    this.whitespace = false
+    this.indention = false
+  }
+
+  private writeQuoted(value: string, quote: "'" | '"', allowBreaks: boolean): void {
+    this.writeIndicator(quote, true, false, false)
+    this.writeChars(value, quote === '"' ? 'double' : 'single', allowBreaks)
+    this.writeIndicator(quote, false, false, false)
   }
 
   private writeLiteral(value: string): void {
     this.writeIndicator('|', true, false, false)
-    const cps = [...value].map(ch => ch.codePointAt(0) as number)
+    const cps = [...value].map(ch => ch.codePointAt(0) ?? 0)
     if (cps[0] === 0x20 || isBreak(cps[0])) {
       this.writeIndicator(String(BEST_INDENT), false, false, false)
     }
@@ -589,6 +514,10 @@ class Emitter {
       }
     }
   }
+}
+
+function needsDoubleQuotedEscape(cp: number): boolean {
+  return !isPrintable(cp) || cp === 0xfeff || isBreak(cp) || cp === 0x22 || cp === 0x5c
 }
 
 function doubleQuotedEscape(cp: number): string {

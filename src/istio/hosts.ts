@@ -72,6 +72,8 @@ export function ingressServiceRef(
   istioNamespace: string
 ): { name: string; namespace: string } {
   const parts = flag.split('.')
-  if (parts.length === 2) return { name: parts[0] as string, namespace: parts[1] as string }
-  return { name: flag, namespace: istioNamespace }
+  const [name, namespace] = parts
+  return parts.length === 2 && name !== undefined && namespace !== undefined
+    ? { name, namespace }
+    : { name: flag, namespace: istioNamespace }
 }

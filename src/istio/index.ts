@@ -8,6 +8,7 @@ export {
   WorkloadGroupError
 } from './workloadGroup.ts'
 export type { WorkloadGroup, WorkloadEntryTemplate } from './workloadGroup.ts'
+export { autoRegisteredEntryName, workloadEntryName } from './workloadEntry.ts'
 export {
   canonicalService,
   computeProxyConfig,
@@ -44,11 +45,9 @@ export {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   OWNER_LABEL,
-  protocolFromPortName,
-  workloadGroupCreateYaml
+  protocolFromPortName
 } from './manifests.ts'
 export type {
-  GroupCreateInput,
   IstioNetworkingVersion,
   ReadinessProbeInput,
   ServiceEntryInput,

@@ -31,11 +31,11 @@ function isIPv6(text: string): boolean {
     return groups.every(g => group.test(g)) ? groups : undefined
   }
   if (halves.length === 1) {
-    const groups = parse(halves[0] as string)
+    const groups = parse(halves[0] ?? '')
     return groups !== undefined && groups.length === groupsNeeded
   }
-  const left = parse(halves[0] as string)
-  const right = parse(halves[1] as string)
+  const left = parse(halves[0] ?? '')
+  const right = parse(halves[1] ?? '')
   if (left === undefined || right === undefined) return false
   return left.length + right.length < groupsNeeded
 }

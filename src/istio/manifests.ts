@@ -4,8 +4,6 @@
 // apiVersion: v1 for Istio 1.22+, v1beta1 for 1.13–1.21 (WorkloadGroup) / 1.8–1.21 (the
 // others), v1alpha3 for the oldest clusters.
 
-import { goYamlMarshal, type GoYamlValue } from './goYaml.ts'
-
 export type IstioNetworkingVersion = 'v1' | 'v1beta1' | 'v1alpha3'
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
@@ -39,22 +37,34 @@ export interface ReadinessProbeInput {
   readonly grpc?: { readonly port: number; readonly service?: string }
 }
 
-interface Owned {
+/** An object of the run: where it goes and who owns it. */
+interface OwnedInput {
+  readonly name: string
+  readonly namespace: string
   /** value of the mesh-expansion.io/owner label: who created the object (e.g. a run id) */
   readonly owner: string
   /** extra metadata labels */
   readonly metadataLabels?: Readonly<Record<string, string>>
 }
 
-function ownedMeta(
-  name: string,
-  namespace: string,
-  input: Owned,
-  annotations?: Record<string, string>
-): ObjectMetaOut {
+interface IstioObjectInput extends OwnedInput {
+  readonly apiVersion?: IstioNetworkingVersion
+}
+
+/** What a workload has, whether a group's template or one entry. */
+interface WorkloadInput {
+  readonly ports?: Readonly<Record<string, number>>
+  readonly serviceAccount?: string
+  readonly network?: string
+  /** region/zone/subzone */
+  readonly locality?: string
+  readonly weight?: number
+}
+
+function ownedMeta(input: OwnedInput, annotations?: Record<string, string>): ObjectMetaOut {
   const meta: ObjectMetaOut = {
-    name,
-    namespace,
+    name: input.name,
+    namespace: input.namespace,
     labels: {
       ...input.metadataLabels,
       [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
@@ -65,6 +75,21 @@ function ownedMeta(
     meta.annotations = annotations
   }
   return meta
+}
+
+/** A networking.istio.io object of the run. */
+function istioObject(
+  kind: string,
+  input: IstioObjectInput,
+  spec: Record<string, unknown>,
+  annotations?: Record<string, string>
+): Record<string, unknown> {
+  return {
+    apiVersion: `networking.istio.io/${input.apiVersion ?? 'v1'}`,
+    kind,
+    metadata: ownedMeta(input, annotations),
+    spec
+  }
 }
 
 function nonEmpty<T extends object>(value: T | undefined): value is T {
@@ -85,19 +110,11 @@ function probeOut(probe: ReadinessProbeInput): Record<string, unknown> {
   return out
 }
 
-export interface WorkloadGroupInput extends Owned {
-  readonly name: string
-  readonly namespace: string
-  readonly apiVersion?: IstioNetworkingVersion
+export interface WorkloadGroupInput extends IstioObjectInput, WorkloadInput {
   /** labels every workload of the group gets (spec.metadata.labels) */
   readonly labels?: Readonly<Record<string, string>>
   /** annotations every workload gets (spec.metadata.annotations), e.g. proxy.istio.io/config */
   readonly annotations?: Readonly<Record<string, string>>
-  readonly ports?: Readonly<Record<string, number>>
-  readonly serviceAccount?: string
-  readonly network?: string
-  readonly locality?: string
-  readonly weight?: number
   readonly probe?: ReadinessProbeInput
 }
 
@@ -113,28 +130,14 @@ export function buildWorkloadGroup(input: WorkloadGroupInput): Record<string, un
   if (nonEmpty(input.annotations)) specMetadata.annotations = { ...input.annotations }
   const spec: Record<string, unknown> = { metadata: specMetadata, template }
   if (input.probe !== undefined) spec.probe = probeOut(input.probe)
-  return {
-    apiVersion: `networking.istio.io/${input.apiVersion ?? 'v1'}`,
-    kind: 'WorkloadGroup',
-    metadata: ownedMeta(input.name, input.namespace, input),
-    spec
-  }
+  return istioObject('WorkloadGroup', input, spec)
 }
 
-export interface WorkloadEntryInput extends Owned {
-  readonly name: string
-  readonly namespace: string
-  readonly apiVersion?: IstioNetworkingVersion
+export interface WorkloadEntryInput extends IstioObjectInput, WorkloadInput {
   /** the VM's IP (or a hostname, with a DNS-resolution ServiceEntry) */
   readonly address?: string
   /** the workload's labels: must match the Service / ServiceEntry selector */
   readonly labels?: Readonly<Record<string, string>>
-  readonly ports?: Readonly<Record<string, number>>
-  readonly serviceAccount?: string
-  readonly network?: string
-  /** region/zone/subzone */
-  readonly locality?: string
-  readonly weight?: number
   /** set the health-checks annotation (the group has a probe) */
   readonly healthChecks?: boolean
 }
@@ -155,12 +158,7 @@ export function buildWorkloadEntry(input: WorkloadEntryInput): Record<string, un
   if (input.locality) spec.locality = input.locality
   if (input.weight) spec.weight = input.weight
   const annotations = input.healthChecks ? { [HEALTH_CHECKS_ANNOTATION]: 'true' } : undefined
-  return {
-    apiVersion: `networking.istio.io/${input.apiVersion ?? 'v1'}`,
-    kind: 'WorkloadEntry',
-    metadata: ownedMeta(input.name, input.namespace, input, annotations),
-    spec
-  }
+  return istioObject('WorkloadEntry', input, spec, annotations)
 }
 
 export interface ServicePortInput {
@@ -194,10 +192,7 @@ export function protocolFromPortName(name: string): string {
   return 'TCP'
 }
 
-export interface ServiceEntryInput extends Owned {
-  readonly name: string
-  readonly namespace: string
-  readonly apiVersion?: IstioNetworkingVersion
+export interface ServiceEntryInput extends IstioObjectInput {
   readonly hosts: readonly string[]
   readonly ports: readonly ServicePortInput[]
   /** labels of the WorkloadEntries this ServiceEntry fronts */
@@ -227,17 +222,10 @@ export function buildServiceEntry(input: ServiceEntryInput): Record<string, unkn
     workloadSelector: { labels: { ...input.selector } }
   }
   if (input.exportTo !== undefined) spec.exportTo = [...input.exportTo]
-  return {
-    apiVersion: `networking.istio.io/${input.apiVersion ?? 'v1'}`,
-    kind: 'ServiceEntry',
-    metadata: ownedMeta(input.name, input.namespace, input),
-    spec
-  }
+  return istioObject('ServiceEntry', input, spec)
 }
 
-export interface ServiceInput extends Owned {
-  readonly name: string
-  readonly namespace: string
+export interface ServiceInput extends OwnedInput {
   readonly ports: readonly ServicePortInput[]
   /** labels of the WorkloadEntries (and pods) the Service selects */
   readonly selector: Readonly<Record<string, string>>
@@ -252,7 +240,7 @@ export function buildService(input: ServiceInput): Record<string, unknown> {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: ownedMeta(input.name, input.namespace, input),
+    metadata: ownedMeta(input),
     spec: {
       selector: { ...input.selector },
       ports: input.ports.map(p => {
@@ -266,41 +254,4 @@ export function buildService(input: ServiceInput): Record<string, unknown> {
       })
     }
   }
-}
-
-export interface GroupCreateInput {
-  readonly name: string
-  readonly namespace: string
-  readonly labels?: Readonly<Record<string, string>>
-  readonly annotations?: Readonly<Record<string, string>>
-  readonly ports?: Readonly<Record<string, number>>
-  /** default `default` */
-  readonly serviceAccount?: string
-  readonly network?: string
-  readonly locality?: string
-  readonly weight?: number
-  /** v1 since Istio 1.24, v1alpha3 before */
-  readonly apiVersion?: IstioNetworkingVersion
-}
-
-/**
- * The YAML `istioctl x workload group create` prints: no ownership labels, spec.metadata
- * always present, empty and zero fields left out.
- */
-export function workloadGroupCreateYaml(input: GroupCreateInput): string {
-  const specMetadata: Record<string, GoYamlValue> = {}
-  if (nonEmpty(input.annotations)) specMetadata.annotations = { ...input.annotations }
-  if (nonEmpty(input.labels)) specMetadata.labels = { ...input.labels }
-  const template: Record<string, GoYamlValue> = {}
-  if (input.locality) template.locality = input.locality
-  if (input.network) template.network = input.network
-  if (nonEmpty(input.ports)) template.ports = { ...input.ports }
-  template.serviceAccount = input.serviceAccount || 'default'
-  if (input.weight) template.weight = input.weight
-  return goYamlMarshal({
-    apiVersion: `networking.istio.io/${input.apiVersion ?? 'v1'}`,
-    kind: 'WorkloadGroup',
-    metadata: { name: input.name, namespace: input.namespace },
-    spec: { metadata: specMetadata, template }
-  })
 }

@@ -7,13 +7,13 @@ import { compareGoStrings, goFormatStringMap, goJsonString, goJsonStringMap } fr
 import { goYamlMarshal } from './goYaml.ts'
 import { isRevisioned, istiodAddress } from './istiod.ts'
 import {
-  ProtoJsonError,
   applyMessage,
   meshConfigSchema,
   messageToJson,
   parseGoYamlDocument,
   parseMessage,
   proxyConfigSchema,
+  rethrowProtoJson,
   type ProtoMessage
 } from './proxyConfig.ts'
 import type { WorkloadGroup } from './workloadGroup.ts'
@@ -23,6 +23,8 @@ export const PROXY_CONFIG_ANNOTATION = 'proxy.istio.io/config'
 export class MeshConfigError extends Error {
   override name = 'MeshConfigError'
 }
+
+const asMeshConfigError = (message: string): MeshConfigError => new MeshConfigError(message)
 
 export interface ProxyConfigInputs {
   readonly workloadGroup: WorkloadGroup
@@ -65,13 +67,7 @@ export function helmDefaultMeshConfig(istioNamespace: string, revision?: string)
  * data.mesh), and returns the MeshConfig YAML.
  */
 export function meshConfigFromFile(text: string, source = 'mesh config'): string {
-  let doc: unknown
-  try {
-    doc = parseGoYamlDocument(text, source)
-  } catch (error) {
-    if (error instanceof ProtoJsonError) throw new MeshConfigError(error.message)
-    throw error
-  }
+  const doc = rethrowProtoJson(() => parseGoYamlDocument(text, source), asMeshConfigError)
   if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) {
     const o = doc as Record<string, unknown>
     if (o.kind === 'ConfigMap') {
@@ -118,14 +114,10 @@ export function podPortsJson(ports: Readonly<Record<string, number>>): string {
 }
 
 function parseProxyConfigYaml(text: string, what: string): ProtoMessage | undefined {
-  try {
+  return rethrowProtoJson(() => {
     const doc = parseGoYamlDocument(text, what)
-    if (doc === null) return undefined
-    return parseMessage(proxyConfigSchema, doc, what)
-  } catch (error) {
-    if (error instanceof ProtoJsonError) throw new MeshConfigError(error.message)
-    throw error
-  }
+    return doc === null ? undefined : parseMessage(proxyConfigSchema, doc, what)
+  }, asMeshConfigError)
 }
 
 /** Computes the VM's ProxyConfig exactly as istioctl's createMeshConfig does. */
@@ -133,14 +125,13 @@ export function computeProxyConfig(inputs: ProxyConfigInputs): ComputedProxyConf
   const wg = inputs.workloadGroup
   const stdout: string[] = []
 
-  let mesh: ProtoMessage = { defaultConfig: { proxyMetadata: {} } }
-  try {
+  const mesh = rethrowProtoJson(() => {
+    const base: ProtoMessage = { defaultConfig: { proxyMetadata: {} } }
     const doc = parseGoYamlDocument(inputs.meshConfig, 'mesh config')
-    if (doc !== null) mesh = applyMessage(mesh, parseMessage(meshConfigSchema, doc, 'mesh config'))
-  } catch (error) {
-    if (error instanceof ProtoJsonError) throw new MeshConfigError(error.message)
-    throw error
-  }
+    return doc === null
+      ? base
+      : applyMessage(base, parseMessage(meshConfigSchema, doc, 'mesh config'))
+  }, asMeshConfigError)
   let dc = { ...((mesh.defaultConfig ?? {}) as ProtoMessage) }
   if (isRevisioned(inputs.revision) && !dc.discoveryAddress) {
     dc.discoveryAddress = istiodAddress(inputs.istioNamespace, inputs.revision)
@@ -156,9 +147,10 @@ export function computeProxyConfig(inputs: ProxyConfigInputs): ComputedProxyConf
     ['spec.metadata.annotations', wg.spec.metadata.annotations]
   ]
   for (const [where, annotations] of levels) {
-    if (!Object.hasOwn(annotations, PROXY_CONFIG_ANNOTATION)) continue
+    const annotation = annotations[PROXY_CONFIG_ANNOTATION]
+    if (!Object.hasOwn(annotations, PROXY_CONFIG_ANNOTATION) || annotation === undefined) continue
     const update = parseProxyConfigYaml(
-      annotations[PROXY_CONFIG_ANNOTATION] as string,
+      annotation,
       `WorkloadGroup ${where}["${PROXY_CONFIG_ANNOTATION}"]`
     )
     if (update !== undefined) dc = applyMessage(dc, update)

@@ -56,6 +56,16 @@ export class ProtoJsonError extends Error {
   override name = 'ProtoJsonError'
 }
 
+/** Runs `parse`; a ProtoJsonError it throws becomes the caller's own error, made by `as`. */
+export function rethrowProtoJson<T>(parse: () => T, as: (message: string) => Error): T {
+  try {
+    return parse()
+  } catch (error) {
+    if (error instanceof ProtoJsonError) throw as(error.message)
+    throw error
+  }
+}
+
 /** protoc's JSON name: underscores dropped, the following letter upper-cased. */
 export function jsonName(protoName: string): string {
   return protoName.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase())
@@ -63,267 +73,187 @@ export function jsonName(protoName: string): string {
 
 // ---- schemas (istio/api mesh/v1alpha1/proxy.proto, networking/v1alpha3)
 
-const clientTlsMode = { DISABLE: 0, SIMPLE: 1, MUTUAL: 2, ISTIO_MUTUAL: 3 }
+// Shorthands, so that a message reads as the list of its fields.
+const field = (name: string, type: FieldType): FieldSpec => ({ name, type })
+/** A member of a oneof: emitted even at its zero value once set. */
+const oneof = (name: string, type: FieldType): FieldSpec => ({ name, type, oneof: true })
+const message = (...fields: FieldSpec[]): FieldType => ({ message: () => fields })
+const repeated = (type: FieldType): FieldType => ({ repeated: type })
+const map = (type: FieldType): FieldType => ({ map: type })
+/** An enum whose values are numbered from 0 in the order given. */
+const enumOf = (...names: string[]): FieldType => ({
+  enum: Object.fromEntries(names.map((name, value) => [name, value]))
+})
+/** Fields of one type, in the order given. */
+const fieldsOf = (type: FieldType, ...names: string[]): FieldSpec[] =>
+  names.map(name => field(name, type))
 
-const httpHeader: MessageSchema = [
-  { name: 'name', type: 'string' },
-  { name: 'value', type: 'string' }
-]
+const httpHeader = fieldsOf('string', 'name', 'value')
 
 export const readinessProbeSchema: MessageSchema = [
-  { name: 'initial_delay_seconds', type: 'int32' },
-  { name: 'timeout_seconds', type: 'int32' },
-  { name: 'period_seconds', type: 'int32' },
-  { name: 'success_threshold', type: 'int32' },
-  { name: 'failure_threshold', type: 'int32' },
-  {
-    name: 'http_get',
-    oneof: true,
-    type: {
-      message: () => [
-        { name: 'path', type: 'string' },
-        { name: 'port', type: 'uint32' },
-        { name: 'host', type: 'string' },
-        { name: 'scheme', type: 'string' },
-        { name: 'http_headers', type: { repeated: { message: () => httpHeader } } }
-      ]
-    }
-  },
-  {
-    name: 'tcp_socket',
-    oneof: true,
-    type: {
-      message: () => [
-        { name: 'host', type: 'string' },
-        { name: 'port', type: 'uint32' }
-      ]
-    }
-  },
-  {
-    name: 'exec',
-    oneof: true,
-    type: { message: () => [{ name: 'command', type: { repeated: 'string' } }] }
-  },
-  {
-    name: 'grpc',
-    oneof: true,
-    type: {
-      message: () => [
-        { name: 'port', type: 'uint32' },
-        { name: 'service', type: 'string' }
-      ]
-    }
-  }
+  ...fieldsOf(
+    'int32',
+    'initial_delay_seconds',
+    'timeout_seconds',
+    'period_seconds',
+    'success_threshold',
+    'failure_threshold'
+  ),
+  oneof(
+    'http_get',
+    message(
+      field('path', 'string'),
+      field('port', 'uint32'),
+      ...fieldsOf('string', 'host', 'scheme'),
+      field('http_headers', repeated(message(...httpHeader)))
+    )
+  ),
+  oneof('tcp_socket', message(field('host', 'string'), field('port', 'uint32'))),
+  oneof('exec', message(field('command', repeated('string')))),
+  oneof('grpc', message(field('port', 'uint32'), field('service', 'string')))
 ]
 
 const clientTlsSettings: MessageSchema = [
-  { name: 'mode', type: { enum: clientTlsMode } },
-  { name: 'client_certificate', type: 'string' },
-  { name: 'private_key', type: 'string' },
-  { name: 'ca_certificates', type: 'string' },
-  { name: 'credential_name', type: 'string' },
-  { name: 'subject_alt_names', type: { repeated: 'string' } },
-  { name: 'sni', type: 'string' },
-  { name: 'insecure_skip_verify', type: 'boolValue' },
-  { name: 'ca_crl', type: 'string' }
-]
-
-const tcpKeepalive: MessageSchema = [
-  { name: 'probes', type: 'uint32' },
-  { name: 'time', type: 'duration' },
-  { name: 'interval', type: 'duration' }
+  field('mode', enumOf('DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL')),
+  ...fieldsOf('string', 'client_certificate', 'private_key', 'ca_certificates', 'credential_name'),
+  field('subject_alt_names', repeated('string')),
+  field('sni', 'string'),
+  field('insecure_skip_verify', 'boolValue'),
+  field('ca_crl', 'string')
 ]
 
 const remoteService: MessageSchema = [
-  { name: 'address', type: 'string' },
-  { name: 'tls_settings', type: { message: () => clientTlsSettings } },
-  { name: 'tcp_keepalive', type: { message: () => tcpKeepalive } }
+  field('address', 'string'),
+  field('tls_settings', message(...clientTlsSettings)),
+  field(
+    'tcp_keepalive',
+    message(field('probes', 'uint32'), ...fieldsOf('duration', 'time', 'interval'))
+  )
 ]
 
-const addressOnly: MessageSchema = [{ name: 'address', type: 'string' }]
-
-const customTag: MessageSchema = [
-  { name: 'literal', oneof: true, type: { message: () => [{ name: 'value', type: 'string' }] } },
-  {
-    name: 'environment',
-    oneof: true,
-    type: {
-      message: () => [
-        { name: 'name', type: 'string' },
-        { name: 'default_value', type: 'string' }
-      ]
-    }
-  },
-  {
-    name: 'header',
-    oneof: true,
-    type: {
-      message: () => [
-        { name: 'name', type: 'string' },
-        { name: 'default_value', type: 'string' }
-      ]
-    }
-  }
-]
+const addressOnly = message(field('address', 'string'))
+const nameWithDefault = message(...fieldsOf('string', 'name', 'default_value'))
 
 const tracing: MessageSchema = [
-  { name: 'zipkin', oneof: true, type: { message: () => addressOnly } },
-  {
-    name: 'lightstep',
-    oneof: true,
-    type: {
-      message: () => [
-        { name: 'address', type: 'string' },
-        { name: 'access_token', type: 'string' }
-      ]
-    }
-  },
-  { name: 'datadog', oneof: true, type: { message: () => addressOnly } },
-  {
-    name: 'stackdriver',
-    oneof: true,
-    type: {
-      message: () => [
-        { name: 'debug', type: 'bool' },
-        { name: 'max_number_of_attributes', type: 'int64Value' },
-        { name: 'max_number_of_annotations', type: 'int64Value' },
-        { name: 'max_number_of_message_events', type: 'int64Value' }
-      ]
-    }
-  },
-  {
-    name: 'open_census_agent',
-    oneof: true,
-    type: {
-      message: () => [
-        { name: 'address', type: 'string' },
-        {
-          name: 'context',
-          type: {
-            repeated: {
-              enum: {
-                UNSPECIFIED: 0,
-                W3C_TRACE_CONTEXT: 1,
-                GRPC_BIN: 2,
-                CLOUD_TRACE_CONTEXT: 3,
-                B3: 4
-              }
-            }
-          }
-        }
-      ]
-    }
-  },
-  { name: 'custom_tags', type: { map: { message: () => customTag } } },
-  { name: 'max_path_tag_length', type: 'uint32' },
-  { name: 'sampling', type: 'double' },
-  { name: 'tls_settings', type: { message: () => clientTlsSettings } }
+  oneof('zipkin', addressOnly),
+  oneof('lightstep', message(...fieldsOf('string', 'address', 'access_token'))),
+  oneof('datadog', addressOnly),
+  oneof(
+    'stackdriver',
+    message(
+      field('debug', 'bool'),
+      ...fieldsOf(
+        'int64Value',
+        'max_number_of_attributes',
+        'max_number_of_annotations',
+        'max_number_of_message_events'
+      )
+    )
+  ),
+  oneof(
+    'open_census_agent',
+    message(
+      field('address', 'string'),
+      field(
+        'context',
+        repeated(
+          enumOf('UNSPECIFIED', 'W3C_TRACE_CONTEXT', 'GRPC_BIN', 'CLOUD_TRACE_CONTEXT', 'B3')
+        )
+      )
+    )
+  ),
+  field(
+    'custom_tags',
+    map(
+      message(
+        oneof('literal', message(field('value', 'string'))),
+        oneof('environment', nameWithDefault),
+        oneof('header', nameWithDefault)
+      )
+    )
+  ),
+  field('max_path_tag_length', 'uint32'),
+  field('sampling', 'double'),
+  field('tls_settings', message(...clientTlsSettings))
 ]
 
 const topology: MessageSchema = [
-  { name: 'num_trusted_proxies', type: 'uint32' },
-  {
-    name: 'forward_client_cert_details',
-    type: {
-      enum: {
-        UNDEFINED: 0,
-        SANITIZE: 1,
-        FORWARD_ONLY: 2,
-        APPEND_FORWARD: 3,
-        SANITIZE_SET: 4,
-        ALWAYS_FORWARD_ONLY: 5
-      }
-    }
-  },
-  { name: 'proxy_protocol', type: 'opaque' }
+  field('num_trusted_proxies', 'uint32'),
+  field(
+    'forward_client_cert_details',
+    enumOf(
+      'UNDEFINED',
+      'SANITIZE',
+      'FORWARD_ONLY',
+      'APPEND_FORWARD',
+      'SANITIZE_SET',
+      'ALWAYS_FORWARD_ONLY'
+    )
+  ),
+  field('proxy_protocol', 'opaque')
 ]
 
-const cryptoProvider: MessageSchema = [
-  { name: 'poll_delay', type: 'duration' },
-  { name: 'fallback', type: 'boolValue' }
-]
+const cryptoProvider = message(field('poll_delay', 'duration'), field('fallback', 'boolValue'))
 
 export const proxyConfigSchema: MessageSchema = [
-  { name: 'config_path', type: 'string' },
-  { name: 'binary_path', type: 'string' },
-  { name: 'service_cluster', type: 'string', oneof: true },
-  {
-    name: 'tracing_service_name',
-    oneof: true,
-    type: {
-      enum: { APP_LABEL_AND_NAMESPACE: 0, CANONICAL_NAME_ONLY: 1, CANONICAL_NAME_AND_NAMESPACE: 2 }
-    }
-  },
-  { name: 'drain_duration', type: 'duration' },
-  { name: 'parent_shutdown_duration', type: 'duration' },
-  { name: 'discovery_address', type: 'string' },
-  { name: 'discovery_refresh_delay', type: 'duration' },
-  { name: 'zipkin_address', type: 'string' },
-  { name: 'statsd_udp_address', type: 'string' },
-  { name: 'envoy_metrics_service_address', type: 'string' },
-  { name: 'proxy_admin_port', type: 'int32' },
-  { name: 'availability_zone', type: 'string' },
-  {
-    name: 'control_plane_auth_policy',
-    type: { enum: { NONE: 0, MUTUAL_TLS: 1, INHERIT: 1000 } }
-  },
-  { name: 'custom_config_file', type: 'string' },
-  { name: 'stat_name_length', type: 'int32' },
-  { name: 'concurrency', type: 'int32Value' },
-  { name: 'proxy_bootstrap_template_path', type: 'string' },
-  { name: 'interception_mode', type: { enum: { REDIRECT: 0, TPROXY: 1, NONE: 2 } } },
-  { name: 'tracing', type: { message: () => tracing } },
-  {
-    name: 'sds',
-    type: {
-      message: () => [
-        { name: 'enabled', type: 'bool' },
-        { name: 'k8s_sa_jwt_path', type: 'string' }
-      ]
-    }
-  },
-  { name: 'envoy_access_log_service', type: { message: () => remoteService } },
-  { name: 'envoy_metrics_service', type: { message: () => remoteService } },
-  { name: 'proxy_metadata', type: { map: 'string' } },
-  { name: 'runtime_values', type: { map: 'string' } },
-  { name: 'status_port', type: 'int32' },
-  { name: 'extra_stat_tags', type: { repeated: 'string' } },
-  { name: 'gateway_topology', type: { message: () => topology } },
-  { name: 'termination_drain_duration', type: 'duration' },
-  { name: 'mesh_id', type: 'string' },
-  { name: 'readiness_probe', type: { message: () => readinessProbeSchema } },
-  {
-    name: 'proxy_stats_matcher',
-    type: {
-      message: () => [
-        { name: 'inclusion_prefixes', type: { repeated: 'string' } },
-        { name: 'inclusion_suffixes', type: { repeated: 'string' } },
-        { name: 'inclusion_regexps', type: { repeated: 'string' } }
-      ]
-    }
-  },
-  { name: 'hold_application_until_proxy_starts', type: 'boolValue' },
-  { name: 'ca_certificates_pem', type: { repeated: 'string' } },
-  { name: 'image', type: { message: () => [{ name: 'image_type', type: 'string' }] } },
-  {
-    name: 'private_key_provider',
-    type: {
-      message: () => [
-        { name: 'cryptomb', oneof: true, type: { message: () => cryptoProvider } },
-        { name: 'qat', oneof: true, type: { message: () => cryptoProvider } }
-      ]
-    }
-  },
-  { name: 'proxy_headers', type: 'opaque' },
-  { name: 'file_flush_interval', type: 'duration' },
-  { name: 'file_flush_min_size_kb', type: 'uint32' },
-  { name: 'ca_certificates', type: 'opaque' }
+  ...fieldsOf('string', 'config_path', 'binary_path'),
+  oneof('service_cluster', 'string'),
+  oneof(
+    'tracing_service_name',
+    enumOf('APP_LABEL_AND_NAMESPACE', 'CANONICAL_NAME_ONLY', 'CANONICAL_NAME_AND_NAMESPACE')
+  ),
+  ...fieldsOf('duration', 'drain_duration', 'parent_shutdown_duration'),
+  field('discovery_address', 'string'),
+  field('discovery_refresh_delay', 'duration'),
+  ...fieldsOf('string', 'zipkin_address', 'statsd_udp_address', 'envoy_metrics_service_address'),
+  field('proxy_admin_port', 'int32'),
+  field('availability_zone', 'string'),
+  field('control_plane_auth_policy', { enum: { NONE: 0, MUTUAL_TLS: 1, INHERIT: 1000 } }),
+  field('custom_config_file', 'string'),
+  field('stat_name_length', 'int32'),
+  field('concurrency', 'int32Value'),
+  field('proxy_bootstrap_template_path', 'string'),
+  field('interception_mode', enumOf('REDIRECT', 'TPROXY', 'NONE')),
+  field('tracing', message(...tracing)),
+  field('sds', message(field('enabled', 'bool'), field('k8s_sa_jwt_path', 'string'))),
+  field('envoy_access_log_service', message(...remoteService)),
+  field('envoy_metrics_service', message(...remoteService)),
+  field('proxy_metadata', map('string')),
+  field('runtime_values', map('string')),
+  field('status_port', 'int32'),
+  field('extra_stat_tags', repeated('string')),
+  field('gateway_topology', message(...topology)),
+  field('termination_drain_duration', 'duration'),
+  field('mesh_id', 'string'),
+  field('readiness_probe', message(...readinessProbeSchema)),
+  field(
+    'proxy_stats_matcher',
+    message(
+      ...fieldsOf(
+        repeated('string'),
+        'inclusion_prefixes',
+        'inclusion_suffixes',
+        'inclusion_regexps'
+      )
+    )
+  ),
+  field('hold_application_until_proxy_starts', 'boolValue'),
+  field('ca_certificates_pem', repeated('string')),
+  field('image', message(field('image_type', 'string'))),
+  field(
+    'private_key_provider',
+    message(oneof('cryptomb', cryptoProvider), oneof('qat', cryptoProvider))
+  ),
+  field('proxy_headers', 'opaque'),
+  field('file_flush_interval', 'duration'),
+  field('file_flush_min_size_kb', 'uint32'),
+  field('ca_certificates', 'opaque')
 ]
 
 /** The MeshConfig fields the VM files use. Other fields are ignored, as they do not reach the VM. */
 export const meshConfigSchema: MessageSchema = [
-  { name: 'default_config', type: { message: () => proxyConfigSchema } },
-  { name: 'trust_domain', type: 'string' }
+  field('default_config', message(...proxyConfigSchema)),
+  field('trust_domain', 'string')
 ]
 
 // ---- parsing (protobuf JSON → message with zero values kept)
@@ -372,7 +302,8 @@ export function parseGoDuration(text: string): bigint | undefined {
     const whole = m[1] ?? ''
     const frac = m[2] ?? ''
     if (whole === '' && frac === '') return undefined
-    const unit = units[m[3] as string] as bigint
+    const unit = units[m[3] ?? '']
+    if (unit === undefined) return undefined
     let value = BigInt(whole || '0') * unit
     if (frac !== '') {
       // fractional part, truncated to whole nanoseconds like Go

@@ -4,10 +4,10 @@
 // empty template.serviceAccount is `default`.
 
 import {
-  ProtoJsonError,
   parseGoYamlDocument,
   parseMessage,
   readinessProbeSchema,
+  rethrowProtoJson,
   type MessageSchema,
   type ProtoMessage
 } from './proxyConfig.ts'
@@ -108,13 +108,10 @@ export function workloadGroupFromObject(object: unknown, source = 'WorkloadGroup
       `${source}: metadata.namespace is missing (the namespace of the VM workloads; -n is not used with -f)`
     )
   }
-  let spec: ProtoMessage
-  try {
-    spec = parseMessage(workloadGroupSpecSchema, object.spec ?? {}, 'spec')
-  } catch (error) {
-    if (error instanceof ProtoJsonError) throw new WorkloadGroupError(`${source}: ${error.message}`)
-    throw error
-  }
+  const spec = rethrowProtoJson(
+    () => parseMessage(workloadGroupSpecSchema, object.spec ?? {}, 'spec'),
+    message => new WorkloadGroupError(`${source}: ${message}`)
+  )
   const specMeta = (spec.metadata ?? {}) as ProtoMessage
   const template = (spec.template ?? {}) as ProtoMessage
   const serviceAccount = (template.serviceAccount as string | undefined) ?? ''
@@ -145,12 +142,9 @@ export function workloadGroupFromObject(object: unknown, source = 'WorkloadGroup
 
 /** Parses a WorkloadGroup YAML file's text as istioctl's `-f` does. */
 export function parseWorkloadGroupYaml(text: string, source = 'WorkloadGroup file'): WorkloadGroup {
-  let parsed: unknown
-  try {
-    parsed = parseGoYamlDocument(text, source)
-  } catch (error) {
-    if (error instanceof ProtoJsonError) throw new WorkloadGroupError(error.message)
-    throw error
-  }
+  const parsed = rethrowProtoJson(
+    () => parseGoYamlDocument(text, source),
+    message => new WorkloadGroupError(message)
+  )
   return workloadGroupFromObject(parsed, source)
 }

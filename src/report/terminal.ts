@@ -1,8 +1,9 @@
 // Human output of a run, line by line: pure functions of results, so the CLI and the Action's
 // log print the same words.
 import type { HostResult } from '../host/onboard.ts'
+import { countResults } from '../verify/index.ts'
 import type { CheckResult } from '../verify/types.ts'
-import type { RunReport } from '../engine/report.ts'
+import { stoppedBeforeChange, type RunReport } from '../engine/report.ts'
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
 
@@ -35,19 +36,23 @@ export function reportLines(report: RunReport): string[] {
         `cluster ID "${c.clusterID}", gateway ${c.gateway || 'none'}; ${c.writes} write(s), ${c.unchanged} unchanged`
     )
   }
-  if (report.command === 'apply' || report.command === 'cleanup') {
+  const reachedHosts = !stoppedBeforeChange(report)
+  if ((report.command === 'apply' || report.command === 'cleanup') && reachedHosts) {
     const ready = report.hosts.filter(h => h.status === 'ok' && h.ready).length
     const failed = report.hosts.filter(h => h.status === 'failed').length
     lines.push(`hosts: ${ready} ready, ${failed} failed, ${report.skippedHosts.length} skipped`)
   }
   if (report.checks.length > 0) {
-    const passed = report.checks.filter(c => c.status === 'pass').length
-    const failed = report.checks.filter(c => c.status === 'fail').length
-    lines.push(
-      `checks: ${passed} passed, ${failed} failed, ${report.checks.length - passed - failed} skipped`
-    )
+    const { passed, failed, skipped } = countResults(report.checks)
+    lines.push(`checks: ${passed} passed, ${failed} failed, ${skipped} skipped`)
   }
   if (report.removed.length > 0) lines.push(`removed: ${report.removed.length} object(s)`)
+  if (report.failedPhase !== null) {
+    const untouched = stoppedBeforeChange(report)
+    lines.push(
+      `stopped in ${report.failedPhase}${untouched ? ': nothing was changed on the cluster or any host' : ''}`
+    )
+  }
   for (const problem of report.problems) lines.push(`problem: ${problem}`)
   lines.push(
     `${report.command} ${report.ok ? 'succeeded' : 'FAILED'} in ${seconds(report.durationMs)}`

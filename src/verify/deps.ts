@@ -7,7 +7,7 @@ import type { ClusterClient } from '../cluster/types.ts'
 import type { HostTransport } from '../host/transport.ts'
 import { hostShellOverTransport } from './hostShell.ts'
 import { createKubeVerifyClients } from './podExec.ts'
-import type { VerifyDeps } from './run.ts'
+import type { VerifyDeps } from './runtime.ts'
 import type { CheckResult } from './types.ts'
 
 export interface EngineVerifyInput {

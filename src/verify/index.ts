@@ -1,18 +1,5 @@
 // Public API of the checks that prove a VM is in the mesh.
-export type {
-  CheckKind,
-  CheckResult,
-  CheckStatus,
-  ConnectedProxy,
-  ControlPlane,
-  Evidence,
-  HostShell,
-  PodRef,
-  PodShell,
-  PolicyClient,
-  ShellResult,
-  WorkloadEntryHealth
-} from './types.ts'
+export type * from './types.ts'
 export {
   asUser,
   callerIdentity,
@@ -37,14 +24,10 @@ export {
   type RequestContext,
   type Verdict
 } from './diagnose.ts'
-export {
-  READY_URL,
-  runChecks,
-  STRICT_POLICY_NAME,
-  strictPeerAuthentication,
-  workloadEntryName,
-  type VerifyDeps
-} from './run.ts'
+export { runChecks } from './run.ts'
+export type { VerifyDeps } from './runtime.ts'
+export { READY_URL } from './vmChecks.ts'
+export { STRICT_POLICY_NAME, strictPeerAuthentication } from './strictMtls.ts'
 export { countResults, evidenceSummary, resultTable, type ResultTable } from './render.ts'
 export { hostShellOverTransport } from './hostShell.ts'
 export { istiodServiceName, verifyDeps, type EngineVerifyInput } from './deps.ts'

@@ -6,6 +6,7 @@ import { request as httpsRequest, type RequestOptions } from 'node:https'
 import { Writable } from 'node:stream'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { ClusterClient, KubeObject } from '../cluster/types.ts'
+import { errorMessage } from '../util/errors.ts'
 import type {
   ConnectedProxy,
   ControlPlane,
@@ -249,7 +250,7 @@ export function createKubeVerifyClients(
             finish({
               code: -1,
               stdout: '',
-              stderr: `exec in ${namespace}/${pod} failed: ${error instanceof Error ? error.message : String(error)}`
+              stderr: `exec in ${namespace}/${pod} failed: ${errorMessage(error)}`
             })
           )
       })

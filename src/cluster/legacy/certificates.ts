@@ -1,6 +1,7 @@
 // The bootstrap certificates of the generations before istiod: the Secret istio.<sa> Citadel
 // writes a moment after a service account appears (setupMeshEx.sh machineCerts read it).
 import { certFilesFromSecret, certSecretName } from '../../istio/legacy/scripts.ts'
+import { errorMessage } from '../../util/errors.ts'
 import { ClusterError } from '../errors.ts'
 import type { ClusterClient } from '../types.ts'
 
@@ -74,7 +75,7 @@ export async function legacyCertificates(
   } catch (error) {
     throw new ClusterError(
       'invalid',
-      `${error instanceof Error ? error.message : String(error)} (Citadel writes root-cert.pem, ` +
+      `${errorMessage(error)} (Citadel writes root-cert.pem, ` +
         'cert-chain.pem and key.pem into it)',
       0
     )

@@ -131,7 +131,7 @@ export async function ensureGlobalServiceEntries(
       checked(s.host, () =>
         renderGlobalServiceEntry(
           { name: s.name, namespace: s.namespace, ports: s.ports, protocols: s.protocols },
-          allocations[s.host] as string,
+          allocations[s.host] ?? '',
           [gatewayIsIP ? input.gateway : placeholder]
         )
       )
@@ -224,10 +224,10 @@ function corefileGlobalTargets(corefile: string): string[] | null {
   const targets: string[] = []
   let depth = 0
   for (let i = start; i < lines.length; i++) {
-    const line = lines[i] as string
+    const line = lines[i] ?? ''
     const m = /^\s*(proxy|forward)\s+\S+\s+(.*)$/.exec(line)
     if (m && i > start) {
-      for (const t of (m[2] as string).split(/\s+/)) {
+      for (const t of (m[2] ?? '').split(/\s+/)) {
         if (t === '{' || t === '') break
         targets.push(t.replace(/^dns:\/\//, '').replace(/:53$/, ''))
       }
@@ -371,7 +371,7 @@ export async function checkGlobalDnsStub(
             string,
             string
           >
-        )['stubDomains'] as string)
+        )['stubDomains'] ?? '')
   const record: StubRecord = {
     where: flavour.where,
     key: flavour.key,

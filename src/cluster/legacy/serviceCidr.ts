@@ -2,6 +2,7 @@
 // objects where the API serves them, else the range the API server names when a dry-run Service
 // asks for an address outside it, else the kube-apiserver pod's --service-cluster-ip-range.
 import { isIP } from 'node:net'
+import { errorMessage } from '../../util/errors.ts'
 import { ClusterError } from '../errors.ts'
 import type { ClusterClient, KubeObject } from '../types.ts'
 
@@ -82,10 +83,6 @@ function fatal(error: unknown): boolean {
   )
 }
 
-function reason(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}
-
 type Attempt = { found: ServiceCidr } | { why: string }
 
 async function fromServiceCidrObjects(client: ClusterClient): Promise<Attempt> {
@@ -103,7 +100,7 @@ async function fromServiceCidrObjects(client: ClusterClient): Promise<Attempt> {
     } catch (error) {
       if (fatal(error)) throw error
       // a version that does not serve the kind: 404, or the client finds no such kind in it
-      whys.push(`networking.k8s.io/${version}: ${reason(error)}`)
+      whys.push(`networking.k8s.io/${version}: ${errorMessage(error)}`)
     }
   }
   return { why: whys.join('; ') }
@@ -128,9 +125,9 @@ async function fromDryRun(client: ClusterClient): Promise<Attempt> {
       whys.push(`the API server accepted clusterIP ${ip}`)
     } catch (error) {
       if (fatal(error)) throw error
-      const cidrs = cidrFromDryRunMessage(reason(error))
+      const cidrs = cidrFromDryRunMessage(errorMessage(error))
       if (cidrs.length > 0) return { found: { cidrs, source: 'dry-run' } }
-      return { why: reason(error) }
+      return { why: errorMessage(error) }
     }
   }
   return { why: whys.join('; ') }
@@ -156,7 +153,7 @@ async function fromApiserverPods(client: ClusterClient): Promise<Attempt> {
     })
   } catch (error) {
     if (fatal(error)) throw error
-    return { why: reason(error) }
+    return { why: errorMessage(error) }
   }
   if (pods.length === 0)
     return {
@@ -185,7 +182,7 @@ export async function discoverServiceCidr(client: ClusterClient): Promise<Servic
       attempt = await path(client)
     } catch (error) {
       if (fatal(error)) throw error
-      attempt = { why: reason(error) }
+      attempt = { why: errorMessage(error) }
     }
     if ('found' in attempt) return attempt.found
     tried.push(`${what}: ${attempt.why}`)

@@ -74,6 +74,27 @@ export function requirePort(what: string, port: number): number {
   return port
 }
 
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+
+/**
+ * A service's ports as [name, number] pairs, each a port number under a valid port name;
+ * `where` (a host, say) starts the messages.
+ */
+export function checkedPorts(
+  ports: Readonly<Record<string, number>>,
+  where?: string
+): [string, number][] {
+  const list = Object.entries(ports)
+  for (const [name, port] of list) {
+    requirePort(`${where !== undefined ? `${where} ` : ''}port ${name}`, port)
+    if (!PORT_NAME.test(name)) {
+      const at = where !== undefined ? `${where}: ` : ''
+      throw new LegacyInputError(`${at}port name "${name}" is not a valid port name`)
+    }
+  }
+  return list
+}
+
 /** Ports in the given order, duplicates dropped: `3306,8080`. */
 export function portList(what: string, ports: readonly number[]): string {
   const seen = new Set<number>()
@@ -145,7 +166,6 @@ function canonicalProtocol(p: string): string {
   return all.find(a => a.toLowerCase() === p.toLowerCase()) ?? p.toUpperCase()
 }
 
-/** One YAML document (no leading `---`), keys in insertion order. */
 /** Checks that every key of `protocols` names one of `ports`. */
 export function requireKnownPortNames(
   what: string,
@@ -158,11 +178,7 @@ export function requireKnownPortNames(
   }
 }
 
+/** One YAML document (no leading `---`), keys in insertion order. */
 export function toYaml(value: unknown): string {
   return stringify(value, { lineWidth: 0 })
-}
-
-/** Several documents separated by `---`. */
-export function toYamlDocuments(values: readonly unknown[]): string {
-  return values.map(toYaml).join('---\n')
 }

@@ -5,6 +5,7 @@
 import {
   LegacyInputError,
   MANAGED_LABELS,
+  checkedPorts,
   formatEnvFile,
   portList,
   protocolForPortName,
@@ -12,7 +13,6 @@ import {
   requireDnsLabel,
   requireIP,
   requireKnownPortNames,
-  requirePort,
   toYaml
 } from './common.ts'
 
@@ -99,16 +99,11 @@ export interface HostServiceInput {
   readonly clusterDomain?: string
 }
 
-function checkedPorts(ports: Readonly<Record<string, number>>): [string, number][] {
-  const list = Object.entries(ports)
-  if (list.length === 0) throw new LegacyInputError('a host service needs at least one port')
-  for (const [name, port] of list) {
-    requirePort(`port ${name}`, port)
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
-      throw new LegacyInputError(`port name "${name}" is not a valid port name`)
-    }
+function hostServicePorts(ports: Readonly<Record<string, number>>): [string, number][] {
+  if (Object.keys(ports).length === 0) {
+    throw new LegacyInputError('a host service needs at least one port')
   }
-  return list
+  return checkedPorts(ports)
 }
 
 /**
@@ -118,7 +113,7 @@ function checkedPorts(ports: Readonly<Record<string, number>>): [string, number]
 export function renderHostServiceEntry(input: HostServiceInput): string {
   const name = requireDnsLabel('name', input.name)
   const ns = requireDnsLabel('namespace', input.namespace)
-  const ports = checkedPorts(input.ports)
+  const ports = hostServicePorts(input.ports)
   requireKnownPortNames(name, input.ports, input.protocols)
   if (input.endpoints.length === 0)
     throw new LegacyInputError('a STATIC ServiceEntry needs an endpoint')
@@ -160,7 +155,7 @@ export function renderSelectorlessService(input: Omit<HostServiceInput, 'endpoin
     kind: 'Service',
     metadata: { name, namespace: ns, labels: { ...MANAGED_LABELS } },
     spec: {
-      ports: checkedPorts(input.ports).map(([n, port]) => ({
+      ports: hostServicePorts(input.ports).map(([n, port]) => ({
         name: n,
         port,
         protocol: 'TCP',

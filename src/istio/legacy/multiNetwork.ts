@@ -5,12 +5,12 @@
 import {
   LegacyInputError,
   MANAGED_LABELS,
+  checkedPorts,
   isManaged,
   protocolForPortName,
   requireDnsLabel,
   requireIP,
   requireKnownPortNames,
-  requirePort,
   toYaml
 } from './common.ts'
 
@@ -111,7 +111,7 @@ export function allocateGlobalAddresses(
     .filter(h => !wanted.includes(h))
     .sort()
   const allocations: Record<string, string> = {}
-  for (const h of wanted) allocations[h] = result[h] as string
+  for (const h of wanted) allocations[h] = result[h] ?? ''
   return { allocations, assigned, released }
 }
 
@@ -181,14 +181,8 @@ export function renderGlobalServiceEntry(
   if (fromAddress(address) === undefined) {
     throw new LegacyInputError(`${host}: ${address} is not a usable address in 127.255.0.0/16`)
   }
-  const ports = Object.entries(service.ports)
-  if (ports.length === 0) throw new LegacyInputError(`${host}: no ports`)
-  for (const [n, p] of ports) {
-    requirePort(`${host} port ${n}`, p)
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n)) {
-      throw new LegacyInputError(`${host}: port name "${n}" is not a valid port name`)
-    }
-  }
+  if (Object.keys(service.ports).length === 0) throw new LegacyInputError(`${host}: no ports`)
+  const ports = checkedPorts(service.ports, host)
   requireKnownPortNames(host, service.ports, service.protocols)
   if (gateways.length === 0) throw new LegacyInputError(`${host}: no gateway address`)
   return toYaml({
@@ -221,7 +215,7 @@ export function renderGlobalServiceEntry(
 export function globalHostsLines(allocations: Readonly<Record<string, string>>): string {
   return Object.keys(allocations)
     .sort()
-    .map(h => `${allocations[h] as string} ${h}\n`)
+    .map(h => `${allocations[h] ?? ''} ${h}\n`)
     .join('')
 }
 
@@ -280,7 +274,7 @@ export function ensureCorefileGlobalStub(
   let depth = 0
   let end = -1
   for (let i = start; i < lines.length; i++) {
-    for (const ch of lines[i] as string) {
+    for (const ch of lines[i] ?? '') {
       if (ch === '{') depth++
       else if (ch === '}') depth--
     }

@@ -9,6 +9,7 @@
 // An existing Service is never rewritten (as istioctl), but one with a selector is refused:
 // the endpoints controller would overwrite the hand-made Endpoints.
 
+import type { ObjectMetaOut } from '../manifests.ts'
 import {
   LegacyInputError,
   MANAGED_LABELS,
@@ -24,66 +25,50 @@ export interface PortSpec {
   readonly port: number
 }
 
-export interface ServicePortView {
+/** A port of a Service or of an Endpoints subset, as read from the cluster. */
+export interface PortView {
   readonly name?: string
   readonly port: number
   readonly protocol?: string
+}
+
+/** The metadata read from the cluster. */
+export interface ObjectMetaView {
+  readonly name: string
+  readonly namespace: string
+  readonly labels?: Readonly<Record<string, string>>
+  readonly annotations?: Readonly<Record<string, string>>
 }
 
 export interface ServiceView {
-  readonly metadata: {
-    readonly name: string
-    readonly namespace: string
-    readonly labels?: Readonly<Record<string, string>>
-  }
+  readonly metadata: ObjectMetaView
   readonly spec?: {
     readonly selector?: Readonly<Record<string, string>>
-    readonly ports?: readonly ServicePortView[]
+    readonly ports?: readonly PortView[]
   }
-}
-
-export interface EndpointPortView {
-  readonly name?: string
-  readonly port: number
-  readonly protocol?: string
 }
 
 export interface EndpointSubsetView {
   readonly addresses?: readonly { readonly ip: string }[]
-  readonly ports?: readonly EndpointPortView[]
+  readonly ports?: readonly PortView[]
 }
 
 export interface EndpointsView {
-  readonly metadata: {
-    readonly name: string
-    readonly namespace: string
-    readonly labels?: Readonly<Record<string, string>>
-    readonly annotations?: Readonly<Record<string, string>>
-  }
+  readonly metadata: ObjectMetaView
   readonly subsets?: readonly EndpointSubsetView[]
 }
 
 export interface ServiceObject {
   apiVersion: 'v1'
   kind: 'Service'
-  metadata: {
-    name: string
-    namespace: string
-    labels: Record<string, string>
-    annotations?: Record<string, string>
-  }
+  metadata: ObjectMetaOut
   spec: { ports: { name: string; port: number; protocol: 'TCP'; targetPort: number }[] }
 }
 
 export interface EndpointsObject {
   apiVersion: 'v1'
   kind: 'Endpoints'
-  metadata: {
-    name: string
-    namespace: string
-    labels: Record<string, string>
-    annotations?: Record<string, string>
-  }
+  metadata: ObjectMetaOut
   subsets: {
     addresses: { ip: string }[]
     ports: { name: string; port: number; protocol: 'TCP' }[]
@@ -110,10 +95,14 @@ export interface RegistryPlan {
   readonly messages: readonly string[]
 }
 
-export interface RegisterRequest {
+/** `<service> <address>` of both commands (the service in `namespace`). */
+export interface RegistryTarget {
   readonly service: string
   readonly namespace: string
   readonly address: string
+}
+
+export interface RegisterRequest extends RegistryTarget {
   readonly ports: readonly PortSpec[]
   readonly labels?: Readonly<Record<string, string>>
   readonly annotations?: Readonly<Record<string, string>>
@@ -169,7 +158,7 @@ function copySubsets(
 }
 
 function endpointsFrom(view: EndpointsView, subsets: EndpointsObject['subsets']): EndpointsObject {
-  const metadata: EndpointsObject['metadata'] = {
+  const metadata: ObjectMetaOut = {
     name: view.metadata.name,
     namespace: view.metadata.namespace,
     labels: { ...(view.metadata.labels ?? {}) }
@@ -178,21 +167,31 @@ function endpointsFrom(view: EndpointsView, subsets: EndpointsObject['subsets'])
   return { apiVersion: 'v1', kind: 'Endpoints', metadata, subsets }
 }
 
+/** Existing objects of the service a plan is made against. */
+export interface RegistryObjects {
+  readonly service?: ServiceView
+  readonly endpoints?: EndpointsView
+}
+
+/** The target, checked: the Service's name and namespace, and the host's IP. */
+function checkedTarget(request: RegistryTarget): { name: string; namespace: string; ip: string } {
+  return {
+    name: requireDnsLabel('service', request.service),
+    namespace: requireDnsLabel('namespace', request.namespace),
+    ip: requireIP('address', request.address)
+  }
+}
+
 /** Plan `register <service> <address> [name:]port…` against the objects that exist. */
-export function planRegister(
-  existing: { readonly service?: ServiceView; readonly endpoints?: EndpointsView },
-  request: RegisterRequest
-): RegistryPlan {
-  const name = requireDnsLabel('service', request.service)
-  const namespace = requireDnsLabel('namespace', request.namespace)
-  const ip = requireIP('address', request.address)
+export function planRegister(existing: RegistryObjects, request: RegisterRequest): RegistryPlan {
+  const { name, namespace, ip } = checkedTarget(request)
   const ports = namedPorts(request.ports)
   const sa = request.serviceAccount ?? 'default'
   const labels = { ...(request.labels ?? {}), ...MANAGED_LABELS }
   const annotations: Record<string, string> = { ...(request.annotations ?? {}) }
   if (sa !== '') annotations[SERVICE_ACCOUNTS_ANNOTATION] = sa
-  const meta = (): EndpointsObject['metadata'] => {
-    const m: EndpointsObject['metadata'] = { name, namespace, labels: { ...labels } }
+  const meta = (): ObjectMetaOut => {
+    const m: ObjectMetaOut = { name, namespace, labels: { ...labels } }
     if (Object.keys(annotations).length > 0) m.annotations = { ...annotations }
     return m
   }
@@ -252,13 +251,8 @@ export function planRegister(
 }
 
 /** Plan `deregister <service> <address>`. */
-export function planDeregister(
-  existing: { readonly service?: ServiceView; readonly endpoints?: EndpointsView },
-  request: { readonly service: string; readonly namespace: string; readonly address: string }
-): RegistryPlan {
-  const name = requireDnsLabel('service', request.service)
-  const namespace = requireDnsLabel('namespace', request.namespace)
-  const ip = requireIP('address', request.address)
+export function planDeregister(existing: RegistryObjects, request: RegistryTarget): RegistryPlan {
+  const { name, namespace, ip } = checkedTarget(request)
   const ep = existing.endpoints
   if (!ep) {
     return {

@@ -172,55 +172,6 @@ export interface CertFile {
   readonly owner: 'istio-proxy'
 }
 
-export interface ConfigMapView {
-  readonly metadata?: { readonly name?: string; readonly namespace?: string }
-  readonly data?: Readonly<Record<string, string>>
-}
-
-/**
- * 1.6/1.7 machineCerts: the root certificate from ConfigMap istio-system/istio-security, key
- * caTLSRootCert (plain text, not base64); the workload cert was minted locally.
- */
-export function rootCertFromIstioSecurity(configMap: ConfigMapView): CertFile {
-  const where = `ConfigMap ${configMap.metadata?.namespace ?? '?'}/${configMap.metadata?.name ?? '?'}`
-  const content = configMap.data?.['caTLSRootCert']
-  if (content === undefined || content === '')
-    throw new LegacyInputError(`${where} has no caTLSRootCert`)
-  if (!content.includes('-----BEGIN ')) {
-    throw new LegacyInputError(`${where}: caTLSRootCert does not hold a PEM block`)
-  }
-  const text = content.endsWith('\n') ? content : content + '\n'
-  return {
-    name: 'root-cert.pem',
-    path: `${CERTS_DIR}/root-cert.pem`,
-    content: text,
-    mode: 0o644,
-    owner: 'istio-proxy'
-  }
-}
-
-/**
- * Where the old sidecar finds pilot when cluster.env does not say (the VM package contract):
- * ISTIO_PILOT_PORT 8080 up to 1.0, 15011 from 1.1 (mTLS; 15005 was the 0.7/0.8 mTLS port);
- * PILOT_ADDRESS istio-pilot.<ns>:<port>; node agent CITADEL_ADDRESS istio-citadel:8060.
- */
-export function legacyPilotDefaults(
-  istioVersion: string,
-  systemNamespace = 'istio-system'
-): { readonly pilotPort: number; readonly pilotAddress: string; readonly citadelAddress: string } {
-  const m = /^(\d+)\.(\d+)/.exec(istioVersion)
-  if (!m) throw new LegacyInputError(`"${istioVersion}" is not an Istio version such as 0.8.0`)
-  const ns = requireDnsLabel('systemNamespace', systemNamespace)
-  const major = Number(m[1])
-  const minor = Number(m[2])
-  const pilotPort = major > 1 || (major === 1 && minor >= 1) ? 15011 : 8080
-  return {
-    pilotPort,
-    pilotAddress: `istio-pilot.${ns}:${pilotPort}`,
-    citadelAddress: 'istio-citadel:8060'
-  }
-}
-
 export interface CertSecretView {
   readonly metadata?: { readonly name?: string; readonly namespace?: string }
   /** base64 values, as the API returns them. */

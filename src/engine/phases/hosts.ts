@@ -1,0 +1,105 @@
+// hosts: the VMs of this shard, each over its one connection: onboarded (apply), connected for
+// the checks (verify), or cleaned (cleanup).
+import { closeTransports, askOver, openTransports } from '../../host/connections.ts'
+import { onboardFleet, uninstallFleet } from '../../host/fleet.ts'
+import type { HostResult } from '../../host/onboard.ts'
+import type { HostTransport } from '../../host/transport.ts'
+import { errorMessage } from '../../util/errors.ts'
+import { knownAddresses, meshAddress } from '../addresses.ts'
+import { produced, type Phase } from '../runner.ts'
+import type { RunState } from '../state.ts'
+
+function hostProblems(results: readonly HostResult[]): string[] {
+  return results
+    .filter(result => result.status === 'failed')
+    .map(r => `${r.host}: ${r.error?.phase ?? 'host'}: ${r.error?.message ?? 'failed'}`)
+}
+
+const ofShard = (state: RunState): string =>
+  `${state.vms.length} of ${state.description.vms.length} VM(s)`
+
+export const onboard: Phase<RunState> = {
+  name: 'hosts',
+  title: state => `onboarding ${ofShard(state)}`,
+  needs: ['inputs', 'prepared', 'addresses', 'render'],
+  produces: ['transports', 'fleet', 'ready'],
+  async run(state, run) {
+    const { description, options, report } = state
+    const addresses = produced(state, 'addresses')
+    const render = produced(state, 'render')
+    const { addressOptions } = produced(state, 'inputs')
+    // each host's one connection serves the checks too; closed when the run ends
+    const transports = new Map<string, HostTransport>()
+    state.transports = transports
+    run.defer(() => closeTransports(transports))
+    const ask = askOver(vm => transports.get(vm.name), addressOptions.publicLookupUrl)
+    const fleet = await onboardFleet({
+      keepOpen: transports,
+      description,
+      env: options.env,
+      warn: options.warn,
+      filesFor: async vm => {
+        options.onHostStarted?.(vm.name)
+        if (!addresses.has(vm.name))
+          addresses.set(vm.name, await meshAddress(vm, ask, addressOptions))
+        return render(vm)
+      },
+      istioVersion: produced(state, 'prepared').discovery.istioVersion ?? '',
+      ...(options.onHostResult ? { onResult: options.onHostResult } : {}),
+      ...(options.runnerPackageCache ? { runnerPackageCache: options.runnerPackageCache } : {}),
+      ...(options.readyTimeoutSec !== undefined ? { readyTimeoutSec: options.readyTimeoutSec } : {})
+    })
+    state.fleet = fleet
+    report.hosts = fleet.results.filter(result => result.status !== 'skipped')
+    report.skippedHosts = fleet.results.filter(r => r.status === 'skipped').map(r => r.host)
+    report.problems.push(...hostProblems(fleet.results))
+    state.ready = new Map(
+      fleet.results
+        .filter(r => r.status === 'ok' && r.ready)
+        .map(r => [r.host, addresses.get(r.host) ?? ''])
+    )
+  }
+}
+
+export const connect: Phase<RunState> = {
+  name: 'hosts',
+  title: state => `connecting to ${ofShard(state)} for the checks`,
+  needs: ['inputs'],
+  produces: ['transports', 'addresses'],
+  async run(state, run) {
+    const { description, vms, options } = state
+    const { secrets, addressOptions } = produced(state, 'inputs')
+    const transports = await openTransports(description, vms, secrets, options.warn)
+    state.transports = transports
+    run.defer(() => closeTransports(transports))
+    const addresses = knownAddresses(vms, addressOptions)
+    const ask = askOver(vm => transports.get(vm.name), addressOptions.publicLookupUrl)
+    for (const vm of vms.filter(vm => !addresses.has(vm.name))) {
+      try {
+        addresses.set(vm.name, await meshAddress(vm, ask, addressOptions))
+      } catch (error) {
+        options.warn(errorMessage(error))
+      }
+    }
+    state.addresses = addresses
+  }
+}
+
+export const uninstall: Phase<RunState> = {
+  name: 'hosts',
+  title: state => `removing the sidecar from ${state.vms.length} VM(s)`,
+  needs: ['inputs'],
+  produces: [],
+  async run(state) {
+    const { description, options, report } = state
+    const fleet = await uninstallFleet({
+      description,
+      env: options.env,
+      warn: options.warn,
+      keepPackage: options.keepPackage ?? false,
+      ...(options.onHostResult ? { onResult: options.onHostResult } : {})
+    })
+    report.hosts = fleet.results
+    report.problems.push(...hostProblems(fleet.results))
+  }
+}

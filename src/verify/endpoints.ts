@@ -1,0 +1,75 @@
+// Where a check's request comes from and goes to: its kind, the VM it is about, the URL (from
+// `url`, or a VM's mesh address or a pod's IP for `to`) and what the diagnosis needs of it.
+import type { Check, Endpoint } from '../config/index.ts'
+import type { RequestContext, RequestKind } from './diagnose.ts'
+import type { Runtime, VmState } from './runtime.ts'
+
+export function kindOf(check: Check): RequestKind {
+  if (check.from.kind === 'vm') return check.to?.kind === 'vm' ? 'host-to-host' : 'host-to-cluster'
+  return check.to?.kind === 'vm' ? 'cluster-to-host' : 'pod-to-pod'
+}
+
+/** The VM a check is about: its source, else its target. */
+export function checkVm(check: Check): string | undefined {
+  if (check.from.kind === 'vm') return check.from.name
+  return check.to?.kind === 'vm' ? check.to.name : undefined
+}
+
+/** Why the check cannot run yet: a VM at either end is not ready (undefined: it can). */
+export function unreadyEndpoint(check: Check, vms: Map<string, VmState>): string | undefined {
+  for (const e of [check.from, check.to]) {
+    if (e?.kind !== 'vm') continue
+    const state = vms.get(e.name)
+    if (state && !state.ready) return state.why ?? `vm/${e.name} is not ready`
+  }
+  return undefined
+}
+
+function endpointText(e: Endpoint): string {
+  return e.kind === 'vm' ? `vm/${e.name}` : `pod/${e.namespace}/${e.selector}`
+}
+
+function hostPart(address: string): string {
+  return address.includes(':') ? `[${address}]` : address
+}
+
+/** The URL requested: `url` as given, else the target VM's or pod's address, port and path. */
+export async function targetUrl(
+  rt: Runtime,
+  check: Check,
+  vms: Map<string, VmState>
+): Promise<string | { error: string }> {
+  if (check.url !== null) return check.url
+  const to = check.to
+  if (!to) return { error: 'the check has neither url nor to' }
+  if (to.kind === 'vm') {
+    const address = vms.get(to.name)?.address
+    if (!address) return { error: `the address of vm/${to.name} is not known` }
+    return `http://${hostPart(address)}:${check.port ?? 80}${check.path}`
+  }
+  const pods = rt.deps.pods
+  if (!pods) return { error: 'no cluster connection to find the target pod' }
+  const pod = await pods.findPod(to.namespace, to.selector)
+  if (!pod?.ip) return { error: `no running pod with an IP matches ${endpointText(to)}` }
+  return `http://${hostPart(pod.ip)}:${check.port ?? 80}${check.path}`
+}
+
+/** What the diagnosis knows of a request before it is sent (all but where it comes from). */
+export type RequestTarget = Omit<RequestContext, 'from'>
+
+export function requestTarget(check: Check, url: string): RequestTarget {
+  const parsed = new URL(url)
+  return {
+    kind: kindOf(check),
+    url,
+    host: parsed.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)),
+    expect: check.expect,
+    requireEnvoy: check.from.kind === 'vm' || check.to?.kind === 'vm'
+  }
+}
+
+/** The target's host is a name to resolve, not an IPv4 or IPv6 address. */
+export function isHostName(host: string): boolean {
+  return !/^[\d.]+$/.test(host) && !host.includes(':')
+}
