@@ -1,5 +1,6 @@
 // `npm run demo`: the lab with three VMs, the bundled Action run exactly as GitHub runs it
-// (apply, then its post step), the job summary printed, and the lab taken down again.
+// (apply, then its post step), the job summary printed, and the lab taken down again. The
+// runner stand-in (lab/github.ts) fails the demo if any secret is readable in what it shows.
 import { readFileSync } from 'node:fs'
 import { startLabEnvironment } from './environment.ts'
 import { runAction } from './github.ts'
@@ -58,6 +59,10 @@ async function main(): Promise<number> {
     const post = await runAction('post', { inputs, state: main.state, timeoutMs: 300_000 })
     process.stdout.write(post.stdout)
     say(`post exited ${post.code}`)
+    // runAction throws a SecretLeak when any secret it knows is readable: reaching here proves it
+    say(
+      `runner stand-in: ${main.masks.length + post.masks.length} value(s) masked; no secret readable in the log, summary, outputs or state`
+    )
 
     const managed = env.cluster.store
       .list('workloadentries', 'vm')

@@ -3,7 +3,10 @@
 // nothing for the post step to clean up. The committed bundle against a sandbox API on loopback.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { runAction } from '../../lab/github.ts'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { repoRoot, runAction } from '../../lab/github.ts'
 import { startSandboxCluster, type SandboxCluster } from '../../lab/cluster/index.ts'
 import type { RunReport } from '../../src/engine/report.ts'
 
@@ -29,11 +32,22 @@ function groups(stdout: string): string[] {
 
 describe('the Action: phases as log groups, preflight before the first write', () => {
   let sandbox: SandboxCluster
+  let dir: string
+  // the lab's description, with a package file that exists wherever the test runs
+  let config: string
   before(async () => {
     sandbox = await startSandboxCluster({ host: '127.0.0.1', echo: false })
+    dir = mkdtempSync(join(tmpdir(), 'mesh-expansion-phases-'))
+    const pkg = join(dir, 'istio-sidecar.deb')
+    writeFileSync(pkg, 'not really a package: preflight only hashes it')
+    config = readFileSync(join(repoRoot, 'examples', 'lab.yaml'), 'utf8').replace(
+      /package: \S+/,
+      `package: ${pkg}`
+    )
   })
   after(async () => {
     await sandbox?.close()
+    if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
   test('plan: one log group per phase of the report, titled by the phase', async () => {
@@ -59,7 +73,7 @@ describe('the Action: phases as log groups, preflight before the first write', (
     const from = sandbox.requestLog.entries.length
     const run = await runAction('main', {
       inputs: {
-        'config-file': 'examples/lab.yaml',
+        config,
         command: 'apply',
         cleanup: 'always',
         kubeconfig: sandbox.kubeconfig,

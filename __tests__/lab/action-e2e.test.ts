@@ -97,6 +97,9 @@ describe('the Action on the lab', labTestOptions(), () => {
     }
   })
 
+  // The runner stand-in already failed any run above in which a secret it knows (the key and
+  // its lines, the kubeconfig token, any JWT such as a bootstrap token) was readable; this
+  // checks the same by hand, and that the secrets were masked, not merely absent.
   test('no secret in any log, summary, output or report', () => {
     const kubeconfig = inputs.kubeconfig ?? ''
     const adminToken = /token: (\S+)/.exec(kubeconfig)?.[1] ?? ''
@@ -105,6 +108,7 @@ describe('the Action on the lab', labTestOptions(), () => {
       .filter(line => line.length >= 16 && !line.startsWith('-----'))
     assert.ok(adminToken.length > 8 && keyLines.length > 0, 'the test knows the secrets')
     assert.equal(runs.length, 3)
+    for (const run of runs) assert.ok(run.masks.includes(adminToken), 'the token was masked')
     for (const run of runs) {
       // ::add-mask:: lines are how secrets reach the runner's masker; the runner never shows them
       const visible = [run.stdout, run.stderr, run.summary, ...Object.values(run.outputs)]

@@ -286,10 +286,12 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
     await ssh(vm, 'sudo systemctl stop istio')
     await ssh(vm, change)
     try {
+      // the package's script appends to istio.log (upstream's since 1.23): this start's lines only
+      const before = Number((await ssh(vm, 'sudo wc -c < /var/log/istio/istio.log')).trim())
       await ssh(vm, 'sudo systemctl start istio')
       let log = ''
       await until(`${reasons.join(' and ')} in istio.log`, 20_000, async () => {
-        log = await ssh(vm, 'sudo cat /var/log/istio/istio.log')
+        log = (await ssh(vm, 'sudo cat /var/log/istio/istio.log')).slice(before)
         return reasons.every(reason => reason.test(log))
       })
       assert.equal(await readiness(vm), '503')
@@ -311,7 +313,7 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
     )
   })
 
-  test('an expired token on the VM: not ready, authentication failure', async () => {
+  test('an expired token on a VM without a valid workload certificate: not ready, authentication failure', async () => {
     assert.ok(cluster)
     const expired = cluster.mintServiceAccountToken({
       namespace: 'vm',
@@ -321,9 +323,12 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
     })
     await writeFile(join(workdir, 'expired-token'), expired)
     await scp(vm, [join(workdir, 'expired-token')])
+    // The certificate of the first start would still authenticate (the CA takes a valid client
+    // certificate first, lab/mesh/FIDELITY.md): moved away, as on a VM that never had one.
     await expectFailure(
-      'sudo cp /var/run/secrets/tokens/istio-token /root/istio-token && sudo cp "${HOME}"/expired-token /var/run/secrets/tokens/istio-token',
-      'sudo cp /root/istio-token /var/run/secrets/tokens/istio-token',
+      'sudo cp /var/run/secrets/tokens/istio-token /root/istio-token && sudo cp "${HOME}"/expired-token /var/run/secrets/tokens/istio-token' +
+        ' && sudo mv /etc/certs/cert-chain.pem /etc/certs/key.pem /root/',
+      'sudo cp /root/istio-token /var/run/secrets/tokens/istio-token && sudo mv /root/cert-chain.pem /root/key.pem /etc/certs/',
       [/failed to warm certificate/, /authentication failure/]
     )
   })

@@ -175,6 +175,35 @@ describe('istiod stand-in', labTestOptions(), () => {
     }
   })
 
+  test('a valid client certificate authenticates first, whatever the token; an expired one fails like the handshake', async () => {
+    const { csrPem } = csr(dir, identity)
+    const expiredToken = tokens.mint({
+      namespace: 'vm',
+      serviceAccount: 'vm-sa',
+      expirationSeconds: -10
+    })
+    const ask = async (validForSeconds: number): Promise<Reply> => {
+      const client = await ca.issue({ commonName: 'vm-sa', uris: [identity], validForSeconds })
+      return call(
+        istiod,
+        ca,
+        'POST',
+        '/v1/certificates',
+        { csr: csrPem },
+        {
+          cert: client.certPem,
+          key: client.keyPem,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${expiredToken}` }
+        }
+      )
+    }
+    const valid = await ask(3600)
+    assert.equal(valid.status, 200, valid.body)
+    const expired = await ask(-60)
+    assert.equal(expired.status, 503, expired.body)
+    assert.match(expired.body, /tls: bad certificate/)
+  })
+
   test('names and the stream need an issued client certificate; the stream lists the proxy', async () => {
     assert.equal((await call(istiod, ca, 'GET', '/v1/names')).status, 401)
     assert.equal((await call(istiod, ca, 'POST', '/v1/connect', { node: {} })).status, 401)

@@ -73,6 +73,18 @@ function startEcho(host: string, port: number): Promise<Server> {
   })
 }
 
+/** Where the package's scripts find their files in the sandbox (the VM's paths under its root). */
+function agentPaths({ sandbox }: { sandbox: AgentSandbox }): Record<string, string> {
+  return {
+    ISTIO_SIDECAR_CONFIG: join(sandbox.root, 'var/lib/istio/envoy/sidecar.env'),
+    ISTIO_CLUSTER_CONFIG: join(sandbox.root, 'var/lib/istio/envoy/cluster.env'),
+    ISTIO_BIN_BASE: join(sandbox.root, 'usr/local/bin'),
+    ISTIO_LOG_DIR: join(sandbox.root, 'var/log/istio'),
+    PROV_CERT: './etc/certs',
+    OUTPUT_CERTS: './etc/certs'
+  }
+}
+
 const files: Omit<VmFilesInput, 'istiodIp'> = {
   workloadName: 'vm-app',
   namespace: 'vm',
@@ -97,6 +109,10 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
       hosts?: boolean
       validitySeconds?: number
       probe?: Record<string, unknown>
+      /** A workload certificate in /etc/certs from an earlier run (a restart). */
+      certificate?: { certPem: string; keyPem: string }
+      /** More environment for istio-start.sh (e.g. ISTIO_CUSTOM_IP_TABLES). */
+      env?: Record<string, string>
     } = {}
   ): Promise<Scenario> {
     const sandbox = await createAgentSandbox()
@@ -134,17 +150,26 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
         change.rootCertPem ?? ca.certPem,
         'istio-proxy'
       )
+      if (change.certificate) {
+        await sandbox.writeFile(
+          'etc/certs/cert-chain.pem',
+          change.certificate.certPem,
+          'istio-proxy'
+        )
+        await sandbox.writeFile(
+          'etc/certs/key.pem',
+          change.certificate.keyPem,
+          'istio-proxy',
+          0o600
+        )
+      }
       const token = change.token ?? tokens.mint({ namespace: 'vm', serviceAccount: 'vm-sa' })
       await sandbox.writeFile('var/run/secrets/tokens/istio-token', token, 'istio-proxy', 0o600)
       await sandbox.setHosts(change.hosts === false ? [] : [renderHosts(input).trim()])
       sandbox.spawn([join(sandbox.root, 'usr/local/bin/istio-start.sh')], {
-        ISTIO_SIDECAR_CONFIG: join(sandbox.root, 'var/lib/istio/envoy/sidecar.env'),
-        ISTIO_CLUSTER_CONFIG: join(sandbox.root, 'var/lib/istio/envoy/cluster.env'),
-        ISTIO_BIN_BASE: join(sandbox.root, 'usr/local/bin'),
-        ISTIO_LOG_DIR: join(sandbox.root, 'var/log/istio'),
-        PROV_CERT: './etc/certs',
-        OUTPUT_CERTS: './etc/certs',
-        ISTIO_LAB_HEARTBEAT_SECONDS: '1'
+        ...agentPaths({ sandbox }),
+        ISTIO_LAB_HEARTBEAT_SECONDS: '1',
+        ...change.env
       })
       return { sandbox, istiod, echo, close }
     } catch (error) {
@@ -199,6 +224,18 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
       assert.match(unit, /^ExecStopPost=\/usr\/local\/bin\/istio-start\.sh clean$/m)
       assert.match(unit, /^Restart=always$/m)
       assert.match(unit, /^RestartSec=10$/m)
+      // 1.24 on, as upstream's package: no istio-clean-iptables anywhere, the script cleans with
+      // istio-iptables --cleanup-only, and the agent knows the version it plays
+      assert.doesNotMatch(contents, /clean-iptables/)
+      const packaged = (file: string): Promise<string> =>
+        run('sh', [
+          '-c',
+          `dpkg-deb --fsys-tarfile '${deb}' | tar -xO ./usr/local/bin/${file}`
+        ]).then(out => out.stdout)
+      const script = await packaged('istio-start.sh')
+      assert.match(script, /^ISTIO_CLEAN_IPTABLES='istio-iptables --cleanup-only'$/m)
+      assert.doesNotMatch(script, /istio-clean-iptables'/)
+      assert.match(await packaged('pilot-agent'), /^VERSION = '1\.30\.3-lab'/m)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
@@ -420,12 +457,7 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
         `${sandbox.gateway} echo.sample.svc.cluster.local`
       ])
       sandbox.spawn([join(sandbox.root, 'usr/local/bin/istio-start.sh')], {
-        ISTIO_SIDECAR_CONFIG: join(sandbox.root, 'var/lib/istio/envoy/sidecar.env'),
-        ISTIO_CLUSTER_CONFIG: join(sandbox.root, 'var/lib/istio/envoy/cluster.env'),
-        ISTIO_BIN_BASE: join(sandbox.root, 'usr/local/bin'),
-        ISTIO_LOG_DIR: join(sandbox.root, 'var/log/istio'),
-        PROV_CERT: './etc/certs',
-        OUTPUT_CERTS: './etc/certs',
+        ...agentPaths({ sandbox }),
         ISTIO_LAB_HEARTBEAT_SECONDS: '1'
       })
       return { sandbox, istiod, identity, close }
@@ -550,6 +582,93 @@ describe('sidecar stand-in in a network namespace', labTestOptions(), () => {
     const s = await scenario({ token: wrong })
     try {
       await expectNotReady(s, ['failed to warm certificate', 'authentication failure'])
+    } finally {
+      await s.close()
+    }
+  })
+
+  const workloadCertificate = (validForSeconds: number) =>
+    ca.issue({
+      commonName: 'vm-sa',
+      uris: ['spiffe://cluster.local/ns/vm/sa/vm-sa'],
+      validForSeconds
+    })
+  const expiredToken = () =>
+    tokens.mint({ namespace: 'vm', serviceAccount: 'vm-sa', expirationSeconds: -60 })
+
+  test('a restart after the token expired: its still-valid workload certificate authenticates', async () => {
+    const earlier = await workloadCertificate(3600)
+    const s = await scenario({ token: expiredToken(), certificate: earlier })
+    try {
+      await until('readiness 200', 30_000, async () =>
+        (await ready(s)).status === 200 ? true : undefined
+      )
+      const issued = s.istiod.events().filter(e => e.kind === 'certificate-issued')
+      assert.equal(issued.length, 1)
+      assert.match(issued[0]?.detail ?? '', /^renewal /)
+      assert.deepEqual(
+        s.istiod.events().filter(e => e.kind === 'authentication-failed'),
+        []
+      )
+      assert.notEqual(await s.sandbox.readFile('etc/certs/cert-chain.pem'), earlier.certPem)
+    } finally {
+      await s.close()
+    }
+  })
+
+  test('neither a valid token nor a valid certificate: retries with backoff, does not exit', async () => {
+    const s = await scenario({ token: expiredToken(), certificate: await workloadCertificate(-60) })
+    try {
+      // from 1.11 an expired certificate is left out and the token goes alone (refused)
+      const text = await until('three refused attempts', 20_000, async () => {
+        const current = await log(s)
+        return current.split('authentication failure').length > 3 ? current : undefined
+      })
+      assert.match(text, /cert expired, using token instead/)
+      assert.equal((await ready(s)).status, 503) // still running, still asking
+      assert.deepEqual(s.istiod.connectedProxies(), [])
+    } finally {
+      await s.close()
+    }
+  })
+
+  test('ISTIO_CUSTOM_IP_TABLES=true: ready without capture, and clean leaves iptables alone', async () => {
+    const s = await scenario({ env: { ISTIO_CUSTOM_IP_TABLES: 'true' } })
+    try {
+      await until('readiness 200', 30_000, async () =>
+        (await ready(s)).status === 200 ? true : undefined
+      )
+      await s.sandbox.exec(['iptables', '-t', 'nat', '-N', 'ISTIO_HOST_OWN'])
+      const clean = await s.sandbox.exec(
+        [join(s.sandbox.root, 'usr/local/bin/istio-start.sh'), 'clean'],
+        { env: { ...agentPaths(s), ISTIO_CUSTOM_IP_TABLES: 'true' } }
+      )
+      assert.equal(clean.code, 0, clean.stderr)
+      const rules = (await s.sandbox.exec(['iptables-save', '-t', 'nat'])).stdout
+      assert.doesNotMatch(rules, /ISTIO_(INBOUND|OUTPUT|REDIRECT|IN_REDIRECT)/)
+      assert.match(rules, /ISTIO_HOST_OWN/)
+    } finally {
+      await s.close()
+    }
+  })
+
+  test('1.24 on: clean runs istio-iptables --cleanup-only; pilot-agent has no istio-clean-iptables', async () => {
+    const s = await scenario()
+    try {
+      await until('readiness 200', 30_000, async () =>
+        (await ready(s)).status === 200 ? true : undefined
+      )
+      const agent = join(s.sandbox.root, 'usr/local/bin/pilot-agent')
+      const gone = await s.sandbox.exec([agent, 'istio-clean-iptables'])
+      assert.equal(gone.code, 1)
+      assert.match(gone.stderr, /unknown command "istio-clean-iptables"/)
+      assert.match((await s.sandbox.exec(['iptables-save', '-t', 'nat'])).stdout, /ISTIO_OUTPUT/)
+      const clean = await s.sandbox.exec(
+        [join(s.sandbox.root, 'usr/local/bin/istio-start.sh'), 'clean'],
+        { env: agentPaths(s) }
+      )
+      assert.equal(clean.code, 0, clean.stderr)
+      assert.doesNotMatch((await s.sandbox.exec(['iptables-save', '-t', 'nat'])).stdout, /ISTIO_/)
     } finally {
       await s.close()
     }

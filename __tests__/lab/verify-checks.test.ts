@@ -6,10 +6,11 @@
 //
 // "A pod in the mesh" in the lab: the lab has no pod sidecars, so the pod `sleep-mesh` execs in
 // the network namespace of a second lab VM onboarded with the pod's identity (sample/sleep):
-// its requests leave through that sidecar, which names the identity in x-forwarded-client-cert.
+// its requests to the group's service host leave through that sidecar with Istio mTLS, and the
+// VM's sidecar names the identity in x-forwarded-client-cert and counts the request.
 // "A pod without the mesh": the seeded `sleep` pod, whose commands run in the cluster namespace
 // where no sidecar captures anything (its spec lists an istio-proxy container, its traffic
-// does not pass one).
+// does not pass one): plaintext, so the VM's sidecar adds no x-forwarded-client-cert.
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -212,6 +213,26 @@ spec:
       kind: 'ServiceAccount',
       metadata: { name: 'vm-app', namespace: 'vm' }
     })
+    // what the product registers for the group (default service: a ServiceEntry): a pod → VM
+    // check calls its host, which the pod's sidecar routes to this endpoint with mTLS
+    await client.apply({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'vm-app', namespace: 'vm' },
+      spec: {
+        hosts: ['vm-app.vm.svc.cluster.local'],
+        location: 'MESH_INTERNAL',
+        ports: [{ name: 'http', number: 8080, protocol: 'HTTP', targetPort: 8080 }],
+        resolution: 'STATIC',
+        workloadSelector: { labels: { app: 'vm-app' } }
+      }
+    })
+    await client.apply({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'WorkloadEntry',
+      metadata: { name: 'vm-app-endpoint', namespace: 'vm' },
+      spec: { address: vm.address, serviceAccount: 'vm-app', labels: { app: 'vm-app' } }
+    })
     meshedPod()
 
     const deb = await buildSidecarDeb(workdir, { version: cluster.istioVersion })
@@ -399,7 +420,8 @@ checks:
     )
     assert.match(
       results[3]?.diagnosis ?? '',
-      /^the calling pod is not in the mesh: the VM's sidecar saw the caller as tcp:\/\/198\.18\.0\.10:\d+, not spiffe:\/\/…\/ns\/sample\/sa\/sleep/
+      // plaintext from outside the mesh: the VM's sidecar adds no XFCC (only for mTLS peers)
+      /^the calling pod is not in the mesh: the VM's sidecar saw the caller without an identity \(no x-forwarded-client-cert\), not spiffe:\/\/…\/ns\/sample\/sa\/sleep/
     )
   })
 

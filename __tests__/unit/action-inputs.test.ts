@@ -2,7 +2,13 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
-import { inputDefaults, readSettings, InputError, parseShard } from '../../src/action/inputs.ts'
+import {
+  inputDefaults,
+  maskSecret,
+  readSettings,
+  InputError,
+  parseShard
+} from '../../src/action/inputs.ts'
 
 const actionYml = parse(readFileSync(new URL('../../action.yml', import.meta.url), 'utf8')) as {
   inputs: Record<string, { default?: string; description: string }>
@@ -94,5 +100,40 @@ describe('README', () => {
         `README has no row for output ${name}`
       )
     }
+  })
+
+  test('maskSecret: long lines and secret values however short, never the short words', () => {
+    const masks: string[] = []
+    const write = process.stdout.write
+    process.stdout.write = ((chunk: string) => {
+      for (const line of String(chunk).split('\n'))
+        if (line.startsWith('::add-mask::')) masks.push(line.slice('::add-mask::'.length))
+      return true
+    }) as typeof process.stdout.write
+    try {
+      maskSecret(
+        [
+          'apiVersion: v1',
+          'users:',
+          '- name: admin',
+          '  user:',
+          '    password: s3cr3t',
+          "    token: 'a quoted token'",
+          '    client-key-data: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t',
+          'clusters:'
+        ].join('\n')
+      )
+      maskSecret('hunter2-passphrase')
+    } finally {
+      process.stdout.write = write
+    }
+    assert.deepEqual(masks, [
+      's3cr3t',
+      'a quoted token',
+      "'a quoted token'",
+      'LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t',
+      'hunter2-passphrase',
+      'hunter2-passphrase'
+    ])
   })
 })

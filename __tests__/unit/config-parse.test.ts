@@ -114,7 +114,8 @@ describe('defaults', () => {
         failFast: false,
         maxFailures: null,
         shard: { index: 1, count: 1 },
-        publicAddressLookup: null
+        publicAddressLookup: null,
+        adopt: []
       },
       checks: []
     })

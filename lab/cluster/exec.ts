@@ -8,6 +8,7 @@ import { delimiter, join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { isObject } from './fields.ts'
+import { pilotDiscoveryRequest } from './serviceProxy.ts'
 import { ApiError, badRequest, notFound } from './status.ts'
 import type { KubeObject } from './store.ts'
 import {
@@ -170,6 +171,25 @@ export class ExecServer {
     const allowed = annotations[executablesAnnotation]
     const program = command[0] ?? ''
     const base = program.split('/').pop() ?? program
+    // istiod's own binary asks its debug endpoint on localhost, in process
+    const istiod = pod.metadata?.labels?.['app'] === 'istiod'
+    const answer = istiod ? pilotDiscoveryRequest(command, this.ctx.istiodDebug) : undefined
+    if (answer) {
+      if (answer.stdout !== '') frame(1, answer.stdout)
+      if (answer.stderr !== '') frame(2, answer.stderr)
+      finish(
+        answer.code === 0
+          ? { metadata: {}, status: 'Success' }
+          : {
+              metadata: {},
+              status: 'Failure',
+              message: `command terminated with non-zero exit code: exit status ${answer.code}`,
+              reason: 'NonZeroExitCode',
+              details: { causes: [{ reason: 'ExitCode', message: String(answer.code) }] }
+            }
+      )
+      return
+    }
     if (
       (allowed !== undefined &&
         !allowed

@@ -12,10 +12,10 @@ import { startPodNames, type PodNames } from './dns.ts'
 import { startEcho, type EchoServer } from './echo.ts'
 import { ExecServer } from './exec.ts'
 import { DenyList, Faults, RequestLog } from './observe.ts'
-import { compareVersions, istioVersionsFor, resourceTypes } from './resources.ts'
+import { compareVersions, istioVersionsFor, resourceTypes, type ResourceType } from './resources.ts'
 import { installCitadelHooks, seedIstio } from './seed.ts'
 import { handleRequest, reviewToken, type ServerContext, type UserInfo } from './server.ts'
-import type { IstiodDebug } from './serviceProxy.ts'
+import { istiodDebugNeedsAuth, type IstiodDebug } from './serviceProxy.ts'
 import { ObjectStore } from './store.ts'
 import { apiAudience, TokenAuthority, type TokenReviewResult } from './tokens.ts'
 
@@ -25,9 +25,10 @@ export type { RequestLogEntry, FaultRule, ActiveFault, LogFilter } from './obser
 export type { TokenReviewResult } from './tokens.ts'
 export { apiAudience } from './tokens.ts'
 export { seedIstio, type SeedOptions } from './seed.ts'
+export { customResourceType, type ResourceType } from './resources.ts'
 export { startEcho, echoScriptPath, type EchoServer, type EchoReply } from './echo.ts'
 export { netnsAnnotation, executablesAnnotation } from './exec.ts'
-export { debugConnections, type IstiodDebug } from './serviceProxy.ts'
+export { debugConnections, istiodDebugNeedsAuth, type IstiodDebug } from './serviceProxy.ts'
 
 export interface SandboxClusterOptions {
   /** address to listen on (default 127.0.0.1; the lab uses 198.18.0.1) */
@@ -83,6 +84,8 @@ export interface SandboxClusterOptions {
   dryRunRefusedBy?: string
   /** the kube-apiserver static pod in kube-system with --service-cluster-ip-range (default true) */
   apiserverPod?: boolean
+  /** more resource types served, e.g. custom resources of a made-up API group (customResourceType) */
+  customResources?: ResourceType[]
 }
 
 export interface ServiceAccountTokenRequest {
@@ -162,7 +165,8 @@ export async function startSandboxCluster(
     resourceTypes({
       istioNetworkingVersions: options.istioNetworkingVersions ?? versions.networking,
       istioSecurityVersions: options.istioSecurityVersions ?? versions.security,
-      ...(options.serviceCidrVersions ? { serviceCidrVersions: options.serviceCidrVersions } : {})
+      ...(options.serviceCidrVersions ? { serviceCidrVersions: options.serviceCidrVersions } : {}),
+      ...(options.customResources ? { extra: options.customResources } : {})
     })
   )
   const ca = options.ca ?? (await createLabCa())
@@ -199,6 +203,7 @@ export async function startSandboxCluster(
     serverAddress: '',
     watches: new Set(),
     ...(options.istiodDebug ? { istiodDebug: options.istiodDebug } : {}),
+    istiodDebugAuth: istiodDebugNeedsAuth(istioVersion),
     ...(options.dryRunRefusedBy !== undefined ? { dryRunRefusedBy: options.dryRunRefusedBy } : {})
   }
   const stopTokenController = installTokenController(store, ctx.tokens, ca.certPem)

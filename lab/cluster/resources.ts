@@ -24,6 +24,8 @@ export interface ResourceType {
   istio?: boolean
   /** only served through create (TokenReview) */
   virtual?: boolean
+  /** a custom resource (of a CRD): list items carry apiVersion and kind, as the API sends them */
+  custom?: boolean
 }
 
 const crud = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']
@@ -35,6 +37,24 @@ export interface ResourceOptions {
   istioSecurityVersions?: string[]
   /** networking.k8s.io versions serving ServiceCIDR (v1 from Kubernetes 1.33); default none */
   serviceCidrVersions?: string[]
+  /** more types, e.g. custom resources of a made-up group (see customResourceType) */
+  extra?: ResourceType[]
+}
+
+/** A namespaced custom resource type, as a CRD of `group` would serve it. */
+export function customResourceType(group: string, kind: string, versions = ['v1']): ResourceType {
+  const singular = kind.toLowerCase()
+  return {
+    group,
+    versions,
+    plural: `${singular}s`,
+    singular,
+    kind,
+    namespaced: true,
+    verbs: crud,
+    custom: true,
+    subresources: [{ name: 'status', kind, verbs: ['get', 'patch', 'update'] }]
+  }
 }
 
 /** Compares dotted versions numerically: '1.9' < '1.22'. */
@@ -140,6 +160,16 @@ export function resourceTypes(options: ResourceOptions = {}): ResourceType[] {
     {
       group: '',
       versions: ['v1'],
+      plural: 'events',
+      singular: 'event',
+      kind: 'Event',
+      namespaced: true,
+      verbs: crud,
+      shortNames: ['ev']
+    },
+    {
+      group: '',
+      versions: ['v1'],
       plural: 'endpoints',
       singular: 'endpoints',
       kind: 'Endpoints',
@@ -238,6 +268,7 @@ export function resourceTypes(options: ResourceOptions = {}): ResourceType[] {
       })
     }
   }
+  types.push(...(options.extra ?? []))
   return types.filter(t => t.versions.length > 0)
 }
 

@@ -291,7 +291,10 @@ export function seedIstio(store: ObjectStore, o: SeedOptions): void {
         istiodLabels,
         [{ name: 'discovery', image }],
         '198.18.1.2',
-        `istiod${suffix}`
+        `istiod${suffix}`,
+        // the distroless image: the only executable is pilot-discovery (exec.ts answers its
+        // `request` subcommand from istiod's debug endpoint)
+        { 'lab.mesh-expansion.dev/executables': 'pilot-discovery' }
       ),
       'kube-controller-manager'
     )

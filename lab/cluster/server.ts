@@ -81,6 +81,8 @@ export interface ServerContext {
   watches: Set<() => void>
   /** istiod's debug endpoints behind the service proxy (serviceProxy.ts) */
   istiodDebug?: IstiodDebug
+  /** istiod (1.11+) answers its debug handlers only on localhost: the service proxy gets 401 */
+  istiodDebugAuth?: boolean
   /** a validating webhook without dry-run support: every dry-run write is refused in its name */
   dryRunRefusedBy?: string
 }
@@ -458,7 +460,7 @@ async function dispatch(
       proxied.namespace,
       proxied.service.split(':')[0] ?? ''
     )
-    return serveServiceProxy(proxied, service, ctx.istiodDebug)
+    return serveServiceProxy(proxied, service, ctx.istiodDebug, ctx.istiodDebugAuth)
   }
   if (info.subresource !== undefined && info.subresource !== 'status') {
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {})
@@ -540,7 +542,7 @@ function present(obj: KubeObject, type: ResourceType, version: string): KubeObje
 /** Built-in kinds' list items carry no apiVersion/kind in Kubernetes' JSON; custom resources' do. */
 function listItem(obj: KubeObject, type: ResourceType, version: string): KubeObject {
   const item = present(obj, type, version)
-  if (!type.istio) {
+  if (!type.istio && type.custom !== true) {
     delete item.apiVersion
     delete item.kind
   }

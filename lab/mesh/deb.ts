@@ -1,7 +1,7 @@
 // Builds the lab's istio-sidecar.deb: the real package's name, layout, unit and maintainer
 // scripts, with the stand-in agent (lab/mesh/sidecar/) in place of pilot-agent and Envoy.
 import { execFile } from 'node:child_process'
-import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -34,6 +34,26 @@ export const SIDECAR_LAYOUT: ReadonlyArray<{ source: string; target: string; mod
   // (the user and /etc/istio stay, as the docs' cleanup expects).
   { source: 'postinst', target: 'DEBIAN/postinst', mode: 0o755 }
 ]
+
+/**
+ * A stand-in file as the package of `version` ships it: the agent knows the version it plays
+ * (what changed between Istio versions follows it), and istio-start.sh removes the capture with
+ * the command upstream's script of that version uses (tools/packaging/common/istio-start.sh:
+ * `pilot-agent istio-clean-iptables` before 1.24, `istio-iptables --cleanup-only` from 1.24).
+ */
+export function versionedSource(source: string, content: string, version: string): string {
+  const [major = 0, minor = 0] = version.split('.').map(part => Number.parseInt(part, 10))
+  if (source === 'pilot-agent.py') {
+    return content.replace(/^VERSION = '[^']*'/m, `VERSION = '${version}-lab'`)
+  }
+  if (source === 'istio-start.sh' && (major < 1 || (major === 1 && minor < 24))) {
+    return content.replace(
+      /^ISTIO_CLEAN_IPTABLES='[^']*'$/m,
+      "ISTIO_CLEAN_IPTABLES='istio-clean-iptables'"
+    )
+  }
+  return content
+}
 
 /** The directory holding the stand-in's files (for tests that run the agent without a VM). */
 export function sidecarSourceDir(): string {
@@ -70,7 +90,12 @@ export async function buildSidecarDeb(outDir: string, options: SidecarDebOptions
     for (const file of SIDECAR_LAYOUT) {
       const target = join(staging, file.target)
       await mkdir(join(target, '..'), { recursive: true, mode: 0o755 })
-      await copyFile(join(sources, file.source), target)
+      const content = versionedSource(
+        file.source,
+        await readFile(join(sources, file.source), 'utf8'),
+        options.version
+      )
+      await writeFile(target, content)
       await chmod(target, file.mode)
     }
     await writeFile(join(staging, 'DEBIAN/control'), controlFile(options.version, architecture))

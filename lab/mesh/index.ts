@@ -3,12 +3,22 @@
 // istio-sidecar package. See lab/README.md, "Mesh stand-ins".
 import type { LabCa } from '../pki.ts'
 import { startIstiod, type Istiod } from './istiod.ts'
+import { meshFromApi } from './meshPush.ts'
 import { serviceNamesFromApi } from './names.ts'
 import { createAutoRegistration, type AutoRegistration } from './registration.ts'
 import { tokenReviewerForApi } from './tokens.ts'
+import { workloadEntriesFromApi } from './workloadEntries.ts'
 
 export { startIstiod } from './istiod.ts'
-export type { Istiod, IstiodOptions, ConnectedProxy, IstiodEvent, ProxyNode } from './istiod.ts'
+export type {
+  Istiod,
+  IstiodOptions,
+  ConnectedProxy,
+  IstiodEvent,
+  ProxyNode,
+  WorkloadEntryView
+} from './istiod.ts'
+export { workloadEntriesFromApi } from './workloadEntries.ts'
 export { buildSidecarDeb, sidecarSourceDir, SIDECAR_LAYOUT, type SidecarDebOptions } from './deb.ts'
 export { serviceNamesFromApi, type ServiceNamesOptions } from './names.ts'
 export { createAutoRegistration, entryName } from './registration.ts'
@@ -38,6 +48,11 @@ export interface LabIstiodOptions {
   heartbeatSeconds?: number
   /** Also serve on 15011 as istio-pilot / istio-citadel, for VMs of the generations before 1.8. */
   legacyPilot?: boolean
+  /**
+   * The Istio release played (default: the newest): from 1.18 an XDS connection naming a
+   * missing manual WorkloadEntry is refused.
+   */
+  istioVersion?: string
 }
 
 /** The names VMs of the pre-istiod generations reach pilot and citadel by (their hosts line). */
@@ -55,6 +70,13 @@ export interface LabIstiod extends Istiod {
 }
 
 /** istiod for the lab: certificates by TokenReview, names from the API, auto-registration. */
+/** istiod 1.18+ refuses a proxy naming a missing WorkloadEntry (OnConnect in pilot/pkg/autoregistration). */
+function gatesWorkloadEntries(version: string | undefined): boolean {
+  if (version === undefined) return true
+  const [major = 0, minor = 0] = version.split('.').map(Number)
+  return major > 1 || (major === 1 && minor >= 18)
+}
+
 export async function startLabIstiod(options: LabIstiodOptions): Promise<LabIstiod> {
   const api = { server: options.cluster.url, caPem: options.cluster.ca.certPem }
   const registration =
@@ -71,12 +93,30 @@ export async function startLabIstiod(options: LabIstiodOptions): Promise<LabIsti
     ca: options.cluster.ca,
     reviewer: tokenReviewerForApi({ ...api, bearerToken: options.cluster.adminToken }),
     names: serviceNamesFromApi({ ...api, token: options.cluster.adminToken }),
+    // the pre-istiod generations keep the sidecar's simple traffic rules
+    ...(options.legacyPilot
+      ? {}
+      : {
+          mesh: meshFromApi({
+            ...api,
+            token: options.cluster.adminToken,
+            rootNamespace: options.istioNamespace ?? 'istio-system'
+          })
+        }),
     ...(options.trustDomain ? { trustDomain: options.trustDomain } : {}),
     ...(options.istioNamespace ? { istioNamespace: options.istioNamespace } : {}),
     ...(options.revision ? { revision: options.revision } : {}),
     ...(options.heartbeatSeconds ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
     ...(options.legacyPilot
       ? { extraPorts: [15011], extraServerNames: legacyPilotNames(options.istioNamespace) }
+      : {}),
+    ...(gatesWorkloadEntries(options.istioVersion)
+      ? {
+          findWorkloadEntry: workloadEntriesFromApi({
+            ...api,
+            token: options.cluster.adminToken
+          })
+        }
       : {}),
     ...(registration
       ? {

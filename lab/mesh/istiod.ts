@@ -36,6 +36,12 @@ export interface IstiodOptions {
   revision?: string
   /** The name table (service host -> IP) served for DNS capture, read at each push. */
   names: () => Record<string, string> | Promise<Record<string, string>>
+  /**
+   * The mesh as pushed beside the names (services with WorkloadEntry endpoints, PeerAuthentication
+   * modes: lab/mesh/meshPush.ts), read at each push. Unset: the sidecar keeps its simple traffic
+   * rules (the pre-1.8 generations).
+   */
+  mesh?: () => unknown
   /** Seconds between pushes on a proxy's stream (default 5). */
   heartbeatSeconds?: number
   /** Lifetime of workload certificates (default 24 h). */
@@ -46,6 +52,19 @@ export interface IstiodOptions {
   onProxyDisconnected?: (proxy: ConnectedProxy) => void | Promise<void>
   /** Called when a proxy reports its application's health (its readiness probe changed). */
   onProxyHealth?: (proxy: ConnectedProxy) => void | Promise<void>
+  /**
+   * Looks up a WorkloadEntry (null when missing). Given, a proxy naming a manual entry
+   * (ISTIO_META_WORKLOAD_ENTRY) connects only when it exists and, with health checks enabled on
+   * it, matches the proxy's identity, as istiod 1.18+ does.
+   */
+  findWorkloadEntry?: (namespace: string, name: string) => Promise<WorkloadEntryView | null>
+}
+
+/** What the XDS gate reads of a WorkloadEntry. */
+export interface WorkloadEntryView {
+  serviceAccount: string
+  /** annotation proxy.istio.io/health-checks-enabled: "true" */
+  healthChecks: boolean
 }
 
 /** What the agent says about itself (from cluster.env and the VM). */
@@ -280,8 +299,23 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
       record({ kind: 'authentication-failed', detail: reason, ...(identity ? { identity } : {}) })
       return new RpcError(401, 'Unauthenticated', `authentication failure: ${reason}`)
     }
-    // A renewal authenticates with the certificate issued before; a first request with the token.
-    const renewal = token ? undefined : SPIFFE.exec(peerIdentity(req) ?? '')
+    // As istiod (pilot/pkg/bootstrap/server.go: ClientAuth VerifyClientCertIfGiven, then the
+    // authenticators in order, the first success wins): a client certificate that does not verify
+    // (expired, another CA) fails the TLS handshake; a verified one authenticates whatever the
+    // token says (ClientCertAuthenticator); else the token (the Kubernetes JWT authenticator).
+    const socket = req.socket as TLSSocket
+    if (!socket.authorized && Object.keys(socket.getPeerCertificate()).length > 0) {
+      record({
+        kind: 'authentication-failed',
+        detail: `client certificate: ${String(socket.authorizationError)}`
+      })
+      throw new RpcError(
+        503,
+        'Unavailable',
+        'connection error: desc = "transport: authentication handshake failed: remote error: tls: bad certificate"'
+      )
+    }
+    const renewal = SPIFFE.exec(peerIdentity(req) ?? '') ?? undefined
     if (!token && !renewal) throw fail('no bearer token in the request')
     if (typeof body.csr !== 'string')
       throw new RpcError(400, 'InvalidArgument', 'the request has no csr')
@@ -345,6 +379,32 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     sendJson(res, 200, { certChain: [leaf, options.ca.certPem] })
   }
 
+  // istiod's OnConnect (pilot/pkg/autoregistration/controller.go, 1.18+): the entry a proxy
+  // names must exist, or the XDS connection is refused with the error, and an entry with
+  // health checks must be the proxy's own (ensureProxyCanControlEntry)
+  async function admitWorkloadEntry(proxy: ConnectedProxy, namespace: string): Promise<void> {
+    if (!options.findWorkloadEntry || proxy.autoRegisterGroup !== '' || proxy.workloadEntry === '')
+      return
+    const entry = await options.findWorkloadEntry(namespace, proxy.workloadEntry)
+    let refusal = ''
+    if (entry === null) {
+      refusal =
+        'proxy metadata indicates that it must correspond to an existing WorkloadEntry, ' +
+        `however WorkloadEntry ${namespace}/${proxy.workloadEntry} is not found`
+    } else if (entry.healthChecks && proxy.namespace !== namespace) {
+      refusal = `registration of WorkloadEntry namespace mismatch: "${proxy.namespace}" vs "${namespace}"`
+    } else if (
+      entry.healthChecks &&
+      entry.serviceAccount !== '' &&
+      entry.serviceAccount !== proxy.serviceAccount
+    ) {
+      refusal = `registration of WorkloadEntry service account mismatch: "${proxy.serviceAccount}" vs "${entry.serviceAccount}"`
+    }
+    if (refusal === '') return
+    record({ kind: 'rejected', identity: proxy.spiffeId, detail: refusal })
+    throw new RpcError(500, 'Unknown', refusal)
+  }
+
   async function connect(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const identity = peerIdentity(req)
     if (!identity) {
@@ -375,10 +435,12 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
       healthChecks: node.hasProbe === 'true',
       connectedAt: new Date()
     }
+    await admitWorkloadEntry(proxy, node.namespace || certNamespace)
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
     const push = async (): Promise<void> => {
       const names = await options.names()
-      if (!res.writableEnded) res.write(JSON.stringify({ names }) + '\n')
+      const mesh = options.mesh ? { mesh: await options.mesh() } : {}
+      if (!res.writableEnded) res.write(JSON.stringify({ names, ...mesh }) + '\n')
     }
     await push()
     proxies.set(id, proxy)

@@ -19,7 +19,8 @@ interface ServiceList {
   }>
 }
 
-function getJson(url: URL, options: ServiceNamesOptions): Promise<unknown> {
+/** A GET's JSON body; any other status than 200 rejects with ` HTTP <status>:` in the message. */
+export function getJson(url: URL, options: ServiceNamesOptions): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,

@@ -24,6 +24,8 @@ const TOOLS: Record<string, string> = {
   openssl: 'openssl',
   python3: 'python3',
   curl: 'curl',
+  // istio-start.sh starts the agent with `sudo -E -u istio-proxy`, as upstream's does
+  sudo: 'sudo',
   // __tests__/unit/host-install-script.test.ts lints install.sh
   shellcheck: 'shellcheck'
 }

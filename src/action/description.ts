@@ -1,9 +1,18 @@
 // The description the Action works on: read, validated (errors annotated at their line), and
 // merged with the inputs that override its settings.
 import * as core from '@actions/core'
-import { readFile } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
-import { formatError, parseDescription, type Description, type Locate } from '../config/index.ts'
+import {
+  DESCRIPTION_MAX_BYTES,
+  InputFileError,
+  checkInlineSize,
+  formatError,
+  parseDescription,
+  readInputFile,
+  shownName,
+  type Description,
+  type Locate
+} from '../config/index.ts'
 import { InputError, inputDefaults, type ActionSettings } from './inputs.ts'
 
 export interface ActionDescription {
@@ -14,18 +23,26 @@ export interface ActionDescription {
   locate: Locate
 }
 
-async function readText(settings: ActionSettings): Promise<{ text: string; name: string }> {
-  if ('text' in settings.config)
-    return { text: settings.config.text, name: settings.config.fileName }
-  const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd()
-  const path = isAbsolute(settings.config.path)
-    ? settings.config.path
-    : join(workspace, settings.config.path)
+/** The same limits as the CLI's: a size bound, and for a file, a regular file checked unopened. */
+function readText(settings: ActionSettings): { text: string; name: string } {
+  const limits = { what: 'the description', maxBytes: DESCRIPTION_MAX_BYTES }
   try {
-    return { text: await readFile(path, 'utf8'), name: settings.config.path }
+    if ('text' in settings.config) {
+      checkInlineSize(settings.config.text, limits)
+      return { text: settings.config.text, name: settings.config.fileName }
+    }
+    const { path } = settings.config
+    const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd()
+    const text = readInputFile(isAbsolute(path) ? path : join(workspace, path), {
+      ...limits,
+      shown: path
+    })
+    return { text, name: path }
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error)
-    throw new InputError(`input "config-file": cannot read ${settings.config.path}: ${code}`)
+    if (!(error instanceof InputFileError)) throw error
+    const input = 'text' in settings.config ? 'config' : 'config-file'
+    const name = 'path' in settings.config ? ` ${shownName(settings.config.path)}` : ''
+    throw new InputError(`input "${input}": cannot read the description${name}: ${error.reason}`)
   }
 }
 
@@ -58,7 +75,7 @@ function withInputs(description: Description, settings: ActionSettings): Descrip
 export async function loadActionDescription(
   settings: ActionSettings
 ): Promise<ActionDescription | undefined> {
-  const { text, name } = await readText(settings)
+  const { text, name } = readText(settings)
   const result = parseDescription(text, name)
   const file = 'path' in settings.config ? settings.config.path : undefined
   if (!result.ok) {
@@ -71,7 +88,7 @@ export async function loadActionDescription(
       })
     }
     core.setFailed(
-      `the description ${name} has ${result.errors.length} error(s); nothing was changed`
+      `the description ${shownName(name)} has ${result.errors.length} error(s); nothing was changed`
     )
     return undefined
   }

@@ -117,18 +117,33 @@ export function readSettings(
   }
 }
 
+/** Keys whose values are secrets whatever their length (kubeconfig users, auth providers). */
+const SECRET_KEYS =
+  /^(token|password|passphrase|secret|client-key-data|client-secret|id-token|refresh-token|access-token)$/i
+
+/** Below this length a value is not masked on its own: the runner would hide it everywhere. */
+const SHORTEST_SECRET_VALUE = 3
+
 /**
- * Masks a secret, and the long parts of its lines too: a PEM key or a kubeconfig may be printed
- * line by line. Short lines (`users:`, `- name: admin`) are not masked: the runner would then
- * hide those words in every later line of the log.
+ * Masks a secret, and the parts of its lines too: a PEM key or a kubeconfig may be printed line
+ * by line (a YAML error quotes a line). Long single words are masked; so is the value of a
+ * secret key (`password: abc`, `token: …`) from 3 characters on. Other short lines (`users:`,
+ * `- name: admin`) are not masked: the runner would then hide those words in every later line.
  */
 export function maskSecret(value: string): void {
   if (value.trim() === '') return
-  core.setSecret(value)
+  // A multi-line value as a whole matches no line of the log, and a runner that masks it line
+  // by line would hide `users:` or `cluster:` everywhere: its secret parts are masked instead.
+  if (!/[\r\n]/.test(value.trim())) core.setSecret(value)
   for (const line of value.split(/\r?\n/)) {
     const trimmed = line.trim()
-    const keyed = /^-?\s*[\w.-]+:\s+(\S{16,})$/.exec(trimmed)?.[1]
-    if (keyed !== undefined) core.setSecret(keyed)
+    const pair = /^-?\s*["']?([\w.-]+)["']?\s*:\s+(.+)$/.exec(trimmed)
+    const [, key = '', raw = ''] = pair ?? []
+    const unquoted = raw.replace(/^(["'])(.*)\1$/, '$2')
+    if (pair && SECRET_KEYS.test(key) && unquoted.length >= SHORTEST_SECRET_VALUE) {
+      core.setSecret(unquoted)
+      if (raw !== unquoted) core.setSecret(raw)
+    } else if (pair && /^\S{16,}$/.test(unquoted)) core.setSecret(unquoted)
     else if (trimmed.length >= 16 && !/\s/.test(trimmed)) core.setSecret(trimmed)
   }
 }

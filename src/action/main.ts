@@ -1,15 +1,28 @@
 // The Action's main step: inputs -> description -> command -> outputs, summary and state.
+// Every exit path (bad inputs, an invalid description, an exception, cancellation) still sets
+// the outputs and saves the state post needs. Text from outside reaches the log only through
+// `say` (one line, never a workflow command) and the summary only HTML-escaped.
 import * as core from '@actions/core'
+import type { KubeConfig } from '@kubernetes/client-node'
 import { summarize } from '../report/description.ts'
 import { connect, type Connection } from '../cluster/connection.ts'
 import { apply, cleanup, plan, verify, type EngineOptions } from '../engine/run.ts'
-import type { PhaseEvent } from '../engine/runner.ts'
-import { failedHosts, readyHosts, stoppedBeforeChange, type RunReport } from '../engine/report.ts'
+import type { PhaseEvent, PhaseName } from '../engine/runner.ts'
+import {
+  emptyReport,
+  failedHosts,
+  readyHosts,
+  stoppedBeforeChange,
+  type RunReport
+} from '../engine/report.ts'
+import { escapeHtml } from '../report/escape.ts'
 import { checkLine, hostLine, reportLines } from '../report/terminal.ts'
 import { checkTable, hostTable, planLines, vmTable } from '../report/summary.ts'
 import { commentBody, pullRequestContext, upsertComment } from '../report/pullRequest.ts'
 import { loadActionDescription, secretEnv, type ActionDescription } from './description.ts'
-import { maskSecret, readSettings, type ActionSettings } from './inputs.ts'
+import { InputError, maskSecret, readSettings, type ActionSettings } from './inputs.ts'
+import { startStep, type StepLifecycle } from './lifecycle.ts'
+import { say } from './log.ts'
 import { saveState } from './state.ts'
 
 /** Each phase of the run is a log group of its own, opened and closed by the phase's events. */
@@ -25,7 +38,7 @@ export function phaseGroups(): { onPhase: (event: PhaseEvent) => void; end: () =
       if (event.state === 'start') {
         core.startGroup(`${event.phase}: ${event.title}`)
         open = true
-      } else if (!event.ok) core.info(`${event.phase} failed after ${event.durationMs} ms`)
+      } else if (!event.ok) say(`${event.phase} failed after ${event.durationMs} ms`)
     },
     end
   }
@@ -72,53 +85,84 @@ async function writeSummary(
   report: RunReport | undefined
 ): Promise<void> {
   const summary = core.summary.addHeading('mesh-expansion', 2)
-  summary.addRaw(`<p>${summarize(loaded.name, loaded.description)}</p>`, true)
+  summary.addRaw(`<p>${escapeHtml(summarize(loaded.name, loaded.description))}</p>`, true)
   if (report === undefined) {
     await summary.addTable(vmTable(loaded.description)).write()
     return
   }
   summary.addRaw(`<p><b>${report.command} ${report.ok ? 'succeeded' : 'failed'}</b></p>`, true)
-  summary.addList(reportLines(report))
+  summary.addList(reportLines(report).map(escapeHtml))
   if (report.hosts.length > 0 || report.skippedHosts.length > 0) {
     summary.addHeading('Hosts', 3).addTable(hostTable(report))
   }
   if (report.checks.length > 0) summary.addHeading('Checks', 3).addTable(checkTable(report))
   const plan = planLines(report)
-  if (plan.length > 0) summary.addDetails('Cluster plan', `<pre>${plan.join('\n')}</pre>`)
+  if (plan.length > 0)
+    summary.addDetails('Cluster plan', `<pre>${plan.map(escapeHtml).join('\n')}</pre>`)
   await summary.write()
+}
+
+/**
+ * A kubeconfig may run a program on the runner (an `exec` credential plugin) or skip the API
+ * server's certificate check: allowed, and said loudly, once, as a warning annotation.
+ */
+export function kubeconfigRisks(kubeConfig: KubeConfig): string[] {
+  const risks: string[] = []
+  const exec = kubeConfig.getCurrentUser()?.exec as { command?: unknown } | undefined
+  if (exec !== undefined && exec !== null) {
+    const command = typeof exec.command === 'string' ? ` "${exec.command}"` : ''
+    risks.push(`runs the credential plugin${command} on the runner (an exec plugin)`)
+  }
+  if (kubeConfig.getCurrentCluster()?.skipTLSVerify === true) {
+    risks.push(
+      "does not verify the API server's certificate (insecure-skip-tls-verify): anyone on the path can read the token"
+    )
+  }
+  return risks
 }
 
 async function runCommand(
   settings: ActionSettings,
   loaded: ActionDescription,
-  /** the run is about to make its first change: from now on the post step has work to do */
-  changing: () => void
+  step: StepLifecycle,
+  /** each phase as it starts: the first change is the cluster phase of apply */
+  phase: (name: PhaseName) => void
 ): Promise<RunReport> {
   const { description } = loaded
   const groups = phaseGroups()
+  let warned = false
   // opened by the run's preflight, so a bad kubeconfig is listed with every other problem
   const access = async (): Promise<Connection> => {
-    const connection = await connect({
-      kubeconfigContent: settings.kubeconfig,
-      kubeconfigPath: description.cluster.kubeconfig,
-      context: description.cluster.context,
-      onSecret: maskSecret,
-      log: core.info
-    })
+    const connection = step.track(
+      await connect({
+        kubeconfigContent: settings.kubeconfig,
+        kubeconfigPath: description.cluster.kubeconfig,
+        context: description.cluster.context,
+        onSecret: maskSecret,
+        log: say
+      })
+    )
+    const risks = kubeconfigRisks(connection.kubeConfig)
+    if (risks.length > 0 && !warned) {
+      warned = true
+      core.warning(`the kubeconfig ${risks.join('; and it ')}`, {
+        title: 'mesh-expansion: the kubeconfig is risky'
+      })
+    }
     return connection
   }
   const options: EngineOptions = {
     owner: settings.owner,
     env: secretEnv(settings, description),
-    log: core.info,
+    log: say,
     onPhase: event => {
-      if (event.phase === 'cluster' && event.state === 'start') changing()
+      if (event.state === 'start') phase(event.phase)
       groups.onPhase(event)
     },
     warn: message => core.warning(message),
     onSecret: maskSecret,
-    onHostResult: result => core.info(hostLine(result)),
-    onCheckResult: result => core.info(checkLine(result))
+    onHostResult: result => say(hostLine(result)),
+    onCheckResult: result => say(checkLine(result))
   }
   try {
     const engines = { apply, verify, cleanup, plan }
@@ -134,69 +178,138 @@ async function comment(token: string, report: RunReport, name: string): Promise<
   try {
     const context = await pullRequestContext(process.env)
     if (context === undefined) {
-      core.info('github-token is set but this run belongs to no pull request: no comment')
+      say('github-token is set but this run belongs to no pull request: no comment')
       return
     }
-    const done = await upsertComment(context, token, commentBody(report, name))
-    core.info(`pull request #${context.number}: comment ${done}`)
+    const done = await upsertComment(context, token, commentBody(report, name), { log: say })
+    say(`pull request #${context.number}: comment ${done}`)
   } catch (error) {
     core.warning(`could not comment on the pull request: ${(error as Error).message}`)
   }
 }
 
-function setOutputs(report: RunReport): void {
+/** The four outputs, from a report or from what an early stop knows. */
+function setOutputs(report: object, ready: string[], failed: string[], checks: unknown[]): void {
   core.setOutput('report', JSON.stringify(report))
-  core.setOutput('ready-hosts', JSON.stringify(readyHosts(report)))
-  core.setOutput('failed-hosts', JSON.stringify(failedHosts(report)))
-  core.setOutput(
-    'checks',
-    JSON.stringify(
-      report.checks.map(c => ({ name: c.name, status: c.status, diagnosis: c.diagnosis ?? null }))
-    )
+  core.setOutput('ready-hosts', JSON.stringify(ready))
+  core.setOutput('failed-hosts', JSON.stringify(failed))
+  core.setOutput('checks', JSON.stringify(checks))
+}
+
+function reportOutputs(report: RunReport): void {
+  setOutputs(
+    report,
+    readyHosts(report),
+    failedHosts(report),
+    report.checks.map(c => ({ name: c.name, status: c.status, diagnosis: c.diagnosis ?? null }))
   )
 }
+
+/**
+ * The report of a run that stopped before its engine could give one: ok false, the problems,
+ * and the phase it stopped in (`inputs` when the inputs or the description were wrong).
+ */
+export function earlyReport(
+  command: string,
+  owner: string,
+  problems: string[],
+  failedPhase: PhaseName | null,
+  invalid: boolean
+): object {
+  return {
+    ...emptyReport('apply', owner),
+    command,
+    problems,
+    failedPhase,
+    invalid,
+    ...(command === 'validate' ? { valid: false } : {})
+  }
+}
+
+/** The command as given, for a report written before the inputs could be read. */
+const givenCommand = (): string => core.getInput('command') || 'apply'
 
 export async function runMain(): Promise<void> {
   let succeeded = false
   let created = false
+  let outputs = false
   let settings: ActionSettings | undefined
+  let current: PhaseName | null = null
+  const state = (): void =>
+    saveState({
+      command: settings?.command ?? givenCommand(),
+      cleanup: settings?.cleanup ?? 'never',
+      owner: settings?.owner ?? '',
+      succeeded,
+      created
+    })
+  /** what every early exit writes: the outputs a later step reads, never missing */
+  const stopped = (problems: string[], phase: PhaseName | null, invalid: boolean): void => {
+    if (outputs) return
+    outputs = true
+    const report = earlyReport(
+      settings?.command ?? givenCommand(),
+      settings?.owner ?? '',
+      problems,
+      phase,
+      invalid
+    )
+    setOutputs(report, [], [], [])
+  }
+  const step = startStep(signal => {
+    const message = `${settings?.command ?? givenCommand()} cancelled (${signal})${current ? ` in ${current}` : ''}`
+    stopped([message], current, false)
+    state()
+    core.setFailed(
+      `${message}; ${created ? `the post step cleans up as "cleanup: ${settings?.cleanup ?? 'never'}" says` : 'nothing was changed'}`
+    )
+  })
   try {
     settings = readSettings()
     const loaded = await loadActionDescription(settings)
-    if (loaded === undefined) return
-    core.info(summarize(loaded.name, loaded.description))
+    if (loaded === undefined) {
+      const name = 'text' in settings.config ? settings.config.fileName : settings.config.path
+      stopped(
+        [`the description ${name} is invalid: each error is annotated at its line`],
+        'inputs',
+        true
+      )
+      return
+    }
+    say(summarize(loaded.name, loaded.description))
     if (settings.command === 'validate') {
       await writeSummary(loaded, undefined)
-      core.setOutput(
-        'report',
-        JSON.stringify({ command: 'validate', valid: true, file: loaded.name })
-      )
-      core.setOutput('ready-hosts', '[]')
-      core.setOutput('failed-hosts', '[]')
-      core.setOutput('checks', '[]')
+      outputs = true
+      setOutputs({ command: 'validate', valid: true, file: loaded.name }, [], [], [])
       succeeded = true
       return
     }
-    // Once apply passed its preflight, it may change the cluster and the hosts: post has work.
-    const report = await runCommand(settings, loaded, () => {
-      created = settings?.command === 'apply'
+    const command = settings.command
+    const report = await runCommand(settings, loaded, step, name => {
+      current = name
+      // Once apply passed its preflight, it may change the cluster and the hosts: post has work,
+      // and knows it even if this step is killed.
+      if (name === 'cluster' && command === 'apply' && !created) {
+        created = true
+        state()
+      }
     })
-    for (const line of reportLines(report)) core.info(line)
-    setOutputs(report)
+    for (const line of reportLines(report)) say(line)
+    outputs = true
+    reportOutputs(report)
     annotate(report, loaded)
     await writeSummary(loaded, report)
     if (settings.githubToken !== undefined) await comment(settings.githubToken, report, loaded.name)
     if (report.ok) succeeded = true
     else core.setFailed(failure(report))
   } catch (error) {
-    core.setFailed(error instanceof Error ? error.message : String(error))
+    const message = error instanceof Error ? error.message : String(error)
+    // a wrong input (unreadable config-file, a bad value) is the user's, found before any change
+    const invalid = settings === undefined || error instanceof InputError
+    stopped([message], invalid ? 'inputs' : current, invalid)
+    core.setFailed(message)
   } finally {
-    saveState({
-      command: settings?.command ?? 'unknown',
-      cleanup: settings?.cleanup ?? 'never',
-      owner: settings?.owner ?? '',
-      succeeded,
-      created
-    })
+    state()
+    await step.release()
   }
 }

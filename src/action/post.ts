@@ -5,6 +5,8 @@ import { cleanup } from '../engine/run.ts'
 import { hostLine, reportLines } from '../report/terminal.ts'
 import { loadActionDescription, secretEnv } from './description.ts'
 import { maskSecret, readSettings } from './inputs.ts'
+import { startStep } from './lifecycle.ts'
+import { say } from './log.ts'
 import { loadState } from './state.ts'
 
 export async function runPost(): Promise<void> {
@@ -22,33 +24,35 @@ export async function runPost(): Promise<void> {
     core.info('mesh-expansion: this run created nothing; nothing to clean up.')
     return
   }
+  // cancelled too, the temporary kubeconfig goes; whatever is left, a later cleanup by owner finds
+  const step = startStep(signal => core.setFailed(`cleanup cancelled (${signal})`))
   try {
     // The runner passes the step's inputs to post again: the same description and secrets.
     const settings = { ...readSettings(), owner: state.owner }
     const loaded = await loadActionDescription(settings)
     if (loaded === undefined) return
-    const connection = await connect({
-      kubeconfigContent: settings.kubeconfig,
-      kubeconfigPath: loaded.description.cluster.kubeconfig,
-      context: loaded.description.cluster.context,
-      onSecret: maskSecret,
-      log: core.info
-    })
-    try {
-      const report = await cleanup(loaded.description, connection, {
-        owner: state.owner,
-        env: secretEnv(settings, loaded.description),
-        log: core.info,
-        warn: message => core.warning(message),
+    const connection = step.track(
+      await connect({
+        kubeconfigContent: settings.kubeconfig,
+        kubeconfigPath: loaded.description.cluster.kubeconfig,
+        context: loaded.description.cluster.context,
         onSecret: maskSecret,
-        onHostResult: result => core.info(hostLine(result))
+        log: say
       })
-      for (const line of reportLines(report)) core.info(line)
-      if (!report.ok) core.setFailed(`cleanup failed: ${report.problems[0] ?? ''}`)
-    } finally {
-      await connection.close()
-    }
+    )
+    const report = await cleanup(loaded.description, connection, {
+      owner: state.owner,
+      env: secretEnv(settings, loaded.description),
+      log: say,
+      warn: message => core.warning(message),
+      onSecret: maskSecret,
+      onHostResult: result => say(hostLine(result))
+    })
+    for (const line of reportLines(report)) say(line)
+    if (!report.ok) core.setFailed(`cleanup failed: ${report.problems[0] ?? ''}`)
   } catch (error) {
     core.setFailed(`cleanup failed: ${error instanceof Error ? error.message : String(error)}`)
+  } finally {
+    await step.release()
   }
 }

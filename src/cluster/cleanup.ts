@@ -3,10 +3,18 @@
 // cleanup never ran).
 import pLimit from 'p-limit'
 import { chooseNetworkingVersion } from './discovery.ts'
-import { CREATED_AT_ANNOTATION, managedSelector, OWNER_LABEL } from './objects.ts'
+import { errorMessage } from '../util/errors.ts'
+import { CREATED_AT_ANNOTATION, foreignReason, managedSelector, OWNER_LABEL } from './objects.ts'
 import { CONCURRENCY } from './plan.ts'
 import { AUTO_REGISTRATION_GROUP_ANNOTATION } from './registration.ts'
-import { describeRef, refOf, type ClusterClient, type KubeObject, type ObjectRef } from './types.ts'
+import {
+  describeRef,
+  refOf,
+  type ClusterClient,
+  type KubeObject,
+  type ObjectRef,
+  type ServedResource
+} from './types.ts'
 
 export interface CleanupResult {
   readonly deleted: readonly ObjectRef[]
@@ -37,30 +45,75 @@ const NAMESPACE_DEFAULTS: Readonly<Record<string, readonly string[]>> = {
   ConfigMap: ['istio-ca-root-cert', 'kube-root-ca.crt']
 }
 
+/** Secrets the cluster writes for an account: its legacy token, Citadel's istio.<sa> (before 1.5). */
+const ACCOUNT_SECRETS: Readonly<Record<string, string>> = {
+  'kubernetes.io/service-account-token': 'kubernetes.io/service-account.name',
+  'istio.io/key-and-cert': 'istio.io/service-account.name'
+}
+
+/** What cleanup deleted in one namespace: what the cluster derived from it is not someone's. */
+interface Gone {
+  readonly uids: ReadonlySet<string>
+  /** kind/name */
+  readonly names: ReadonlySet<string>
+}
+
+/** A namespace's content as cleanup judges it: what went, and the accounts still there. */
+interface Judged extends Gone {
+  readonly accounts: ReadonlySet<string>
+}
+
+/** Whether an object in a namespace we are about to delete is nobody else's. */
+function isNobodys(o: KubeObject, owner: string, gone: Judged): boolean {
+  const { kind } = o
+  const meta = o.metadata
+  if (foreignReason(o, owner) === null) return true
+  // the namespace's own history and defaults
+  if (kind === 'Event') return true
+  if (NAMESPACE_DEFAULTS[kind]?.includes(meta.name)) return true
+  // what the cluster made for an object of ours (garbage-collected with it)
+  const refs = (meta.ownerReferences ?? []) as { uid?: string }[]
+  if (refs.length > 0 && refs.every(r => r.uid !== undefined && gone.uids.has(r.uid))) return true
+  if (kind === 'Endpoints' && gone.names.has(`Service/${meta.name}`)) return true
+  if (kind === 'EndpointSlice') {
+    const service = meta.labels?.['kubernetes.io/service-name']
+    if (service !== undefined && gone.names.has(`Service/${service}`)) return true
+  }
+  const accountAnnotation = ACCOUNT_SECRETS[String(o['type'])]
+  if (kind === 'Secret' && accountAnnotation !== undefined) {
+    // an account's secret goes with its account: `default`, one of ours, or one already gone
+    const account = meta.annotations?.[accountAnnotation] ?? ''
+    if (account === 'default' || gone.names.has(`ServiceAccount/${account}`)) return true
+    if (!gone.accounts.has(account)) return true
+  }
+  return false
+}
+
+/**
+ * Everything in `namespace` that is someone else's, over every namespaced resource type the API
+ * serves (`types`, from API discovery), as `Kind name` lines.
+ */
 async function othersIn(
   client: ClusterClient,
   namespace: string,
-  networking: string | null
+  owner: string,
+  types: readonly ServedResource[],
+  gone: Gone
 ): Promise<string[]> {
-  const kinds = [
-    { apiVersion: 'v1', kind: 'Pod' },
-    { apiVersion: 'apps/v1', kind: 'Deployment' },
-    { apiVersion: 'v1', kind: 'Service' },
-    { apiVersion: 'v1', kind: 'ServiceAccount' },
-    { apiVersion: 'v1', kind: 'ConfigMap' },
-    ...(networking
-      ? ['WorkloadGroup', 'WorkloadEntry', 'ServiceEntry'].map(kind => ({
-          apiVersion: `networking.istio.io/${networking}`,
-          kind
-        }))
-      : [])
-  ]
-  const lists = await Promise.all(kinds.map(k => client.list(k.apiVersion, k.kind, { namespace })))
+  const limit = pLimit(CONCURRENCY)
+  const lists = await Promise.all(
+    types.map(t => limit(() => client.list(t.apiVersion, t.kind, { namespace })))
+  )
+  const accounts = new Set<string>()
+  types.forEach((t, i) => {
+    if (t.apiVersion === 'v1' && t.kind === 'ServiceAccount')
+      for (const o of lists[i] ?? []) accounts.add(o.metadata.name)
+  })
   const names: string[] = []
-  kinds.forEach((k, i) => {
+  types.forEach((t, i) => {
     for (const o of lists[i] ?? []) {
-      if (NAMESPACE_DEFAULTS[k.kind]?.includes(o.metadata.name)) continue
-      names.push(`${k.kind} ${o.metadata.name}`)
+      if (!isNobodys({ ...o, kind: t.kind }, owner, { ...gone, accounts }))
+        names.push(`${t.kind} ${o.metadata.name}`)
     }
   })
   return names
@@ -81,6 +134,8 @@ export async function cleanup(
   const deleted: ObjectRef[] = []
   const kept: { ref: ObjectRef; reason: string }[] = []
   const limit = pLimit(CONCURRENCY)
+  // per namespace: what went, so what the cluster derived from it does not count as others'
+  const gone = new Map<string, { uids: Set<string>; names: Set<string> }>()
   const remove = async (objects: readonly KubeObject[]): Promise<void> => {
     await Promise.all(
       objects.map(o =>
@@ -90,6 +145,11 @@ export async function cleanup(
             deleted.push(ref)
             options.log?.(`deleted ${describeRef(ref)}`)
           }
+          const ns = o.metadata.namespace ?? ''
+          const mark = gone.get(ns) ?? { uids: new Set<string>(), names: new Set<string>() }
+          gone.set(ns, mark)
+          if (o.metadata.uid !== undefined) mark.uids.add(o.metadata.uid)
+          mark.names.add(`${o.kind}/${o.metadata.name}`)
         })
       )
     )
@@ -115,13 +175,43 @@ export async function cleanup(
   for (const { apiVersion, kind } of order(networking)) {
     await remove(await client.list(apiVersion, kind, { labelSelector: selector }))
   }
+  // a namespace goes only when we created it (our labels: a namespace is never taken over) and
+  // nothing in it, of any resource type the API serves, is someone else's
   const namespaces = await client.list('v1', 'Namespace', { labelSelector: selector })
+  const keep = (ns: KubeObject, reason: string): void => {
+    kept.push({ ref: refOf(ns), reason })
+    options.log?.(`kept Namespace ${ns.metadata.name}: ${reason}`)
+  }
+  let types: ServedResource[] = []
+  let unlisted: string | null = null
+  if (namespaces.length > 0) {
+    try {
+      types = await client.namespacedResources()
+    } catch (error) {
+      unlisted = `cannot tell whether it holds others' objects (API discovery failed: ${errorMessage(error)})`
+    }
+  }
   for (const ns of namespaces) {
-    const others = await othersIn(client, ns.metadata.name, networking)
+    if (unlisted !== null) {
+      keep(ns, unlisted)
+      continue
+    }
+    let others: string[]
+    try {
+      const mark = gone.get(ns.metadata.name) ?? {
+        uids: new Set<string>(),
+        names: new Set<string>()
+      }
+      others = await othersIn(client, ns.metadata.name, owner, types, mark)
+    } catch (error) {
+      keep(ns, `cannot tell whether it holds others' objects (${errorMessage(error)})`)
+      continue
+    }
     if (others.length > 0) {
-      const reason = `still holds ${others.slice(0, 5).join(', ')}${others.length > 5 ? ` and ${others.length - 5} more` : ''}`
-      kept.push({ ref: refOf(ns), reason })
-      options.log?.(`kept Namespace ${ns.metadata.name}: ${reason}`)
+      keep(
+        ns,
+        `still holds ${others.slice(0, 5).join(', ')}${others.length > 5 ? ` and ${others.length - 5} more` : ''} (not ours)`
+      )
     } else await remove([ns])
   }
   return { deleted, kept }

@@ -6,15 +6,18 @@ import type {
   KubernetesObjectApi as KubernetesObjectApiType,
   V1APIResource
 } from '@kubernetes/client-node'
+import pLimit from 'p-limit'
 import { translateError, type Operation } from './errors.ts'
 import { resourceInfo, pluralOf } from './resources.ts'
 import { withRetry, type RetryClock, type RetryPolicy } from './retry.ts'
 import {
   FIELD_MANAGER,
+  refOf,
   type ClusterClient,
   type KubeObject,
   type ListOptions,
   type ObjectRef,
+  type ServedResource,
   type TokenOptions
 } from './types.ts'
 
@@ -47,11 +50,23 @@ export function loadClientNode(): Promise<ClientNode> {
   return loaded
 }
 
+/** The object API, which can also read one API version's resource list (discovery). */
+type ObjectApi = KubernetesObjectApiType & {
+  resourcesOf(apiVersion: string): Promise<V1APIResource[]>
+}
+
 function objectApiClass(
   k8s: ClientNode
-): new (...args: ConstructorParameters<typeof k8s.KubernetesObjectApi>) => KubernetesObjectApiType {
+): new (...args: ConstructorParameters<typeof k8s.KubernetesObjectApi>) => ObjectApi {
   // Known kinds are resolved from a table: no discovery request per API version.
   return class extends k8s.KubernetesObjectApi {
+    /** GET /api/v1 or /apis/<group>/<version>, kept in the library's cache for later lists */
+    async resourcesOf(apiVersion: string): Promise<V1APIResource[]> {
+      // no kind has an empty name: the list is fetched (and cached), nothing is found in it
+      await super.resource(apiVersion, '')
+      return this.apiVersionResourceCache[apiVersion]?.resources ?? []
+    }
+
     protected override async resource(
       apiVersion: string,
       kind: string,
@@ -85,6 +100,25 @@ export async function createClusterClient(
   const user = kc.getCurrentUser()?.name ?? '(no user)'
   const context = { server, user }
   let groups: Promise<Map<string, string[]>> | undefined
+  const servedGroups = (): Promise<Map<string, string[]>> => {
+    groups ??= run({ verb: 'get', resource: '/apis' }, async () => {
+      const list = await apis.getAPIVersions()
+      const map = new Map<string, string[]>()
+      for (const g of list.groups) {
+        const preferred = g.preferredVersion?.version
+        const versions = g.versions.map(v => v.version)
+        map.set(
+          g.name,
+          preferred ? [preferred, ...versions.filter(v => v !== preferred)] : versions
+        )
+      }
+      return map
+    })
+    return groups.catch((error: unknown) => {
+      groups = undefined
+      throw error
+    })
+  }
 
   const run = async <T>(
     operation: Operation,
@@ -171,7 +205,7 @@ export async function createClusterClient(
         }
       ),
 
-    apply: object =>
+    apply: (object, applyOptions = {}) =>
       run(
         opOf('patch', {
           kind: object.kind,
@@ -187,11 +221,19 @@ export async function createClusterClient(
               undefined,
               undefined,
               FIELD_MANAGER,
-              true,
+              applyOptions.force === true,
               k8s.PatchStrategy.ServerSideApply
             )
           ),
-        true
+        // a forced apply is idempotent; without force a 409 is a field of someone else's
+        applyOptions.force === true
+      ),
+
+    replace: object =>
+      run(opOf('update', refOf(object)), async () =>
+        plain(
+          await objects.replace(object as KubernetesObject, undefined, undefined, FIELD_MANAGER)
+        )
       ),
 
     dryRunCreate: object =>
@@ -238,26 +280,39 @@ export async function createClusterClient(
         }
       ),
 
-    servedVersions: async (group: string) => {
-      groups ??= run({ verb: 'get', resource: '/apis' }, async () => {
-        const list = await apis.getAPIVersions()
-        const map = new Map<string, string[]>()
-        for (const g of list.groups) {
-          const preferred = g.preferredVersion?.version
-          const versions = g.versions.map(v => v.version)
-          map.set(
-            g.name,
-            preferred ? [preferred, ...versions.filter(v => v !== preferred)] : versions
+    servedVersions: async (group: string) => (await servedGroups()).get(group) ?? [],
+
+    namespacedResources: async () => {
+      const apiVersions = ['v1']
+      for (const [group, versions] of await servedGroups())
+        for (const v of versions) apiVersions.push(`${group}/${v}`)
+      const limit = pLimit(16)
+      const lists = await Promise.all(
+        apiVersions.map(apiVersion =>
+          limit(() =>
+            run(
+              { verb: 'get', resource: apiVersion === 'v1' ? '/api/v1' : `/apis/${apiVersion}` },
+              () => objects.resourcesOf(apiVersion)
+            )
           )
+        )
+      )
+      // one entry per group and resource: the first version seen is the preferred one
+      const seen = new Set<string>()
+      const out: ServedResource[] = []
+      apiVersions.forEach((apiVersion, i) => {
+        const group = apiVersion.includes('/')
+          ? apiVersion.slice(0, apiVersion.lastIndexOf('/'))
+          : ''
+        for (const r of lists[i] ?? []) {
+          if (!r.namespaced || r.name.includes('/') || !r.verbs.includes('list')) continue
+          const key = `${r.group ?? group}/${r.name}`
+          if (seen.has(key)) continue
+          seen.add(key)
+          out.push({ apiVersion, kind: r.kind, plural: r.name })
         }
-        return map
       })
-      try {
-        return (await groups).get(group) ?? []
-      } catch (error) {
-        groups = undefined
-        throw error
-      }
+      return out
     }
   }
 }

@@ -1,12 +1,23 @@
 // Connecting to the cluster: which kubeconfig (the Action input's content, a path, KUBECONFIG,
 // ~/.kube/config, in-cluster), which context, which proxy (HTTPS_PROXY / NO_PROXY, which the
 // client library ignores on its own), then a first request that proves the server answers.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { delimiter, join, resolve } from 'node:path'
+import { delimiter, dirname, join, resolve } from 'node:path'
 import type { KubeConfig } from '@kubernetes/client-node'
+import { LineCounter, isMap, isSeq } from 'yaml'
+import {
+  InputFileError,
+  KUBECONFIG_MAX_BYTES,
+  MAX_NESTING,
+  aliasNesting,
+  checkInlineSize,
+  parseBounded,
+  readInputFile,
+  shownName
+} from '../config/index.ts'
 import { createClusterClient, loadClientNode, type ClientOptions } from './client.ts'
 import { errorMessage } from '../util/errors.ts'
 import { ClusterError } from './errors.ts'
@@ -49,7 +60,15 @@ function loadInCluster(
       0
     )
   }
-  if (onSecret) onSecret(readFileSync(tokenFile, 'utf8').trim())
+  const small = (path: string, what: string): string => {
+    try {
+      return readInputFile(path, { what, maxBytes: KUBECONFIG_MAX_BYTES }).trim()
+    } catch (error) {
+      throw new ClusterError('invalid', errorMessage(error), 0)
+    }
+  }
+  const token = small(tokenFile, 'the service account token')
+  if (onSecret) onSecret(token)
   const namespaceFile = join(dir, 'namespace')
   kc.loadFromOptions({
     clusters: [
@@ -67,7 +86,7 @@ function loadInCluster(
         cluster: 'inCluster',
         user: 'inClusterUser',
         ...(existsSync(namespaceFile)
-          ? { namespace: readFileSync(namespaceFile, 'utf8').trim() }
+          ? { namespace: small(namespaceFile, 'the service account namespace') }
           : {})
       }
     ],
@@ -165,16 +184,163 @@ function maskKubeconfigSecrets(
   }
 }
 
-function load(kc: KubeConfig, file: string, shown: string): void {
+/** The kubeconfig `kind` of YAML problem, in words: never the parser's message, which quotes lines. */
+const YAML_PROBLEMS: Record<string, string> = {
+  BAD_INDENT: 'bad indentation',
+  DUPLICATE_KEY: 'a duplicate key',
+  MULTILINE_IMPLICIT_KEY: 'a key that spans lines',
+  MISSING_CHAR: 'a missing character (an unclosed quote or bracket?)',
+  BLOCK_AS_IMPLICIT_KEY: 'a block used as a key',
+  UNEXPECTED_TOKEN: 'an unexpected character',
+  TAB_AS_INDENT: 'a tab used for indentation',
+  BAD_SCALAR_START: 'a value that cannot start with its first character',
+  BAD_ALIAS: 'a bad alias',
+  BAD_DIRECTIVE: 'a bad directive',
+  MULTIPLE_DOCS: 'more than one document',
+  MULTIPLE_ANCHORS: 'several anchors on one value',
+  MULTIPLE_TAGS: 'several tags on one value',
+  TAG_RESOLVE_FAILED: 'a value its tag cannot read',
+  ALIAS_PROPS: 'an alias with an anchor or tag',
+  KEY_OVER_1024_CHARS: 'a key longer than 1024 characters'
+}
+
+type KubeconfigProblem = { offset?: number | undefined; what: string }
+
+/** The list entries and keys connect() relies on; each problem is a path and a kind, never a value. */
+function kubeconfigShape(
+  data: Record<string, unknown>
+): { path: (string | number)[]; what: string } | undefined {
+  if (!['clusters', 'contexts', 'users'].some(key => key in data)) {
+    return {
+      path: [],
+      what: 'it is not a kubeconfig: it has none of the keys clusters, contexts, users'
+    }
+  }
+  if (data.kind !== undefined && data.kind !== null && data.kind !== 'Config') {
+    return { path: ['kind'], what: 'it is not a kubeconfig: its kind is not Config' }
+  }
+  const mapping = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+  const entries = { clusters: 'cluster', contexts: 'context', users: 'user' } as const
+  for (const [list, inner] of Object.entries(entries)) {
+    const items = data[list]
+    if (items === undefined || items === null) continue
+    if (!Array.isArray(items)) return { path: [list], what: `${list} is not a list` }
+    for (const [i, item] of items.entries()) {
+      if (!mapping(item)) return { path: [list, i], what: `${list}[${i}] is not a mapping` }
+      if (typeof item.name !== 'string' || item.name === '')
+        return { path: [list, i], what: `${list}[${i}].name is missing or not text` }
+      const body = item[inner]
+      if (body !== undefined && body !== null && !mapping(body))
+        return { path: [list, i, inner], what: `${list}[${i}].${inner} is not a mapping` }
+      if (inner === 'cluster' && (!mapping(body) || typeof body.server !== 'string'))
+        return { path: [list, i], what: `${list}[${i}].cluster.server is missing or not text` }
+      if (inner === 'context' && (!mapping(body) || typeof body.cluster !== 'string'))
+        return { path: [list, i], what: `${list}[${i}].context.cluster is missing or not text` }
+      const exec = mapping(body) ? body.exec : undefined
+      if (inner === 'user' && exec !== undefined && exec !== null) {
+        const at = [list, i, inner, 'exec']
+        if (!mapping(exec)) return { path: at, what: `${list}[${i}].user.exec is not a mapping` }
+        if (typeof exec.command !== 'string' || exec.command === '')
+          return { path: at, what: `${list}[${i}].user.exec.command is missing or not text` }
+        if (
+          typeof exec.apiVersion !== 'string' ||
+          !exec.apiVersion.startsWith('client.authentication.k8s.io/')
+        )
+          return {
+            path: at,
+            what: `${list}[${i}].user.exec.apiVersion is missing or not client.authentication.k8s.io/…`
+          }
+      }
+    }
+  }
+  return undefined
+}
+
+/** Why a kubeconfig's text cannot be used, at which offset; undefined when it can. */
+function kubeconfigProblem(text: string, lineCounter: LineCounter): KubeconfigProblem | undefined {
+  if (text.trim() === '') return { what: 'it is empty' }
+  const parsed = parseBounded(text, MAX_NESTING, { lineCounter, uniqueKeys: true })
+  if (!parsed.ok)
+    return { offset: parsed.offset, what: `it is nested more than ${MAX_NESTING} levels deep` }
+  const [doc, second] = parsed.docs
+  if (doc === undefined) return { what: 'it is empty' }
+  if (second !== undefined)
+    return { offset: second.range[0], what: 'it has more than one YAML document' }
+  const problem = doc.errors[0]
+  if (problem !== undefined) {
+    const kind = YAML_PROBLEMS[problem.code] ?? problem.code.toLowerCase().replace(/_/g, ' ')
+    return { offset: problem.pos[0], what: `it is not valid YAML: ${kind}` }
+  }
+  const nesting = aliasNesting(doc, MAX_NESTING)
+  if (nesting)
+    return {
+      offset: nesting.node.range?.[0],
+      what: 'it has an alias that cannot be resolved, refers to itself or nests too deep'
+    }
+  const contents = doc.contents
+  if (!isMap(contents)) {
+    const kind = isSeq(contents) ? 'a list' : contents === null ? 'nothing' : 'a single value'
+    return {
+      offset: contents?.range?.[0],
+      what: `it is not a kubeconfig: it holds ${kind}, not a mapping with clusters, contexts and users`
+    }
+  }
+  let data: unknown
   try {
-    kc.loadFromFile(file)
-  } catch (error) {
+    data = doc.toJS({ maxAliasCount: 100 })
+  } catch {
+    return { what: 'it has too many aliases' }
+  }
+  const shape = kubeconfigShape(data as Record<string, unknown>)
+  if (!shape) return undefined
+  const node = doc.getIn(shape.path, true) as { range?: [number, number, number] } | undefined
+  return { offset: node?.range?.[0], what: shape.what }
+}
+
+/**
+ * Loads a kubeconfig's text, refusing one that is not a kubeconfig with a message that says where
+ * (line and column) and what kind of problem, and never shows what the file holds: a kubeconfig
+ * holds tokens and keys, and a wrong path may name any file.
+ */
+function loadText(kc: KubeConfig, text: string, shown: string): void {
+  const lineCounter = new LineCounter()
+  const problem = kubeconfigProblem(text, lineCounter)
+  if (problem) {
+    const at =
+      problem.offset === undefined
+        ? ''
+        : ` (line ${lineCounter.linePos(problem.offset).line}, column ${lineCounter.linePos(problem.offset).col})`
+    throw new ClusterError('invalid', `kubeconfig ${shown} cannot be read: ${problem.what}${at}`, 0)
+  }
+  try {
+    kc.loadFromString(text)
+  } catch {
+    // client-node's own messages may quote the file
     throw new ClusterError(
       'invalid',
-      `kubeconfig ${shown} cannot be read: ${errorMessage(error)}`,
+      `kubeconfig ${shown} cannot be read: the client library refused it`,
       0
     )
   }
+}
+
+/** Reads a kubeconfig file within the limits (a regular file, size) and loads it. */
+function load(kc: KubeConfig, file: string, shown: string): void {
+  let text: string
+  try {
+    text = readInputFile(file, { what: 'kubeconfig', shown, maxBytes: KUBECONFIG_MAX_BYTES })
+  } catch (error) {
+    if (!(error instanceof InputFileError)) throw error
+    const name = shownName(shown)
+    const message =
+      error.code === 'ENOENT'
+        ? `kubeconfig ${name} does not exist`
+        : `kubeconfig ${name} cannot be read: ${error.reason}`
+    throw new ClusterError('invalid', message, 0)
+  }
+  loadText(kc, text, shownName(shown))
+  kc.makePathsAbsolute(dirname(file))
 }
 
 /** Whether connect() would find a kubeconfig (or run in a pod) without the input content. */
@@ -209,15 +375,22 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
   try {
     if (options.kubeconfigContent !== undefined && options.kubeconfigContent.trim() !== '') {
       options.onSecret?.(options.kubeconfigContent)
+      // checked and loaded from memory first: a bad kubeconfig never reaches the disk
+      try {
+        checkInlineSize(options.kubeconfigContent, {
+          what: 'the kubeconfig input',
+          maxBytes: KUBECONFIG_MAX_BYTES
+        })
+      } catch (error) {
+        throw new ClusterError('invalid', errorMessage(error), 0)
+      }
+      loadText(kc, options.kubeconfigContent, 'from the input')
       tempDir = await mkdtemp(join(tmpdir(), 'mesh-expansion-kube-'))
       temporaryFile = join(tempDir, 'config')
       await writeFile(temporaryFile, options.kubeconfigContent, { mode: 0o600 })
-      load(kc, temporaryFile, 'from the input')
       source = 'input'
     } else if (options.kubeconfigPath) {
       const file = resolve(cwd, options.kubeconfigPath)
-      if (!existsSync(file))
-        throw new ClusterError('invalid', `kubeconfig ${file} does not exist`, 0)
       load(kc, file, file)
       source = file
     } else if (envValue(env, 'KUBECONFIG') !== undefined) {
@@ -252,10 +425,11 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
 
     if (options.context) {
       if (!kc.getContextObject(options.context)) {
-        const names = kc.getContexts().map(c => c.name)
+        // names from the file, quoted when they are not plain text: none can start a line
+        const names = kc.getContexts().map(c => shownName(String(c.name)))
         throw new ClusterError(
           'invalid',
-          `context "${options.context}" is not in the kubeconfig (it has: ${names.join(', ') || 'none'})`,
+          `context ${JSON.stringify(options.context)} is not in the kubeconfig (it has: ${names.join(', ') || 'none'})`,
           0
         )
       }
@@ -263,9 +437,12 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
     }
     const cluster = kc.getCurrentCluster()
     if (!cluster) {
+      const current = kc.getCurrentContext() as string | undefined
       throw new ClusterError(
         'invalid',
-        `the kubeconfig's context "${kc.getCurrentContext()}" names no cluster`,
+        current === undefined || current === ''
+          ? 'the kubeconfig has no current-context: set one, or name a context (cluster.context, --context)'
+          : `the kubeconfig's context ${JSON.stringify(current)} names no cluster`,
         0
       )
     }

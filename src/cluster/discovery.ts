@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml'
 import type { ClusterConfig, Generation } from '../config/defaults.ts'
 import {
   ingressServiceRef,
+  ISTIOD_PORT,
   istiodAddress as istiodAddressOf,
   type IstioNetworkingVersion
 } from '../istio/index.ts'
@@ -27,6 +28,8 @@ export interface GatewayDiscovery {
   readonly source: GatewaySource
   /** the load balancer's (or override's) DNS name, when it published one */
   readonly hostname?: string
+  /** the port of a `host:port` override other than 15012: the VMs reach istiod there */
+  readonly port?: number
 }
 
 export interface Discovery {
@@ -294,6 +297,14 @@ export async function discover(
   }
 }
 
+/** The port of a `host:port` or `[v6]:port` override; undefined without one. */
+function portOf(override: string): number | undefined {
+  if (isIP(override)) return undefined
+  const match = /:(\d{1,5})$/.exec(override)
+  const port = match ? Number(match[1]) : NaN
+  return port >= 1 && port <= 65535 ? port : undefined
+}
+
 function hostOf(override: string): string {
   // host:port, [v6]:port, or a bare IPv6 address
   if (override.startsWith('[')) return override.slice(1, override.indexOf(']'))
@@ -329,9 +340,12 @@ async function gatewayAddress(
   const base = { service, namespace }
   if (override !== 'auto' && override !== '') {
     const host = hostOf(override)
-    if (isIP(host)) return { ...base, address: host, source: 'override' }
+    const port = portOf(override)
+    // 15012 is what the files say anyway: only another port is carried
+    const withPort = port !== undefined && port !== ISTIOD_PORT ? { ...base, port } : base
+    if (isIP(host)) return { ...withPort, address: host, source: 'override' }
     return {
-      ...base,
+      ...withPort,
       address: await resolveFirst(host, resolveHost, warnings),
       source: 'override',
       hostname: host
@@ -369,7 +383,7 @@ async function gatewayAddress(
 export function renderDiscovery(d: Discovery): string[] {
   const gw =
     d.gateway.address !== ''
-      ? `${d.gateway.address} (${d.gateway.source}${d.gateway.hostname ? ` ${d.gateway.hostname}` : ''})`
+      ? `${d.gateway.address}${d.gateway.port !== undefined ? ` port ${d.gateway.port}` : ''} (${d.gateway.source}${d.gateway.hostname ? ` ${d.gateway.hostname}` : ''})`
       : 'unknown'
   return [
     `Istio ${d.istioVersion ?? 'unknown'} (${d.generation}), revision ${d.revision || 'default'} (${d.revisionSource}), namespace ${d.istioNamespace}`,

@@ -31,6 +31,26 @@ export function managedSelector(owner?: string): string {
     : `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${OWNER_LABEL}=${owner}`
 }
 
+/** The conflict reason of an existing object that carries no managed-by label of ours. */
+export const NOT_MANAGED = 'exists, not managed by mesh-expansion'
+
+/**
+ * The ownership contract: an object is ours only when it carries our managed-by label and
+ * `owner`'s owner label. Returns why it is not (`exists, not managed by mesh-expansion`, or
+ * `owned by <other owner>`), or null when it is ours.
+ */
+export function foreignReason(live: KubeObject, owner: string): string | null {
+  const labels = live.metadata.labels ?? {}
+  if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) return NOT_MANAGED
+  const other = labels[OWNER_LABEL]
+  return other === owner ? null : `owned by ${other ?? '(no owner label)'}`
+}
+
+/** A foreignReason as the end of a sentence about the object: `Service a/b <phrase>`. */
+export function foreignPhrase(reason: string): string {
+  return reason === NOT_MANAGED ? 'exists and was not created by mesh-expansion' : `is ${reason}`
+}
+
 export interface Ownership {
   /** value of the owner label: a run id, or a given owner such as a pull-request number */
   readonly owner: string

@@ -46,7 +46,7 @@ export async function prepareCluster(
     ownership,
     options.addresses ? { addresses: options.addresses } : {}
   )
-  const thePlan = await plan(client, desired)
+  const thePlan = await plan(client, desired, { adopt: description.settings.adopt })
   const applied = options.dryRun ? null : await apply(client, thePlan, options.log)
   return { discovery, ownership, plan: thePlan, applied }
 }

@@ -27,7 +27,7 @@ export async function registerWorkloadEntries(
     if (!group || group.registration !== 'manual' || address === undefined) continue
     entries.push(workloadEntryObject(vm, group, address, discovery, own))
   }
-  return apply(client, await plan(client, entries), log)
+  return apply(client, await plan(client, entries, { adopt: description.settings.adopt }), log)
 }
 
 export interface AutoRegistrationWait {

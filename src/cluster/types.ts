@@ -34,6 +34,24 @@ export interface ListOptions {
   readonly labelSelector?: string
 }
 
+export interface ApplyOptions {
+  /**
+   * Take over fields another field manager set (server-side apply force). Only for an object
+   * that is ours, or adopted, or one of the shared objects the older generations edit on purpose
+   * (docs/cluster.md, "Ownership"). Default false: a field someone else set is a conflict (409).
+   */
+  readonly force?: boolean
+}
+
+/** A namespaced resource type the API serves (from API discovery), that can be listed. */
+export interface ServedResource {
+  /** `v1`, `apps/v1`, `widgets.example.test/v1alpha1` */
+  readonly apiVersion: string
+  readonly kind: string
+  /** the resource name, e.g. `secrets` */
+  readonly plural: string
+}
+
 export interface TokenOptions {
   readonly audiences: readonly string[]
   readonly expirationSeconds: number
@@ -50,8 +68,14 @@ export interface ClusterClient {
   /** null when it does not exist */
   get(ref: ObjectRef): Promise<KubeObject | null>
   list(apiVersion: string, kind: string, options?: ListOptions): Promise<KubeObject[]>
-  /** server-side apply with field manager mesh-expansion, force on */
-  apply(object: KubeObject): Promise<KubeObject>
+  /** server-side apply with field manager mesh-expansion (force only when asked) */
+  apply(object: KubeObject, options?: ApplyOptions): Promise<KubeObject>
+  /**
+   * PUT of the whole object, field manager mesh-expansion; `object.metadata.resourceVersion` is
+   * the precondition (a 409 when the object changed since it was read). Used only to take over
+   * an object the description adopts (settings.adopt).
+   */
+  replace(object: KubeObject): Promise<KubeObject>
   /** a create with dryRun=All: validated and admitted as a real one, nothing stored */
   dryRunCreate(object: KubeObject): Promise<KubeObject>
   /** false when it was already gone */
@@ -60,6 +84,12 @@ export interface ClusterClient {
   createToken(namespace: string, serviceAccount: string, options: TokenOptions): Promise<string>
   /** versions of an API group the server serves, preferred first; [] = not served */
   servedVersions(group: string): Promise<string[]>
+  /**
+   * Every namespaced resource type the API serves that can be listed (API discovery: /api/v1
+   * and /apis/<group>/<version>, one entry per group and resource, preferred version first;
+   * subresources left out)
+   */
+  namespacedResources(): Promise<ServedResource[]>
 }
 
 export const FIELD_MANAGER = 'mesh-expansion'

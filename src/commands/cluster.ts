@@ -7,10 +7,12 @@ import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
 import { cleanup, sweep, type CleanupResult } from '../cluster/cleanup.ts'
 import { connect, type Connection } from '../cluster/connection.ts'
 import { renderDiscovery } from '../cluster/discovery.ts'
-import { renderPlan } from '../cluster/plan.ts'
+import { conflictProblem, planConflicts, renderPlan } from '../cluster/plan.ts'
 import { prepareCluster } from '../cluster/prepare.ts'
 import { describeRef } from '../cluster/types.ts'
 import { errorMessage } from '../util/errors.ts'
+import { ClusterError } from '../cluster/errors.ts'
+import { logLine } from '../report/escape.ts'
 
 export interface CommonFlags {
   config?: string | undefined
@@ -41,7 +43,8 @@ export function parseCommonFlags(
       allowPositionals: true,
       strict: true
     })
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`)
+    if (positionals.length > 0)
+      throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`)
     const v = values as Record<string, unknown>
     const str = (k: string): string | undefined => (typeof v[k] === 'string' ? v[k] : undefined)
     return {
@@ -71,14 +74,31 @@ export async function openCluster(
     context: flags.context ?? description?.cluster.context ?? null,
     env: io.env,
     cwd: io.cwd,
-    log: line => io.stderr(`${line}\n`)
+    log: line => io.stderr(`${logLine(line)}\n`)
   })
+}
+
+/** The commands that read the cluster themselves: a kubeconfig that cannot be used is bad
+ * input (exit 2), as in the engine's preflight; a cluster that does not answer is not. */
+async function openClusterOrRefuse(
+  flags: CommonFlags,
+  io: CommandIO,
+  description: Description | undefined
+): Promise<Connection> {
+  try {
+    return await openCluster(flags, io, description)
+  } catch (error) {
+    if (error instanceof ClusterError && error.kind === 'invalid')
+      throw new UsageError(errorMessage(error))
+    throw error
+  }
 }
 
 const PLAN_HELP = `Usage: mesh-expansion plan -c FILE [--owner OWNER] [--kubeconfig PATH] [--context NAME] [--json]
 
 Discovers the cluster, computes every object the description needs and prints the difference
-with the live cluster. Writes nothing.
+with the live cluster. Writes nothing. Exits 1 when an object exists that is not the owner's
+(a conflict: apply would change nothing; settings.adopt takes such an object over).
 `
 
 export const planCommand: Command = async (args, io) => {
@@ -89,7 +109,7 @@ export const planCommand: Command = async (args, io) => {
   }
   if (!common.config) throw new UsageError(`missing -c FILE (the description)\n\n${PLAN_HELP}`)
   const { description } = await loadDescription(common.config, io)
-  const connection = await openCluster(common, io, description)
+  const connection = await openClusterOrRefuse(common, io, description)
   try {
     const prepared = await prepareCluster(connection.client, description, {
       owner: common.owner ?? description.settings.owner,
@@ -108,7 +128,8 @@ export const planCommand: Command = async (args, io) => {
               namespace: e.namespace ?? null,
               action: e.action,
               diff: e.diff,
-              ...(e.reason !== undefined ? { reason: e.reason } : {})
+              ...(e.reason !== undefined ? { reason: e.reason } : {}),
+              ...(e.adopted !== undefined ? { adopted: e.adopted } : {})
             }))
           },
           null,
@@ -119,7 +140,10 @@ export const planCommand: Command = async (args, io) => {
       io.stdout(`${renderDiscovery(prepared.discovery).join('\n')}\n\n`)
       io.stdout(renderPlan(prepared.plan))
     }
-    return ExitCode.ok
+    // the ownership contract: apply would stop in preflight on any of these, changing nothing
+    const conflicts = planConflicts(prepared.plan)
+    for (const c of conflicts) io.stderr(`${conflictProblem(c)}\n`)
+    return conflicts.length > 0 ? ExitCode.failed : ExitCode.ok
   } finally {
     await connection.close()
   }
@@ -134,7 +158,8 @@ function printCleanup(io: CommandIO, owner: string, result: CleanupResult): void
 const CLEANUP_HELP = `Usage: mesh-expansion cleanup [-c FILE] [--owner OWNER] [--kubeconfig PATH] [--context NAME]
 
 Deletes every object labelled with the owner (default: the description's settings.owner), in
-dependency order. Running it again deletes nothing.
+dependency order, and nothing else; a namespace the owner created only when nothing in it is
+someone else's (it is kept, and the reason printed). Running it again deletes nothing.
 `
 
 export const cleanupCommand: Command = async (args, io) => {
@@ -148,7 +173,7 @@ export const cleanupCommand: Command = async (args, io) => {
     : undefined
   const owner = common.owner ?? description?.settings.owner
   if (!owner) throw new UsageError(`give --owner OWNER or -c FILE\n\n${CLEANUP_HELP}`)
-  const connection = await openCluster(common, io, description)
+  const connection = await openClusterOrRefuse(common, io, description)
   try {
     printCleanup(io, owner, await cleanup(connection.client, owner))
     return ExitCode.ok
@@ -188,7 +213,7 @@ export const sweepCommand: Command = async (args, io) => {
   const description = common.config
     ? (await loadDescription(common.config, io)).description
     : undefined
-  const connection = await openCluster(common, io, description)
+  const connection = await openClusterOrRefuse(common, io, description)
   try {
     const swept = await sweep(connection.client, seconds, { except })
     for (const s of swept) printCleanup(io, s.owner, s.result)

@@ -1,6 +1,5 @@
 // `configure` offline: every input istioctl would read from the cluster comes from a file named
 // on the command line, or a default install's value with a warning.
-import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { ConfigureSources, SourceFlags } from '../cluster/configureSources.ts'
 import {
@@ -12,7 +11,7 @@ import {
   resolveIngressAddress,
   WorkloadGroupError
 } from '../istio/index.ts'
-import { fileErrorReason } from '../util/errors.ts'
+import { DESCRIPTION_MAX_BYTES, InputFileError, readInputFile, shownName } from '../config/index.ts'
 import { UsageError, type CommandIO } from './types.ts'
 
 /** The value of `parse`; an error of `kind` from it (the input is wrong) becomes a UsageError. */
@@ -29,12 +28,18 @@ export function asUsageError<T>(
 }
 
 // `what` prefixes the error for our own flags; -f errors read exactly as istioctl's.
+// Each file is a regular file of at most 4 MiB, checked before it is opened (a FIFO never hangs).
 async function readInput(io: CommandIO, path: string, what?: string): Promise<string> {
   try {
-    return await readFile(resolve(io.cwd, path), 'utf8')
+    return readInputFile(resolve(io.cwd, path), {
+      what: what ?? 'the file',
+      shown: path,
+      maxBytes: DESCRIPTION_MAX_BYTES
+    })
   } catch (error) {
+    if (!(error instanceof InputFileError)) throw error
     const prefix = what !== undefined ? `${what}: ` : ''
-    throw new UsageError(`${prefix}open ${path}: ${fileErrorReason(error)}`)
+    throw new UsageError(`${prefix}open ${shownName(path)}: ${error.reason}`)
   }
 }
 

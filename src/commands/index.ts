@@ -49,7 +49,7 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
     return name === undefined ? ExitCode.invalid : ExitCode.ok
   }
   if (!Object.hasOwn(load, name)) {
-    io.stderr(`mesh-expansion: unknown command "${name}"\n\n${usage()}`)
+    io.stderr(`mesh-expansion: unknown command ${JSON.stringify(name)}\n\n${usage()}`)
     return ExitCode.invalid
   }
   try {

@@ -1,13 +1,14 @@
 // `apply`, `verify` and `cleanup -c FILE`: the whole engine from the command line.
 import type { Description } from '../config/index.ts'
 import { apply, cleanup, verify, type Engine, type EngineOptions } from '../engine/run.ts'
-import type { RunReport } from '../engine/report.ts'
+import { emptyReport, type RunReport } from '../engine/report.ts'
 import { shardVms } from '../host/fleet.ts'
+import { logLine } from '../report/escape.ts'
 import { HostProgress } from '../report/progress.ts'
 import { checkLine, hostLine, reportLines } from '../report/terminal.ts'
 import { cleanupCommand, openCluster, parseCommonFlags, type CommonFlags } from './cluster.ts'
 import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
-import { loadDescription } from './validate.ts'
+import { DescriptionError, loadDescription } from './validate.ts'
 
 const help = (name: string, what: string): string =>
   `Usage: mesh-expansion ${name} -c FILE [--owner OWNER] [--kubeconfig PATH] [--context NAME] [--json]
@@ -17,11 +18,42 @@ ${what}
 Exit codes: 0 success, 1 a host, the cluster or a check failed, 2 invalid input (nothing changed).
 `
 
+/**
+ * With --json, a run that stops before its engine gives a report (no description, an invalid
+ * one, an exception) still prints one: ok false and the problems; the error goes to stderr.
+ */
 async function runEngine(
+  command: RunReport['command'],
   engine: Engine,
   flags: CommonFlags,
   io: CommandIO,
   extra: Partial<EngineOptions> = {}
+): Promise<number> {
+  try {
+    return await runFlow(engine, flags, io, extra)
+  } catch (error) {
+    if (flags.json) {
+      const invalid = error instanceof UsageError
+      const report = {
+        ...emptyReport(command, flags.owner ?? ''),
+        problems:
+          error instanceof DescriptionError
+            ? error.message.split('\n')
+            : [error instanceof Error ? error.message : String(error)],
+        failedPhase: invalid ? 'inputs' : null,
+        invalid
+      }
+      io.stdout(`${JSON.stringify(report, null, 2)}\n`)
+    }
+    throw error
+  }
+}
+
+async function runFlow(
+  engine: Engine,
+  flags: CommonFlags,
+  io: CommandIO,
+  extra: Partial<EngineOptions>
 ): Promise<number> {
   if (!flags.config) throw new UsageError('missing -c FILE (the description)')
   const { description } = await loadDescription(flags.config, io)
@@ -35,7 +67,7 @@ async function runEngine(
     report = await engine(description as Description, () => openCluster(flags, io, description), {
       owner: flags.owner ?? description.settings.owner,
       env: io.env,
-      log: print,
+      log: line => print(logLine(line)),
       onPhase: event => {
         // a new phase starts below the host block, which is not redrawn any more
         progress?.finish()
@@ -66,12 +98,12 @@ async function runEngine(
 }
 
 /** A command that runs one engine flow over the description. */
-function engineCommand(name: string, engine: Engine, what: string): Command {
+function engineCommand(name: RunReport['command'], engine: Engine, what: string): Command {
   const text = help(name, what)
   return async (args, io) => {
     const { common } = parseCommonFlags(args, text)
     if (common.help) return (io.stdout(text), ExitCode.ok)
-    return runEngine(engine, common, io)
+    return runEngine(name, engine, common, io)
   }
 }
 
@@ -91,5 +123,5 @@ export const verifyCommand = engineCommand(
 export const fullCleanupCommand: Command = async (args, io) => {
   const { common } = parseCommonFlags(args, help('cleanup', ''))
   if (common.help || !common.config) return cleanupCommand(args, io)
-  return runEngine(cleanup, common, io)
+  return runEngine('cleanup', cleanup, common, io)
 }

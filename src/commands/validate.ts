@@ -1,21 +1,24 @@
 // `mesh-expansion validate -c FILE`: checks a description and touches nothing (no cluster, no
 // host, no network, no file written). Other commands load their description through
 // loadDescription so that they validate the same way before doing anything.
-import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
+  DESCRIPTION_MAX_BYTES,
+  InputFileError,
   formatError,
   parseDescription,
+  oneLine,
+  quoteText,
+  readInputFile,
+  shownName,
   type ConfigError,
   type Description,
   type Locate
 } from '../config/index.ts'
 import { summarize } from '../report/description.ts'
-import { errorMessage, fileErrorReason } from '../util/errors.ts'
+import { errorMessage } from '../util/errors.ts'
 import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
-
-const MAX_BYTES = 4 * 1024 * 1024
 
 const HELP = `Usage: mesh-expansion validate -c FILE [--json]
 
@@ -53,7 +56,12 @@ async function readStdin(): Promise<string> {
   for await (const chunk of process.stdin) {
     const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk))
     size += buffer.length
-    if (size > MAX_BYTES) throw new UsageError(`standard input is larger than ${MAX_BYTES} bytes`)
+    if (size > DESCRIPTION_MAX_BYTES) {
+      process.stdin.destroy()
+      throw new UsageError(
+        `the description on standard input is more than the limit of ${DESCRIPTION_MAX_BYTES / 1024 / 1024} MiB`
+      )
+    }
     chunks.push(buffer)
   }
   return Buffer.concat(chunks).toString('utf8')
@@ -61,16 +69,17 @@ async function readStdin(): Promise<string> {
 
 async function readText(file: string, io: CommandIO): Promise<string> {
   if (file === '-') return readStdin()
-  let buffer: Buffer
   try {
-    buffer = await readFile(resolve(io.cwd, file))
+    // a device, a FIFO or a directory is refused unopened; a large file unread
+    return readInputFile(resolve(io.cwd, file), {
+      what: 'the description',
+      shown: file,
+      maxBytes: DESCRIPTION_MAX_BYTES
+    })
   } catch (error) {
-    throw new UsageError(`cannot read the description ${file}: ${fileErrorReason(error)}`)
+    if (!(error instanceof InputFileError)) throw error
+    throw new UsageError(`cannot read the description ${shownName(file)}: ${error.reason}`)
   }
-  if (buffer.length > MAX_BYTES) {
-    throw new UsageError(`the description ${file} is larger than ${MAX_BYTES} bytes`)
-  }
-  return buffer.toString('utf8')
 }
 
 /**
@@ -98,12 +107,14 @@ function parseFlags(args: readonly string[]): { config?: string; json: boolean; 
       strict: true
     })
     if (positionals.length > 0) {
-      throw new UsageError(`unexpected argument "${positionals[0]}"; give the file with -c FILE`)
+      const extra = quoteText(positionals[0] ?? '')
+      throw new UsageError(`unexpected argument ${extra}; give the file with -c FILE`)
     }
     return { config: values.config, json: values.json, help: values.help }
   } catch (error) {
     if (error instanceof UsageError) throw error
-    throw new UsageError(`${errorMessage(error)}\n\n${HELP}`)
+    // parseArgs quotes the argument as given: on one line, nothing of it starts a line
+    throw new UsageError(`${oneLine(errorMessage(error))}\n\n${HELP}`)
   }
 }
 

@@ -1,10 +1,10 @@
 // Derived defaults: values that depend on other fields (a VM's user comes from ssh.user, a
 // group's service account from its name, …). The result has every field explicit, so later
 // code never guesses a default of its own.
-import type { Generation, JumpHost, ParsedDescription, Probe, Protocol } from './schema.ts'
+import type { Adopt, Generation, JumpHost, ParsedDescription, Probe, Protocol } from './schema.ts'
 import { parseEndpoint, parseShard, type Endpoint } from './formats.ts'
 
-export type { Endpoint, Generation, JumpHost, Probe, Protocol }
+export type { Adopt, Endpoint, Generation, JumpHost, Probe, Protocol }
 
 export interface ClusterConfig {
   /** Path of a kubeconfig file; null = KUBECONFIG, ~/.kube/config, in-cluster. */
@@ -122,6 +122,8 @@ export interface Settings {
   shard: { index: number; count: number }
   /** null = the public-IP lookup is off */
   publicAddressLookup: string | null
+  /** existing objects this description takes over from someone else */
+  adopt: Adopt[]
 }
 
 export interface Check {

@@ -29,3 +29,16 @@ export {
   type WorkloadGroup
 } from './defaults.ts'
 export { descriptionSchema, GENERATIONS, PROTOCOLS, type ParsedDescription } from './schema.ts'
+export {
+  DESCRIPTION_MAX_BYTES,
+  InputFileError,
+  KEY_MAX_BYTES,
+  KUBECONFIG_MAX_BYTES,
+  MAX_NESTING,
+  checkInlineSize,
+  oneLine,
+  quoteText,
+  readInputFile,
+  shownName
+} from './inputFile.ts'
+export { aliasNesting, parseBounded } from './yamlBounded.ts'

@@ -7,7 +7,6 @@ import {
   isMap,
   isScalar,
   isSeq,
-  parseAllDocuments,
   type Document,
   type Node,
   type YAMLError
@@ -16,8 +15,10 @@ import * as z from 'zod'
 import { errorMessage } from '../util/errors.ts'
 import { resolveDefaults, type Description } from './defaults.ts'
 import { closest, q } from './formats.ts'
+import { MAX_NESTING, firstControl, oneLine, shownName } from './inputFile.ts'
 import { descriptionSchema } from './schema.ts'
 import { semanticIssues, type PathSegment } from './semantics.ts'
+import { aliasNesting, parseBounded } from './yamlBounded.ts'
 
 export type { PathSegment }
 
@@ -44,6 +45,9 @@ export type ParseResult =
 
 const TOP_KEYS = 'cluster, workloadGroups, vms, ssh, settings, checks'
 
+/** Errors listed at most; the rest are counted in one last line. */
+const MAX_ERRORS = 100
+
 /** `vms[1].group`, `labels["app.kubernetes.io/name"]`. */
 export function formatPath(segments: readonly PathSegment[]): string {
   let out = ''
@@ -55,12 +59,16 @@ export function formatPath(segments: readonly PathSegment[]): string {
   return out
 }
 
-/** One line: `mesh.yaml:12:5 vms[1].group: unknown group "mysq" (known: mysql)`. */
+/**
+ * One line: `mesh.yaml:12:5 vms[1].group: unknown group "mysq" (known: mysql)`. Always one line
+ * that starts with the file name (quoted when it is not plain text): nothing from the input can
+ * start a line of its own.
+ */
 export function formatError(error: ConfigError): string {
-  const where = `${error.file}:${error.line}:${error.column}`
-  return error.path === ''
-    ? `${where} ${error.message}`
-    : `${where} ${error.path}: ${error.message}`
+  const where = `${shownName(error.file)}:${error.line}:${error.column}`
+  return oneLine(
+    error.path === '' ? `${where} ${error.message}` : `${where} ${error.path}: ${error.message}`
+  )
 }
 
 // ---- finding nodes by path ----
@@ -401,6 +409,33 @@ function findSecrets(doc: Document): { segments: PathSegment[]; node: Node }[] {
   return found
 }
 
+/** Keys written twice in one mapping, each with the first one: one pass, a set per mapping. */
+function findDuplicateKeys(doc: Document): { segments: PathSegment[]; node: Node; first: Node }[] {
+  const found: { segments: PathSegment[]; node: Node; first: Node }[] = []
+  const stack: { node: unknown; segments: PathSegment[] }[] = [{ node: doc.contents, segments: [] }]
+  while (stack.length > 0) {
+    const { node, segments } = stack.pop() as { node: unknown; segments: PathSegment[] }
+    if (isMap(node)) {
+      const seen = new Map<string, Node>()
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key)
+        if (isScalar(pair.key)) {
+          const id = `${typeof pair.key.value}:${key}`
+          const first = seen.get(id)
+          if (first) found.push({ segments: [...segments, key], node: pair.key as Node, first })
+          else seen.set(id, pair.key as Node)
+        }
+        stack.push({ node: pair.value, segments: [...segments, key] })
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, index) =>
+        stack.push({ node: item, segments: [...segments, index] })
+      )
+    }
+  }
+  return found
+}
+
 /** Keys that are lists or mappings (`? [a]: b`): the description only has plain names. */
 function findComplexKeys(doc: Document): Node[] {
   const found: Node[] = []
@@ -448,6 +483,59 @@ function pathOfKeyAt(doc: Document, offset: number): PathSegment[] | undefined {
   return walk(doc.contents, [], 0)
 }
 
+/** Where text may span lines: free text that never names anything (annotations, a body…). */
+const MULTILINE = [
+  ['workloadGroups', '*', 'annotations'],
+  ['workloadGroups', '*', 'proxyConfig'],
+  ['workloadGroups', '*', 'probe', 'exec', 'command'],
+  ['checks', '*', 'expect', 'body']
+]
+
+/**
+ * Keys and values with control characters: a newline in a name could start a line of its own
+ * in a log (a workflow command: `::stop-commands::…`), an escape sequence could rewrite a
+ * terminal. Newlines are allowed only in the free text of MULTILINE, other controls nowhere.
+ */
+function controlCharacters(data: unknown): Pending[] {
+  const found: Pending[] = []
+  const multiline = (path: readonly PathSegment[]): boolean =>
+    MULTILINE.some(
+      prefix =>
+        prefix.length <= path.length &&
+        prefix.every((segment, i) => segment === '*' || segment === String(path[i]))
+    )
+  const check = (text: string, path: PathSegment[], anchor: 'key' | 'value'): void => {
+    const ch = firstControl(text, anchor === 'value' && multiline(path))
+    if (ch === undefined) return
+    const what =
+      ch === '\n' || ch === '\r' || ch === '\u2028' || ch === '\u2029'
+        ? 'a line break'
+        : `the control character U+${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`
+    found.push({
+      segments: path,
+      anchor,
+      message: `${anchor === 'key' ? 'the key' : 'the value'} contains ${what}: names and values are one line of printable text`
+    })
+  }
+  const stack: { value: unknown; path: PathSegment[] }[] = [{ value: data, path: [] }]
+  const seen = new Set<object>()
+  while (stack.length > 0 && found.length < 100) {
+    const { value, path } = stack.pop() as { value: unknown; path: PathSegment[] }
+    if (typeof value === 'string') check(value, path, 'value')
+    if (value === null || typeof value !== 'object' || seen.has(value)) continue
+    seen.add(value)
+    if (Array.isArray(value))
+      value.forEach((item, i) => stack.push({ value: item, path: [...path, i] }))
+    else {
+      for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+        check(key, [...path, key], 'key')
+        stack.push({ value: item, path: [...path, key] })
+      }
+    }
+  }
+  return found
+}
+
 function startsWith(path: readonly PathSegment[], prefix: readonly PathSegment[]): boolean {
   return (
     prefix.length <= path.length &&
@@ -471,14 +559,31 @@ export function parseDescription(text: string, file: string): ParseResult {
     column: at.column,
     message
   })
-  const fail = (errors: ConfigError[]): ParseResult => ({ ok: false, errors: sortErrors(errors) })
+  // a file of errors lists the first MAX_ERRORS (placing each one costs a walk of the file)
+  let unlisted = 0
+  const fail = (errors: ConfigError[]): ParseResult => {
+    const sorted = sortErrors(errors)
+    const last = sorted[sorted.length - 1]
+    if (unlisted > 0 && last) {
+      const more = `${unlisted} more error(s) not listed: correct these first`
+      sorted.push(error([], { line: last.line, column: last.column }, more))
+    }
+    return { ok: false, errors: sorted }
+  }
 
-  const docs = parseAllDocuments(text, {
-    lineCounter,
-    merge: true,
-    uniqueKeys: true,
-    prettyErrors: false
-  })
+  // duplicate keys are found by findDuplicateKeys: the parser's own check is quadratic
+  const parsed = parseBounded(text, MAX_NESTING, { lineCounter, merge: true, uniqueKeys: false })
+  if (!parsed.ok) {
+    return fail([
+      error(
+        [],
+        position(parsed.offset),
+        `nested more than ${MAX_NESTING} levels deep: a description needs about 10 ` +
+          '(is this the right file?)'
+      )
+    ])
+  }
+  const docs = parsed.docs
   const first = docs[0]
   if (
     first === undefined ||
@@ -493,9 +598,11 @@ export function parseDescription(text: string, file: string): ParseResult {
     ])
   }
   const errors: ConfigError[] = []
+  const room = (): boolean => errors.length < MAX_ERRORS || (unlisted++, false)
   const syntaxLines = new Set<number>()
   for (const doc of docs) {
     for (const problem of [...doc.errors, ...doc.warnings] as YAMLError[]) {
+      if (!room()) continue
       const at = position(problem.pos[0])
       if (problem.code === 'DUPLICATE_KEY') {
         const segments = pathOfKeyAt(doc, problem.pos[0]) ?? []
@@ -512,6 +619,20 @@ export function parseDescription(text: string, file: string): ParseResult {
         syntaxLines.add(at.line)
         errors.push(error([], at, `YAML syntax error: ${problem.message}`))
       }
+    }
+  }
+  for (const doc of docs) {
+    for (const duplicate of findDuplicateKeys(doc)) {
+      if (!room()) continue
+      const key = duplicate.segments[duplicate.segments.length - 1]
+      const firstAt = position(offsetOf(duplicate.first))
+      errors.push(
+        error(
+          duplicate.segments,
+          position(offsetOf(duplicate.node)),
+          `duplicate key ${q(String(key ?? ''))} (first at ${firstAt.line}:${firstAt.column})`
+        )
+      )
     }
   }
   if (docs.length > 1) {
@@ -556,6 +677,9 @@ export function parseDescription(text: string, file: string): ParseResult {
     return error(pending.segments, position(offsetOf(node)), pending.message)
   }
 
+  const nesting = aliasNesting(doc, MAX_NESTING)
+  if (nesting) return fail([error([], position(offsetOf(nesting.node)), nesting.message)])
+
   const complexKeys = findComplexKeys(doc)
   if (complexKeys.length > 0) {
     return fail(
@@ -592,9 +716,14 @@ export function parseDescription(text: string, file: string): ParseResult {
 
   const result = descriptionSchema.safeParse(data)
   if (!result.success) {
-    const pendings = result.error.issues.flatMap(issue =>
-      convertIssue(issue, data, nulls, doc, text)
-    )
+    // converting an issue may walk the file: only as many as can be listed are converted
+    const issues = result.error.issues.slice(0, MAX_ERRORS).map(issue => {
+      if (issue.code !== 'unrecognized_keys' || issue.keys.length <= MAX_ERRORS) return issue
+      unlisted += issue.keys.length - MAX_ERRORS
+      return { ...issue, keys: issue.keys.slice(0, MAX_ERRORS) }
+    })
+    unlisted += result.error.issues.length - issues.length
+    const pendings = issues.flatMap(issue => convertIssue(issue, data, nulls, doc, text))
     // "hots" unknown and "host" missing are one mistake: keep only the did-you-mean
     const meant = new Set(
       pendings
@@ -605,12 +734,18 @@ export function parseDescription(text: string, file: string): ParseResult {
       const covered =
         pending.missing !== undefined &&
         meant.has(JSON.stringify([...pending.segments, pending.missing]))
-      if (!covered && !hidden(pending.segments)) errors.push(place(pending))
+      if (!covered && !hidden(pending.segments) && room()) errors.push(place(pending))
     }
   }
   for (const issue of semanticIssues(data, locate)) {
-    if (!hidden(issue.path))
+    if (!hidden(issue.path) && room())
       errors.push(place({ segments: issue.path, message: issue.message, anchor: 'value' }))
+  }
+  // a control character is said once per value, unless that value has an error already
+  const flagged = new Set(errors.map(e => e.path))
+  for (const issue of controlCharacters(data)) {
+    if (!hidden(issue.segments) && !flagged.has(formatPath(issue.segments)) && room())
+      errors.push(place(issue))
   }
   if (errors.length > 0 || !result.success) return fail(errors)
   return { ok: true, description: resolveDefaults(result.data), locate }

@@ -332,6 +332,32 @@ export const sshSchema = z
     description: 'SSH defaults for every VM. Secrets come from environment variables named here.'
   })
 
+/** The kinds a description may take over from someone else (never a Namespace or ServiceAccount). */
+export const ADOPTABLE_KINDS = [
+  'WorkloadGroup',
+  'ServiceEntry',
+  'Service',
+  'WorkloadEntry',
+  'Gateway',
+  'VirtualService'
+] as const
+
+export const adoptSchema = z
+  .strictObject({
+    kind: z.enum(ADOPTABLE_KINDS).meta({
+      description:
+        'Kind of the object. A Namespace or ServiceAccount is never taken over: one that exists is used as it is.'
+    }),
+    namespace: text(f.dnsLabel, 'Namespace of the object.'),
+    name: text(f.dnsSubdomain, 'Name of the object.')
+  })
+  .meta({
+    description:
+      'An existing object, not managed by mesh-expansion or owned by another owner, that this ' +
+      "description takes over: relabelled with this run's owner, its fields set as the " +
+      "description says, and deleted by this owner's cleanup."
+  })
+
 export const settingsSchema = z
   .strictObject({
     parallelism: int(1, 1000, 'from 1 to 1000', 'Hosts worked on at the same time.').default(10),
@@ -346,7 +372,12 @@ export const settingsSchema = z
       f.httpUrl,
       'URL a VM fetches to learn its public IP when neither address, an IP SSH host nor its ' +
         'primary address gives one (as smm-agent does). Default: never looked up.'
-    ).optional()
+    ).optional(),
+    adopt: list(
+      adoptSchema,
+      'Objects to take over from someone else. Without it, an existing object that is not ' +
+        "this owner's is a conflict and apply changes nothing."
+    )
   })
   .meta({ description: 'How the run behaves.' })
 
@@ -399,3 +430,4 @@ export type Generation = (typeof GENERATIONS)[number]
 export type Protocol = (typeof PROTOCOLS)[number]
 export type Probe = z.output<typeof probeSchema>
 export type JumpHost = z.output<typeof jumpHostSchema>
+export type Adopt = z.output<typeof adoptSchema>

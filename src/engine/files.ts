@@ -42,6 +42,7 @@ export function filesRenderer(
       clusterID: discovery.clusterID,
       internalIP: addresses.get(vm.name),
       ingress: discovery.gateway.address,
+      ...(discovery.gateway.port !== undefined ? { istiodPort: discovery.gateway.port } : {}),
       autoRegister: group.registration === 'auto',
       captureDns: group.captureDns,
       rootCert,

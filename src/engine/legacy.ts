@@ -270,6 +270,8 @@ export function legacyStrategy(context: StrategyContext): GenerationStrategy {
       await cluster.readIdentity()
       return vm => cluster.render(vm)
     },
+    // no entry is named by an older sidecar: nothing to do before it starts
+    beforeStart: async () => 0,
     async register(addresses) {
       return { written: await ready().register(addresses), problems: [] }
     },

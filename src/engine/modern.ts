@@ -19,7 +19,9 @@ export function modernStrategy(context: StrategyContext): GenerationStrategy {
   const apiVersion = `networking.istio.io/${discovery.networkingVersion}`
   // A manual entry of a group with a probe carries health checks: istiod sends it no traffic
   // until the proxy reports it healthy, and the proxy reports health as it changes, so the
-  // entry must exist before the sidecar starts or it never learns the first report.
+  // entry must exist before the sidecar starts: istiod (1.18+) refuses the XDS connection of a
+  // proxy whose ISTIO_META_WORKLOAD_ENTRY names a missing entry. Registered in prepare when the
+  // address is known then, else in beforeStart once the host told it.
   const probed = (vm: Vm): boolean => {
     const group = groupOf(vm)
     return group !== undefined && group.registration === 'manual' && group.probe !== null
@@ -43,6 +45,15 @@ export function modernStrategy(context: StrategyContext): GenerationStrategy {
       const early = description.vms.filter(vm => probed(vm) && addresses.has(vm.name))
       const result = await register(early, addresses)
       for (const vm of early) registeredEarly.add(vm.name)
+      return result.written.length
+    },
+
+    // a host whose address is asked of it once connected: its probed entry goes in now, before
+    // its sidecar connects naming it
+    async beforeStart(vm, address) {
+      if (!probed(vm) || registeredEarly.has(vm.name)) return 0
+      const result = await register([vm], new Map([[vm.name, address]]))
+      registeredEarly.add(vm.name)
       return result.written.length
     },
 

@@ -16,7 +16,10 @@ export interface ClusterReport {
   /** objects written by server-side apply (0 on a re-run with nothing to change) */
   writes: number
   unchanged: number
-  plan: Array<{ kind: string; namespace?: string; name: string; action: string }>
+  /** action: create, update, unchanged, skip (a Namespace or ServiceAccount used as it is),
+   * conflict (exists and not ours: apply refuses), adopt (taken over by settings.adopt); reason:
+   * why, for skip, conflict and adopt */
+  plan: Array<{ kind: string; namespace?: string; name: string; action: string; reason?: string }>
   warnings: string[]
 }
 
@@ -77,7 +80,11 @@ export function clusterReport(prepared: Prepared): ClusterReport {
       kind: entry.kind,
       ...(entry.namespace !== undefined ? { namespace: entry.namespace } : {}),
       name: entry.name,
-      action: entry.action
+      action: entry.adopted !== undefined ? 'adopt' : entry.action,
+      ...(entry.reason !== undefined ? { reason: entry.reason } : {}),
+      ...(entry.adopted !== undefined
+        ? { reason: `taken over (settings.adopt): ${entry.adopted}` }
+        : {})
     })),
     warnings: [...discovery.warnings]
   }

@@ -22,7 +22,8 @@ type Flow = readonly Phase<RunState>[]
 
 const inputs = inputsPhase({ packages: true })
 const secrets = inputsPhase({ packages: false })
-const preflight = preflightPhase({ plan: true })
+const preflight = preflightPhase({ plan: true, onboards: true })
+const discovery = preflightPhase({ plan: true })
 const reach = preflightPhase({ plan: false })
 
 /**
@@ -33,9 +34,9 @@ const reach = preflightPhase({ plan: false })
  */
 export const FLOWS: Readonly<Record<RunReport['command'], Flow>> = {
   apply: [inputs, preflight, cluster, identity, onboard, register, checks, result],
-  verify: [secrets, preflight, connect, checks, result],
+  verify: [secrets, discovery, connect, checks, result],
   cleanup: [secrets, reach, uninstall, withdraw, result],
-  plan: [preflight, result]
+  plan: [discovery, result]
 }
 
 /** A command of the engine: its flow over the description, the cluster and this shard's hosts. */

@@ -35,6 +35,12 @@ export interface GenerationStrategy {
   /** Reads the identity material; returns the renderer of one VM's files (a token per host,
    * minted just in time). */
   identity(addresses: ReadonlyMap<string, string>): Promise<(vm: Vm) => Promise<HostFiles>>
+  /**
+   * Cluster writes for one host once its address is known, before its install runs: the entry
+   * its sidecar names must exist when it connects (istiod 1.18+ refuses it otherwise). Returns
+   * the number of writes.
+   */
+  beforeStart(vm: Vm, address: string): Promise<number>
   /** Registers the hosts that came up (VM → address) and withdraws what must not stay. */
   register(ready: ReadonlyMap<string, string>): Promise<Registered>
   /** Cleanup's share before the owner's objects are deleted; returns what was given back. */

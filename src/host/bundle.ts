@@ -2,7 +2,7 @@
 // payload, read by `sh -s` on the stdin of a single exec. Nothing secret is on a command line
 // (`ps` would show it): the token travels inside the payload. Pure.
 import { createHash } from 'node:crypto'
-import { VM_FILE_NAMES } from '../istio/index.ts'
+import { VM_FILE_NAMES } from '../istio/vmFileNames.ts'
 import { INSTALL_SCRIPT } from './installScript.ts'
 
 /**
@@ -79,8 +79,17 @@ export function officialPackageUrl(
   if (!/^\d+\.\d+\.\d+([-.][0-9A-Za-z.-]+)?$/.test(version)) {
     throw new Error(`"${version}" is not an Istio release version (x.y.z)`)
   }
+  if (arch !== 'amd64' && !hasOfficialArm64(version)) {
+    throw new Error(`Istio ${version} has no official ${arch} sidecar package (arm64 from 1.17)`)
+  }
   const suffix = arch === 'amd64' ? '' : `-${arch}`
   return `${OFFICIAL_BASE}/${version}/${family}/istio-sidecar${suffix}.${family}`
+}
+
+/** The release builds istio-sidecar-arm64.deb and .rpm from 1.17 (istio/release-builder #1255). */
+function hasOfficialArm64(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number)
+  return major > 1 || (major === 1 && minor >= 17)
 }
 
 /** The same URL with the host's family and architecture left for install.sh to fill in. */

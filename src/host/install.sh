@@ -102,6 +102,16 @@ package_url() {
   echo "$1" | sed -e "s/@ARCHSUFFIX@/$suffix/g" -e "s/@FAMILY@/$2/g"
 }
 
+# has_official_arm64 VERSION: the release builds istio-sidecar-arm64.deb/.rpm from 1.17 on
+# (istio/release-builder pkg/build/debian.go, rpm.go); an unreadable version is given the benefit.
+has_official_arm64() {
+  major=${1%%.*}
+  rest=${1#*.}
+  minor=${rest%%.*}
+  case $major$minor in '' | *[!0-9]*) return 0 ;; esac
+  [ "$major" -gt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -ge 17 ]; }
+}
+
 sha256_of() {
   sha256sum "$1" | cut -d ' ' -f 1
 }
@@ -257,12 +267,87 @@ installed_version() {
   fi
 }
 
+# depends_of FILE: the package's own dependencies, one alternative group a line ("a | b"), from
+# its Depends (deb) or Requires (rpm); rpmlib(), config() (the package's own config files, from
+# fpm's --config-files) and file requirements are rpm's own business.
+depends_of() {
+  if [ "$FAMILY" = deb ]; then
+    dpkg-deb -f "$1" Depends 2>/dev/null | tr ',' '\n' |
+      sed -e 's/([^)]*)//g' -e 's/:[a-z0-9]*//g' -e 's/[[:space:]]\{1,\}/ /g' -e 's/^ //' -e 's/ $//' |
+      grep -v '^$' || true
+  else
+    rpm -qpR "$1" 2>/dev/null | sed -e 's/[[:space:]].*//' |
+      grep -v -e '^rpmlib(' -e '^config(' -e '^/' -e '^$' || true
+  fi
+}
+
+# is_provided NAME: the package (deb) or capability (rpm) is installed.
+is_provided() {
+  if [ "$FAMILY" = deb ]; then
+    dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q ' installed$'
+  else
+    rpm -q --whatprovides "$1" >/dev/null 2>&1
+  fi
+}
+
+# missing_dependencies FILE: the groups of which no alternative is installed, space-separated
+# (a group by its first alternative, the one a package manager would install).
+missing_dependencies() {
+  depends_of "$1" | while IFS= read -r group; do
+    found=0
+    for name in $(echo "$group" | tr '|' ' '); do
+      if is_provided "$name"; then
+        found=1
+        break
+      fi
+    done
+    [ "$found" = 1 ] || echo "$group" | cut -d '|' -f 1 | tr -d ' '
+  done | tr '\n' ' ' | sed 's/ $//'
+}
+
+# install_dependencies NAMES...: with the host's own package manager; fails when there is none
+# or it cannot (no repository, no network).
+install_dependencies() {
+  if [ "$FAMILY" = deb ] && command -v apt-get >/dev/null 2>&1; then
+    # package lists may be missing on a fresh image: update only when the install needs it
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >"$WORK/deps.log" 2>&1 ||
+      { apt-get update >>"$WORK/deps.log" 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >>"$WORK/deps.log" 2>&1; }
+  elif [ "$FAMILY" = rpm ] && command -v dnf >/dev/null 2>&1; then
+    dnf -y install "$@" >"$WORK/deps.log" 2>&1
+  elif [ "$FAMILY" = rpm ] && command -v yum >/dev/null 2>&1; then
+    yum -y install "$@" >"$WORK/deps.log" 2>&1
+  else
+    echo "no package manager (apt-get, dnf or yum) to install them" >"$WORK/deps.log"
+    return 1
+  fi
+}
+
+# The package's own dependencies, checked before it is installed: dpkg -i installs none of
+# them, and istio-start.sh needs them all (it ends in `sudo -E -u istio-proxy`). What is missing
+# is installed when the host can; else the host fails here as in its preflight, unchanged.
+check_dependencies() {
+  missing=$(missing_dependencies "$1")
+  [ -n "$missing" ] || return 0
+  # shellcheck disable=SC2086 # one package name per word
+  if install_dependencies $missing; then
+    missing=$(missing_dependencies "$1")
+    [ -n "$missing" ] || return 0
+  fi
+  tail -n 3 "$WORK/deps.log" 2>/dev/null | sed 's/^/MX-LOG /'
+  PHASE=preflight
+  fail_check depends "the sidecar package needs $missing, missing on this host and not installable here: install $missing"
+  PHASE=package
+  end_phase fail
+  exit 10
+}
+
 PKG_ACTION=skipped
 PKG_CHANGED=0
 package() {
   begin_phase package
-  mkdir -p "$MX_STATE_DIR"
   if [ "$MX_PKG_MODE" = none ]; then
+    mkdir -p "$MX_STATE_DIR"
     end_phase ok
     return 0
   fi
@@ -275,6 +360,7 @@ package() {
     fi
   fi
   if [ "$PKG_ACTION" = unchanged ]; then
+    mkdir -p "$MX_STATE_DIR"
     # a copy pushed by an earlier, interrupted run is not needed any more
     [ "$MX_PKG_MODE" != push ] || [ -z "$MX_PKG_PUSHED" ] || rm -f "$MX_PKG_PUSHED"
     end_phase ok
@@ -296,6 +382,9 @@ package() {
       rm -f "$MX_PKG_PUSHED"
       ;;
     url | auto)
+      if [ "$MX_PKG_MODE" = auto ] && [ "$ARCH" != amd64 ] && ! has_official_arm64 "$MX_VERSION"; then
+        die download "Istio $MX_VERSION has no official $ARCH sidecar package (arm64 from 1.17): push one" 21
+      fi
       url=$(package_url "$MX_PKG_URL" "$FAMILY" "$ARCH")
       if command -v curl >/dev/null 2>&1; then
         get() { curl -fsSL --retry 3 --connect-timeout 10 -o "$2" "$1"; }
@@ -317,6 +406,7 @@ package() {
     [ "$seen" = "$MX_PKG_SHA256" ] ||
       die checksum "the package's SHA-256 is $seen, expected $MX_PKG_SHA256" 21
   fi
+  check_dependencies "$file"
   if [ "$FAMILY" = deb ]; then
     if ! out=$(DEBIAN_FRONTEND=noninteractive dpkg -i "$file" 2>&1); then
       echo "$out" | tail -n 5 | sed 's/^/MX-LOG /'
@@ -328,6 +418,7 @@ package() {
       die install "rpm -U istio-sidecar failed (see the log lines)" 21
     fi
   fi
+  mkdir -p "$MX_STATE_DIR"
   sha256_of "$file" >"$MX_STATE_DIR/package.sha256"
   PKG_ACTION=installed
   PKG_CHANGED=1
@@ -335,6 +426,23 @@ package() {
 }
 
 # ---- files ------------------------------------------------------------------------------------
+
+# place_root_cert OWNER: /etc/certs/root-cert.pem, compared with our own copy of what we placed
+# there last, not with the file: the agent (1.12+) rewrites it with the CA's root whenever the
+# bytes differ (a multi-root bundle), and that rewrite is not a change to undo with a restart.
+# Placed again only when the wanted bundle changed or the file is gone. Sets PLACED.
+place_root_cert() {
+  target="$MX_ROOT/etc/certs/root-cert.pem"
+  if [ -f "$target" ] && [ ! -L "$MX_STATE_DIR/root-cert.pem" ] &&
+    cmp -s "$WORK/root-cert.pem" "$MX_STATE_DIR/root-cert.pem"; then
+    PLACED=0
+    return 0
+  fi
+  place_file "$WORK/root-cert.pem" "$target" 644 "$1"
+  changed_root=$PLACED
+  place_file "$WORK/root-cert.pem" "$MX_STATE_DIR/root-cert.pem" 644 ''
+  PLACED=$changed_root
+}
 
 FILES_CHANGED=0
 files() {
@@ -348,7 +456,7 @@ files() {
     chown "$owner:$owner" "$dir"
   done
   chown "$owner:$owner" "$MX_ROOT/var/run/secrets"
-  place_file "$WORK/root-cert.pem" "$MX_ROOT/etc/certs/root-cert.pem" 644 "$owner"
+  place_root_cert "$owner"
   FILES_CHANGED=$((FILES_CHANGED | PLACED))
   # Before 1.8 the workload certificate came with the files (secret istio.<sa>), not by token.
   if [ -f "$WORK/cert-chain.pem" ]; then
@@ -552,9 +660,15 @@ dns() {
 
 # ---- iptables cleanup (pain #33454: a dead proxy must not cut the host off) -------------------
 
+# The package's own removal first: `istio-start.sh clean` runs the command of its version
+# (1.10-1.23 `pilot-agent istio-clean-iptables`, 1.24 on `pilot-agent istio-iptables
+# --cleanup-only`; 1.25 has no istio-clean-iptables). Scripts before 1.10 have no `clean`: any
+# other argument installs the capture and runs the proxy in the foreground, so they are not
+# called. The sweep below removes whatever is left, whatever the version.
+MX_ISTIO_START=${MX_ISTIO_START:-$MX_ROOT/usr/local/bin/istio-start.sh}
 clean_iptables() {
-  if [ -x /usr/local/bin/istio-start.sh ]; then
-    /usr/local/bin/istio-start.sh clean >/dev/null 2>&1 || true
+  if [ -x "$MX_ISTIO_START" ] && grep -q '"clean"' "$MX_ISTIO_START" 2>/dev/null; then
+    "$MX_ISTIO_START" clean >/dev/null 2>&1 || true
   fi
   for cmd in iptables ip6tables; do
     command -v "$cmd" >/dev/null 2>&1 || continue

@@ -72,14 +72,42 @@ export function readPrivateKey(content: string, passphrase?: string): string {
   }
   const parsed = ssh2.utils.parseKey(key, passphrase)
   if (parsed instanceof Error) {
-    const hint = /passphrase|decrypt|bad decrypt/i.test(parsed.message)
-      ? passphrase
-        ? ': wrong passphrase?'
-        : ': it is encrypted, give its passphrase'
-      : ''
-    throw new TransportError('key', `cannot read the SSH private key (${parsed.message})${hint}`)
+    throw new TransportError(
+      'key',
+      `cannot read the SSH private key: ${keyProblem(parsed.message, passphrase !== undefined && passphrase !== '')}`
+    )
   }
   return key
+}
+
+/**
+ * ssh2's reason in one of a few fixed sentences: its messages may carry bytes decoded from the
+ * key ("Unsupported OpenSSH key magic: …"), so none of its text is ever passed on.
+ */
+export function keyProblem(message: string, withPassphrase: boolean): string {
+  if (/no passphrase given/i.test(message)) {
+    return 'it is encrypted: give its passphrase (ssh.passphraseEnv)'
+  }
+  if (/passphrase|decrypt/i.test(message)) return 'wrong passphrase?'
+  if (/key magic/i.test(message)) {
+    return 'the text between its BEGIN and END lines is not an OpenSSH private key (was the whole key pasted?)'
+  }
+  if (/cipher|kdf/i.test(message)) {
+    return 'it is encrypted with a cipher or key derivation this product does not support'
+  }
+  if (/key type|EC OID/i.test(message)) return 'its key type is not supported'
+  if (/integrity check failed/i.test(message)) {
+    return withPassphrase ? 'wrong passphrase?' : 'it is damaged (its integrity check failed)'
+  }
+  if (/malformed/i.test(message)) {
+    return withPassphrase
+      ? 'it is malformed or truncated, or the passphrase is wrong'
+      : 'it is malformed or truncated (was the whole key pasted?)'
+  }
+  if (/unsupported key format/i.test(message)) {
+    return 'its format is not one this product reads (OpenSSH, PEM or PPK)'
+  }
+  return 'it cannot be parsed'
 }
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))

@@ -1,7 +1,7 @@
 // From the description (src/config) to HostTargets: a VM with host "local" is the runner
 // itself; every other VM is reached over SSH with the secrets named in `ssh`.
-import { readFileSync } from 'node:fs'
 import type { SshConfig, Vm } from '../config/defaults.ts'
+import { InputFileError, KEY_MAX_BYTES, readInputFile, shownName } from '../config/inputFile.ts'
 import { fileErrorReason } from '../util/errors.ts'
 import { normalizeFingerprint, type HostKeyPolicy } from './knownHosts.ts'
 import { LocalTransport } from './local.ts'
@@ -21,22 +21,26 @@ export interface SecretsCheck {
   readonly problems: readonly string[]
 }
 
+/** A key file: a regular file of at most KEY_MAX_BYTES, checked before it is opened. */
+const readKeyFile = (path: string): string =>
+  readInputFile(path, { what: 'the SSH key file', maxBytes: KEY_MAX_BYTES })
+
 /** Reads the secrets the description names; every problem of them, in one list. */
 export function readSshSecrets(
   ssh: SshConfig,
   env: Record<string, string | undefined>,
-  readFile: (path: string) => string = path => readFileSync(path, 'utf8')
+  readFile: (path: string) => string = readKeyFile
 ): SecretsCheck {
   const problems: string[] = []
   let privateKey = ''
   if (ssh.privateKeyPath !== null) {
+    const shown = shownName(ssh.privateKeyPath)
     try {
       privateKey = readFile(ssh.privateKeyPath)
-      if (privateKey.trim() === '') problems.push(`the SSH key file ${ssh.privateKeyPath} is empty`)
+      if (privateKey.trim() === '') problems.push(`the SSH key file ${shown} is empty`)
     } catch (error) {
-      problems.push(
-        `ssh.privateKeyPath: cannot read ${ssh.privateKeyPath}: ${fileErrorReason(error)}`
-      )
+      const why = error instanceof InputFileError ? error.reason : fileErrorReason(error)
+      problems.push(`ssh.privateKeyPath: cannot read ${shown}: ${why}`)
     }
   } else {
     privateKey = env[ssh.privateKeyEnv] ?? ''

@@ -3,7 +3,7 @@
 // the WorkloadGroup and the flags; lines sorted as whole strings, values shell-quoted.
 
 import { compareGoStrings } from './goJson.ts'
-import { isRevisioned, istiodAddress } from './istiod.ts'
+import { ISTIOD_PORT, isRevisioned, istiodAddress } from './istiod.ts'
 import { shellQuote } from './shellQuote.ts'
 import type { WorkloadGroup } from './workloadGroup.ts'
 
@@ -16,6 +16,12 @@ export interface ClusterEnvInputs {
   readonly revision?: string
   readonly internalIP?: string
   readonly externalIP?: string
+  /**
+   * Not an istioctl input: the port the VM reaches istiod at, when not 15012 (a NodePort, a
+   * gateway on another port). istio-start.sh derives CA_ADDR and the discovery address from
+   * PILOT_ADDRESS (1.8 and later), so the port is carried there.
+   */
+  readonly istiodPort?: number
 }
 
 /**
@@ -49,8 +55,13 @@ export function clusterEnvEntries(inputs: ClusterEnvInputs): Record<string, stri
     ISTIO_LOCAL_EXCLUDE_PORTS: localExcludePorts(inputs.statusPort),
     SERVICE_ACCOUNT: wg.spec.template.serviceAccount
   }
+  const port = inputs.istiodPort ?? ISTIOD_PORT
   if (isRevisioned(inputs.revision)) {
-    overrides.CA_ADDR = istiodAddress(inputs.istioNamespace, inputs.revision)
+    overrides.CA_ADDR = istiodAddress(inputs.istioNamespace, inputs.revision, port)
+  }
+  // istioctl's output unchanged on 15012: only another port needs saying
+  if (port !== ISTIOD_PORT) {
+    overrides.PILOT_ADDRESS = istiodAddress(inputs.istioNamespace, inputs.revision, port)
   }
   if (inputs.internalIP) {
     overrides.ISTIO_SVC_IP = inputs.internalIP

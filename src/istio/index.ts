@@ -30,7 +30,7 @@ export {
 export type { ClusterEnvInputs } from './clusterEnv.ts'
 export { ingressServiceRef, renderHosts, resolveIngressAddress } from './hosts.ts'
 export type { HostsFile, IngressAddress, IngressServiceView } from './hosts.ts'
-export { isRevisioned, istiodAddress, istiodHost } from './istiod.ts'
+export { ISTIOD_PORT, isRevisioned, istiodAddress, istiodHost } from './istiod.ts'
 export { isValidIPAddress, parsesAsIP } from './ip.ts'
 export { shellQuote } from './shellQuote.ts'
 export { compareGoYamlKeys, goYamlMarshal } from './goYaml.ts'

@@ -10,7 +10,14 @@ export function istiodHost(istioNamespace: string, revision?: string): string {
   return `${isRevisioned(revision) ? `istiod-${revision}` : 'istiod'}.${istioNamespace}.svc`
 }
 
-/** `istiod[-<rev>].<istioNamespace>.svc:15012` (istioctl hard-codes the port) */
-export function istiodAddress(istioNamespace: string, revision?: string): string {
-  return `${istiodHost(istioNamespace, revision)}:15012`
+/** istiod's XDS and CA port, which istioctl hard-codes */
+export const ISTIOD_PORT = 15012
+
+/** `istiod[-<rev>].<istioNamespace>.svc:<port>` (15012 unless the VMs reach istiod elsewhere) */
+export function istiodAddress(
+  istioNamespace: string,
+  revision?: string,
+  port: number = ISTIOD_PORT
+): string {
+  return `${istiodHost(istioNamespace, revision)}:${port}`
 }

@@ -6,15 +6,9 @@ import { renderHosts, type IngressAddress } from './hosts.ts'
 import { computeProxyConfig, renderMeshYaml } from './meshConfig.ts'
 import type { WorkloadGroup } from './workloadGroup.ts'
 
-export const VM_FILE_NAMES = [
-  'cluster.env',
-  'mesh.yaml',
-  'hosts',
-  'root-cert.pem',
-  'istio-token'
-] as const
+import type { VmFileName } from './vmFileNames.ts'
 
-export type VmFileName = (typeof VM_FILE_NAMES)[number]
+export { VM_FILE_NAMES, type VmFileName } from './vmFileNames.ts'
 
 export interface VmFilesInput {
   readonly workloadGroup: WorkloadGroup
@@ -36,6 +30,8 @@ export interface VmFilesInput {
   readonly rootCert: string
   /** the service account token (audience istio-ca), written byte for byte */
   readonly token: string
+  /** not an istioctl input: the port the VMs reach istiod at when not 15012 (see ClusterEnvInputs) */
+  readonly istiodPort?: number
   /** not an istioctl input: extra proxyMetadata keys (see ProxyConfigInputs) */
   readonly extraProxyMetadata?: Readonly<Record<string, string>>
 }
@@ -70,7 +66,8 @@ export function renderVmFiles(input: VmFilesInput): VmFiles {
     istioNamespace,
     ...(input.revision !== undefined ? { revision: input.revision } : {}),
     ...(input.internalIP !== undefined ? { internalIP: input.internalIP } : {}),
-    ...(input.externalIP !== undefined ? { externalIP: input.externalIP } : {})
+    ...(input.externalIP !== undefined ? { externalIP: input.externalIP } : {}),
+    ...(input.istiodPort !== undefined ? { istiodPort: input.istiodPort } : {})
   })
   const ingress =
     typeof input.ingress === 'string'

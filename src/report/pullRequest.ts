@@ -1,21 +1,25 @@
 // The plan or the result as one pull-request comment that later runs update in place. A hidden
-// marker finds the comment again; plain fetch against the REST API is all it takes.
+// marker finds the comment again, but only one written by the token's own identity: a comment by
+// anyone else that starts with the marker is left alone. GitHub is reached through
+// @actions/github (Octokit with the runner's proxy settings, GITHUB_API_URL for GHES, pagination),
+// each request retried, a bounded number of times, on 5xx and rate limits.
 import { readFile } from 'node:fs/promises'
 import type { RunReport } from '../engine/report.ts'
+import { escapeHtml, escapeMarkdown } from './escape.ts'
 import { planLines } from './summary.ts'
 import { reportLines } from './terminal.ts'
 
 const MARKER = '<!-- mesh-expansion -->'
 
-/** The comment's Markdown: pure. */
+/** The comment's Markdown: pure. Names and messages are escaped: no link, mention or HTML. */
 export function commentBody(report: RunReport, descriptionName: string): string {
   const lines = [
     MARKER,
     `### mesh-expansion: ${report.command} ${report.ok ? 'succeeded' : 'failed'}`,
     '',
-    `Description \`${descriptionName}\`, owner \`${report.owner}\`.`,
+    `Description <code>${escapeMarkdown(descriptionName)}</code>, owner <code>${escapeMarkdown(report.owner)}</code>.`,
     '',
-    ...reportLines(report).map(line => `- ${line}`)
+    ...reportLines(report).map(line => `- ${escapeMarkdown(line)}`)
   ]
   const plan = planLines(report)
   if (plan.length > 0) {
@@ -23,9 +27,7 @@ export function commentBody(report: RunReport, descriptionName: string): string 
       '',
       '<details><summary>Cluster plan</summary>',
       '',
-      '```',
-      ...plan,
-      '```',
+      `<pre>${plan.map(escapeHtml).join('\n')}</pre>`,
       '',
       '</details>'
     )
@@ -53,46 +55,133 @@ export async function pullRequestContext(
   return { apiUrl: env.GITHUB_API_URL ?? 'https://api.github.com', repository, number }
 }
 
-/** Creates the comment, or updates the one an earlier run left. Returns what it did. */
+export interface RetryPolicy {
+  /** requests after the first one (default 3) */
+  retries: number
+  /** the first wait when GitHub names none; doubled each time (default 1 s) */
+  baseDelayMs: number
+  /** a longer wait than this (a rate limit reset far away) is not waited for (default 60 s) */
+  maxDelayMs: number
+  /** each request's own time limit (default 30 s) */
+  timeoutMs: number
+}
+
+const defaultPolicy: RetryPolicy = {
+  retries: 3,
+  baseDelayMs: 1000,
+  maxDelayMs: 60_000,
+  timeoutMs: 30_000
+}
+
+interface HttpFailure {
+  status?: number
+  response?: { headers?: Record<string, string | number | undefined> }
+}
+
+/** How long to wait before the next try, or undefined when this failure is not retried. */
+export function retryDelay(
+  error: unknown,
+  attempt: number,
+  policy: RetryPolicy,
+  now = Date.now()
+): number | undefined {
+  if (attempt > policy.retries) return undefined
+  const { status = 0, response } = (error ?? {}) as HttpFailure
+  const header = (name: string): number | undefined => {
+    const value = Number(response?.headers?.[name])
+    return response?.headers?.[name] === undefined || Number.isNaN(value) ? undefined : value
+  }
+  const retryAfter = header('retry-after')
+  const exhausted = header('x-ratelimit-remaining') === 0
+  const rateLimited = status === 429 || (status === 403 && (exhausted || retryAfter !== undefined))
+  // a network failure comes back from Octokit as a 500 without a response
+  if (status < 500 && !rateLimited) return undefined
+  const reset = header('x-ratelimit-reset')
+  const wait =
+    retryAfter !== undefined
+      ? retryAfter * 1000
+      : exhausted && reset !== undefined
+        ? reset * 1000 - now
+        : policy.baseDelayMs * 2 ** (attempt - 1)
+  if (wait > policy.maxDelayMs) return undefined
+  return Math.max(0, wait)
+}
+
+/** The bot the Actions token (GITHUB_TOKEN) writes as; it may not call GET /user. */
+export const ACTIONS_BOT = 'github-actions[bot]'
+
+export interface CommentOptions {
+  policy?: Partial<RetryPolicy>
+  /** one line per retry */
+  log?: (line: string) => void
+}
+
+/** Bounded: 100 pages of 100 comments are searched for ours. */
+const MAX_PAGES = 100
+
+/** Creates the comment, or updates the one an earlier run of ours left. Returns what it did. */
 export async function upsertComment(
   context: PullRequestContext,
   token: string,
-  body: string
+  body: string,
+  options: CommentOptions = {}
 ): Promise<'created' | 'updated'> {
-  const headers = {
-    authorization: `Bearer ${token}`,
-    accept: 'application/vnd.github+json',
-    'content-type': 'application/json',
-    'user-agent': 'mesh-expansion'
-  }
-  const base = `${context.apiUrl}/repos/${context.repository}/issues`
-  const call = async (url: string, method: string, payload?: unknown): Promise<unknown> => {
-    const response = await fetch(url, {
-      method,
-      headers,
-      ...(payload !== undefined ? { body: JSON.stringify(payload) } : {}),
-      signal: AbortSignal.timeout(30_000)
-    })
-    if (!response.ok)
-      throw new Error(`GitHub answered ${response.status} to ${method} ${new URL(url).pathname}`)
-    return response.json()
-  }
-  // Bounded: the first 10 pages of 100 comments are searched for ours.
-  for (let page = 1; page <= 10; page++) {
-    const comments = (await call(
-      `${base}/${context.number}/comments?per_page=100&page=${page}`,
-      'GET'
-    )) as Array<{
-      id: number
-      body?: string
-    }>
-    const ours = comments.find(comment => comment.body?.startsWith(MARKER))
+  const policy = { ...defaultPolicy, ...options.policy }
+  // loaded only when a comment is wanted: the Action starts faster without it
+  const { getOctokit } = await import('@actions/github')
+  // no `request` option here: it would replace the proxy-aware fetch @actions/github sets
+  const octokit = getOctokit(token, { baseUrl: context.apiUrl, userAgent: 'mesh-expansion' })
+  octokit.hook.wrap('request', async (request, endpoint) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await request({
+          ...endpoint,
+          request: { ...endpoint.request, signal: AbortSignal.timeout(policy.timeoutMs) }
+        })
+      } catch (error) {
+        const wait = retryDelay(error, attempt, policy)
+        if (wait === undefined) throw error
+        const status = (error as HttpFailure).status ?? 0
+        options.log?.(
+          `GitHub answered ${status} to ${endpoint.method} ${endpoint.url}; try ${attempt + 1} of ${policy.retries + 1} in ${Math.ceil(wait / 1000)}s`
+        )
+        await new Promise(resolve => setTimeout(resolve, wait))
+      }
+    }
+  })
+  const [owner = '', repo = ''] = context.repository.split('/')
+  const issue = { owner, repo, issue_number: context.number }
+  const me = (await identity(octokit)).toLowerCase()
+  let pages = 0
+  for await (const page of octokit.paginate.iterator(octokit.rest.issues.listComments, {
+    ...issue,
+    per_page: 100
+  })) {
+    const ours = page.data.find(
+      comment => comment.body?.startsWith(MARKER) && comment.user?.login.toLowerCase() === me
+    )
     if (ours) {
-      await call(`${base}/comments/${ours.id}`, 'PATCH', { body })
+      await octokit.rest.issues.updateComment({ owner, repo, comment_id: ours.id, body })
       return 'updated'
     }
-    if (comments.length < 100) break
+    if (++pages >= MAX_PAGES) break
   }
-  await call(`${base}/${context.number}/comments`, 'POST', { body })
+  await octokit.rest.issues.createComment({ ...issue, body })
   return 'created'
+}
+
+/**
+ * Who the token writes as. A personal or fine-grained token answers GET /user; the Actions
+ * token (an app installation token) is refused there (403) and writes as github-actions[bot].
+ */
+async function identity(octokit: {
+  rest: { users: { getAuthenticated: () => Promise<{ data: { login: string } }> } }
+}): Promise<string> {
+  try {
+    return (await octokit.rest.users.getAuthenticated()).data.login
+  } catch (error) {
+    const status = (error as HttpFailure).status
+    if (status === 403 || status === 404) return ACTIONS_BOT
+    throw error
+  }
 }

@@ -1,13 +1,19 @@
 // Human output of a run, line by line: pure functions of results, so the CLI and the Action's
-// log print the same words.
+// log print the same words. Each is one line whatever the names and messages hold (oneLine), and
+// starts with our own words, so nothing from outside can begin a line (a workflow command).
 import type { HostResult } from '../host/onboard.ts'
 import { countResults } from '../verify/index.ts'
 import type { CheckResult } from '../verify/types.ts'
 import { stoppedBeforeChange, type RunReport } from '../engine/report.ts'
+import { oneLine } from './escape.ts'
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
 
 export function hostLine(result: HostResult): string {
+  return oneLine(hostText(result))
+}
+
+function hostText(result: HostResult): string {
   if (result.status === 'failed') {
     return `✗ ${result.host}: failed in ${result.error?.phase ?? '?'} after ${seconds(result.totalMs)}: ${result.error?.message ?? ''}`
   }
@@ -24,7 +30,7 @@ export function hostLine(result: HostResult): string {
 export function checkLine(result: CheckResult): string {
   const mark = result.status === 'pass' ? '✓' : result.status === 'skip' ? '-' : '✗'
   const tail = result.status === 'pass' ? '' : `: ${result.diagnosis ?? ''}`
-  return `${mark} check ${result.name}${tail}`
+  return oneLine(`${mark} check ${result.name}${tail}`)
 }
 
 export function reportLines(report: RunReport): string[] {
@@ -57,5 +63,5 @@ export function reportLines(report: RunReport): string[] {
   lines.push(
     `${report.command} ${report.ok ? 'succeeded' : 'FAILED'} in ${seconds(report.durationMs)}`
   )
-  return lines
+  return lines.map(oneLine)
 }

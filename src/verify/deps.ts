@@ -43,6 +43,7 @@ export function verifyDeps(input: EngineVerifyInput): VerifyDeps {
       input.generation !== undefined && input.generation !== 'modern'
         ? 'istio-pilot'
         : istiodServiceName(input.revision),
+    istiodRevision: input.revision,
     networkingApiVersion: `networking.istio.io/${input.networkingVersion}`
   })
   const vms = new Map(input.description.vms.map(vm => [vm.name, vm]))

@@ -22,6 +22,8 @@ export interface RequestContext {
   /** `vm/<name>` or `pod/<namespace>/<pod>`. */
   from: string
   url: string
+  /** The address connected to when the URL names a service host (the target VM's). */
+  connectTo?: string
   /** The URL's host name or address, and port. */
   host: string
   port: number
@@ -35,6 +37,65 @@ export interface RequestContext {
   requireEnvoy: boolean
   /** For requests from a pod to a VM: the identity the VM's sidecar must report for the caller. */
   caller?: { namespace: string; serviceAccount: string; injected: boolean }
+  /**
+   * To a VM: what its sidecar's inbound counters (istio_requests_total, reporter=destination)
+   * gained during the request, per `<source_principal> <connection_security_policy>`, or why
+   * they could not be read.
+   */
+  inbound?: { vm: string; total: number; by: Map<string, number> } | { vm: string; error: string }
+}
+
+/** `server` as a sidecar writes it: `envoy` (outbound), `istio-envoy` (inbound, since 1.8). */
+function sidecarServer(server: string | undefined): boolean {
+  const s = server?.toLowerCase()
+  return s === 'envoy' || s === 'istio-envoy'
+}
+
+/** The caller identities the VM's sidecar counted, for a diagnosis. */
+function countedCallers(by: Map<string, number>): string {
+  return [...by.entries()].map(([key, n]) => `${key.replace(' ', ' over ')} (${n})`).join(', ')
+}
+
+/**
+ * The VM-side proof: its sidecar counted the request on its inbound path, from the caller's
+ * identity over mutual TLS when a caller is expected. undefined: proven (notes added) or not
+ * readable (noted).
+ */
+function judgeInbound(ctx: RequestContext, notes: string[]): Verdict | undefined {
+  const inbound = ctx.inbound
+  if (!inbound) return undefined
+  if ('error' in inbound) {
+    notes.push(`the inbound counters of vm/${inbound.vm} could not be read (${inbound.error})`)
+    return undefined
+  }
+  if (inbound.total === 0) {
+    return {
+      ok: false,
+      diagnosis:
+        `${target(ctx)} answered, but the sidecar of vm/${inbound.vm} counted no inbound request ` +
+        `(istio_requests_total{reporter="destination"} did not grow): the answer did not come ` +
+        `through the VM's inbound capture; check ISTIO_INBOUND_PORTS (the group's ports)`,
+      notes
+    }
+  }
+  if (ctx.caller) {
+    const expected = `/ns/${ctx.caller.namespace}/sa/${ctx.caller.serviceAccount}`
+    const fromCaller = [...inbound.by.entries()].find(
+      ([key]) => key.split(' ')[0]?.endsWith(expected) && key.endsWith(' mutual_tls')
+    )
+    if (!fromCaller) {
+      return {
+        ok: false,
+        diagnosis:
+          `the sidecar of vm/${inbound.vm} counted the request from ${countedCallers(inbound.by)}, ` +
+          `not from spiffe://…${expected} over mutual_tls: the caller's sidecar did not originate ` +
+          `Istio mTLS to the VM`,
+        notes
+      }
+    }
+  }
+  notes.push(`vm/${inbound.vm} sidecar counted inbound: ${countedCallers(inbound.by)}`)
+  return undefined
 }
 
 const UPSTREAM_FAILURE = /upstream connect error|no healthy upstream|upstream request timeout/i
@@ -123,10 +184,14 @@ export function judgeRequest(ctx: RequestContext, outcome: HttpOutcome): Verdict
   if (!response)
     return { ok: false, diagnosis: 'no answer and no error: the client printed nothing' }
   const server = response.headers['server']
-  const viaEnvoy = server !== undefined && server.toLowerCase().includes('envoy')
+  // from a VM, its outbound sidecar writes `server: envoy` last; to a VM from a pod, the header
+  // is the caller's sidecar's (or the VM's `istio-envoy` for a caller without one): the VM's
+  // inbound path is proven by its counters instead
+  const viaEnvoy =
+    ctx.kind === 'cluster-to-host' ? sidecarServer(server) : server?.toLowerCase() === 'envoy'
   const notes: string[] = []
 
-  if (viaEnvoy && response.status >= 500 && UPSTREAM_FAILURE.test(response.body)) {
+  if (sidecarServer(server) && response.status >= 500 && UPSTREAM_FAILURE.test(response.body)) {
     if (ctx.kind === 'cluster-to-host' || ctx.kind === 'host-to-host') {
       return {
         ok: false,
@@ -150,10 +215,12 @@ export function judgeRequest(ctx: RequestContext, outcome: HttpOutcome): Verdict
           `the ISTIO_OUTPUT iptables chain on the VM`
       }
     }
+    const wanted =
+      ctx.kind === 'cluster-to-host' ? '`server: envoy` or `istio-envoy`' : '`server: envoy`'
     return {
       ok: false,
       diagnosis:
-        `${target(ctx)} answered without \`server: envoy\` (${got}): the VM's sidecar did not ` +
+        `${target(ctx)} answered without ${wanted} (${got}): the VM's sidecar did not ` +
         `intercept inbound traffic on port ${ctx.port}; check ISTIO_INBOUND_PORTS (the group's ` +
         `ports) and that the sidecar runs`
     }
@@ -197,6 +264,8 @@ export function judgeRequest(ctx: RequestContext, outcome: HttpOutcome): Verdict
       notes.push(`caller identity ${caller}`)
     }
   }
+  const inboundVerdict = judgeInbound(ctx, notes)
+  if (inboundVerdict) return inboundVerdict
   const mismatches = headerMismatches(response.headers, ctx.expect.headers)
   if (mismatches.length > 0) {
     return { ok: false, diagnosis: `unexpected headers: ${mismatches.join('; ')}`, notes }

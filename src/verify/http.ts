@@ -45,17 +45,18 @@ export function parseProbe(result: ShellResult): HttpTool | null {
 // the failures the diagnosis tells apart (6 name, 7 connect, 28 timeout, 56 reset).
 const PYTHON_CLIENT = `import sys, socket, http.client, urllib.parse, ssl
 u = urllib.parse.urlsplit(sys.argv[1]); t = float(sys.argv[2])
+a = sys.argv[3] if len(sys.argv) > 3 else u.hostname
 try:
     if u.scheme == 'https':
-        c = http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=t, context=ssl.create_default_context())
+        c = http.client.HTTPSConnection(a, u.port or 443, timeout=t, context=ssl.create_default_context())
     else:
-        c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=t)
+        c = http.client.HTTPConnection(a, u.port or 80, timeout=t)
     c.connect()
     try:
         sys.stderr.write('${REMOTE_MARK}%s\\n' % c.sock.getpeername()[0])
     except Exception:
         pass
-    c.request('GET', (u.path or '/') + ('?' + u.query if u.query else ''))
+    c.request('GET', (u.path or '/') + ('?' + u.query if u.query else ''), headers={'Host': u.netloc})
     r = c.getresponse()
     head = 'HTTP/%d.%d %d %s\\r\\n' % (r.version // 10, r.version % 10, r.status, r.reason)
     for k, v in r.getheaders():
@@ -78,9 +79,21 @@ except OSError as e:
     sys.stderr.write('Failed to connect: %s\\n' % e); sys.exit(7)
 `
 
-/** The client's argv for one GET of `url`, bounded by `timeoutSeconds`. */
-export function httpRequestArgv(tool: HttpTool, url: string, timeoutSeconds: number): string[] {
+/**
+ * The client's argv for one GET of `url`, bounded by `timeoutSeconds`. With `connectTo`, the
+ * connection goes to that address while the request names the URL's host (curl --resolve): a
+ * service host name needs no DNS entry, and the caller's sidecar routes the request by its Host.
+ */
+export function httpRequestArgv(
+  tool: HttpTool,
+  url: string,
+  timeoutSeconds: number,
+  connectTo?: string
+): string[] {
   const t = String(Math.max(1, Math.round(timeoutSeconds)))
+  const u = new URL(url)
+  const port = u.port || (u.protocol === 'https:' ? '443' : '80')
+  const bracketed = connectTo?.includes(':') ? `[${connectTo}]` : connectTo
   switch (tool) {
     case 'curl':
       return [
@@ -93,13 +106,18 @@ export function httpRequestArgv(tool: HttpTool, url: string, timeoutSeconds: num
         t,
         '-w',
         `\\n${REMOTE_MARK}%{remote_ip}\\n`,
+        ...(connectTo ? ['--resolve', `${u.hostname}:${port}:${bracketed}`] : []),
         url
       ]
-    case 'wget':
+    case 'wget': {
       // busybox and GNU wget both print the response head on stderr with -S, indented
-      return ['wget', '-S', '-O', '-', '-T', t, url]
+      if (!connectTo) return ['wget', '-S', '-O', '-', '-T', t, url]
+      const direct = new URL(url)
+      direct.hostname = bracketed ?? connectTo
+      return ['wget', '-S', '-O', '-', '-T', t, '--header', `Host: ${u.host}`, direct.toString()]
+    }
     case 'python3':
-      return ['python3', '-c', PYTHON_CLIENT, url, t]
+      return ['python3', '-c', PYTHON_CLIENT, url, t, ...(connectTo ? [connectTo] : [])]
   }
 }
 

@@ -8,6 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import type { ClusterClient, KubeObject } from '../cluster/types.ts'
 import { errorMessage } from '../util/errors.ts'
 import type {
+  CannotTell,
   ConnectedProxy,
   ControlPlane,
   PodRef,
@@ -30,6 +31,8 @@ export interface KubeVerifyOptions {
   istioNamespace: string
   /** istiod's Service: `istiod` or `istiod-<revision>`. */
   istiodService: string
+  /** The revision of istiod ('' or 'default': the default one), to find its pods. */
+  istiodRevision?: string
   /** istiod's monitoring port, where /debug is served (15014). */
   monitoringPort?: number
   /** apiVersion of WorkloadEntry (networking.istio.io/v1 or v1beta1...). */
@@ -196,6 +199,61 @@ async function getJson(kc: KubeConfig, path: string, timeoutMs: number): Promise
   })
 }
 
+/** kubectl exec: the exit code from the final Status; -1 when the exec itself failed. */
+async function execInPod(
+  kc: KubeConfig,
+  namespace: string,
+  pod: string,
+  container: string,
+  argv: string[],
+  execTimeoutMs: number
+): Promise<ShellResult> {
+  const k8s = await clientNode()
+  const stdout = new Collector()
+  const stderr = new Collector()
+  let status: StatusLike | undefined
+  return new Promise<ShellResult>(resolve => {
+    let settled = false
+    let socket: { close(): void } | undefined
+    const finish = (result: ShellResult): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resolve(result)
+    }
+    const timer = setTimeout(() => {
+      socket?.close()
+      finish({
+        code: -1,
+        stdout: stdout.text,
+        stderr: `${stderr.text}exec timed out after ${execTimeoutMs} ms`
+      })
+    }, execTimeoutMs)
+    new k8s.Exec(kc)
+      .exec(namespace, pod, container, argv, stdout, stderr, null, false, s => {
+        status = s as StatusLike
+      })
+      .then(ws => {
+        socket = ws
+        ws.on('close', () => {
+          const exit = execExitCode(status)
+          finish({
+            code: exit.code,
+            stdout: stdout.text,
+            stderr: stderr.text + (exit.message ? `${exit.message}\n` : '')
+          })
+        })
+      })
+      .catch((error: unknown) =>
+        finish({
+          code: -1,
+          stdout: '',
+          stderr: `exec in ${namespace}/${pod} failed: ${errorMessage(error)}`
+        })
+      )
+  })
+}
+
 export function createKubeVerifyClients(
   kc: KubeConfig,
   options: KubeVerifyOptions
@@ -209,52 +267,48 @@ export function createKubeVerifyClients(
       const list = (await getJson(kc, path, timeoutMs)) as { items?: PodLike[] }
       return pickPod(list.items ?? [])
     },
-    async exec(namespace, pod, container, argv, execTimeoutMs) {
-      const k8s = await clientNode()
-      const stdout = new Collector()
-      const stderr = new Collector()
-      let status: StatusLike | undefined
-      return new Promise<ShellResult>(resolve => {
-        let settled = false
-        let socket: { close(): void } | undefined
-        const finish = (result: ShellResult): void => {
-          if (settled) return
-          settled = true
-          clearTimeout(timer)
-          resolve(result)
-        }
-        const timer = setTimeout(() => {
-          socket?.close()
-          finish({
-            code: -1,
-            stdout: stdout.text,
-            stderr: `${stderr.text}exec timed out after ${execTimeoutMs} ms`
-          })
-        }, execTimeoutMs)
-        new k8s.Exec(kc)
-          .exec(namespace, pod, container, argv, stdout, stderr, null, false, s => {
-            status = s as StatusLike
-          })
-          .then(ws => {
-            socket = ws
-            ws.on('close', () => {
-              const exit = execExitCode(status)
-              finish({
-                code: exit.code,
-                stdout: stdout.text,
-                stderr: stderr.text + (exit.message ? `${exit.message}\n` : '')
-              })
-            })
-          })
-          .catch((error: unknown) =>
-            finish({
-              code: -1,
-              stdout: '',
-              stderr: `exec in ${namespace}/${pod} failed: ${errorMessage(error)}`
-            })
-          )
-      })
+    exec: (namespace, pod, container, argv, execTimeoutMs) =>
+      execInPod(kc, namespace, pod, container, argv, execTimeoutMs)
+  }
+  /** `pilot-discovery request GET /debug/connections` in every running istiod pod, merged. */
+  async function connectionsOnLocalhost(
+    refused: string
+  ): Promise<ConnectedProxy[] | null | CannotTell> {
+    const rev = options.istiodRevision ?? ''
+    const selector = `app=istiod${rev !== '' && rev !== 'default' ? `,istio.io/rev=${rev}` : ''}`
+    const ns = options.istioNamespace
+    const cannot = (why: string): CannotTell => ({
+      cannotTell: `istiod answers ${refused} to /debug/connections through the API server (from 1.11 it serves it only to localhost or an authenticated caller), and ${why}`
+    })
+    let istiods: PodLike[]
+    try {
+      const path = `/api/v1/namespaces/${encodeURIComponent(ns)}/pods?labelSelector=${encodeURIComponent(selector)}`
+      istiods = ((await getJson(kc, path, timeoutMs)) as { items?: PodLike[] }).items ?? []
+    } catch (error) {
+      return cannot(`its pods cannot be listed: ${errorMessage(error)}`)
     }
+    const running = istiods.filter(p => p.status?.phase === 'Running' && p.metadata?.name)
+    if (running.length === 0) return cannot(`no running pod matches ${selector} in ${ns}`)
+    const all: ConnectedProxy[] = []
+    for (const pod of running) {
+      const name = pod.metadata?.name ?? ''
+      // each replica lists only the proxies connected to it
+      const argv = ['pilot-discovery', 'request', 'GET', '/debug/connections']
+      const r = await execInPod(kc, ns, name, 'discovery', argv, timeoutMs)
+      if (r.code !== 0) {
+        const why = r.stderr.trim().split('\n').slice(-1)[0] ?? ''
+        return cannot(
+          `\`${argv.join(' ')}\` in ${ns}/${name} failed (exit ${r.code}: ${why}; needs create on pods/exec in ${ns})`
+        )
+      }
+      if (/^404 page not found/.test(r.stdout.trim())) return null
+      try {
+        all.push(...parseDebugConnections(JSON.parse(r.stdout)))
+      } catch (error) {
+        return cannot(`${ns}/${name} answered something else: ${errorMessage(error)}`)
+      }
+    }
+    return all
   }
   const controlPlane: ControlPlane = {
     async connectedProxies() {
@@ -265,8 +319,12 @@ export function createKubeVerifyClients(
       try {
         return parseDebugConnections(await getJson(kc, path, timeoutMs))
       } catch (error) {
+        const code = (error as { statusCode?: number }).statusCode
         // no such Service or debug endpoint (pilot before 1.5...): the check says it cannot tell
-        if ((error as { statusCode?: number }).statusCode === 404) return null
+        if (code === 404) return null
+        // istiod 1.11+ serves /debug only to localhost or an authenticated caller, and the API
+        // server's proxy is neither: ask on localhost, in istiod's own pods
+        if (code === 401 || code === 403) return connectionsOnLocalhost(`HTTP ${code}`)
         throw error
       }
     },

@@ -54,9 +54,18 @@ export type WorkloadEntryHealth =
   | { state: 'unknown' }
   | { state: 'missing' }
 
+/** istiod could not be asked (why, for a skip): its answer says nothing about the VM. */
+export interface CannotTell {
+  cannotTell: string
+}
+
 export interface ControlPlane {
-  /** null when the control plane does not tell (no such debug endpoint: older versions). */
-  connectedProxies(): Promise<ConnectedProxy[] | null>
+  /**
+   * null when the control plane does not tell (no such debug endpoint: older versions);
+   * CannotTell when it has the endpoint but would not answer us (401 and no way to ask on
+   * localhost).
+   */
+  connectedProxies(): Promise<ConnectedProxy[] | null | CannotTell>
   workloadEntryHealth(namespace: string, name: string): Promise<WorkloadEntryHealth>
 }
 

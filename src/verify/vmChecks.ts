@@ -88,12 +88,14 @@ async function checkIstiod(rt: Runtime, s: VmState, cp: ControlPlane): Promise<C
   const started = rt.now()
   const run = await retry(rt, attempts(rt), async () => {
     const proxies = await cp.connectedProxies()
-    if (proxies === null) {
+    if (proxies === null || !Array.isArray(proxies)) {
       const verdict: Verdict & { skipped?: boolean } = {
         ok: true,
         skipped: true,
         diagnosis:
-          'not checked: istiod does not serve /debug/connections through the API (older control plane, or no istiod Service)'
+          proxies === null
+            ? 'not checked: istiod does not serve /debug/connections through the API (older control plane, or no istiod Service)'
+            : `cannot tell: ${proxies.cannotTell}`
       }
       return { verdict, value: [] as ConnectedProxy[] }
     }
@@ -106,10 +108,12 @@ async function checkIstiod(rt: Runtime, s: VmState, cp: ControlPlane): Promise<C
     })
     return { verdict, value: proxies }
   }).catch((error: unknown) => ({
+    // no answer from istiod says nothing about the VM: a skip, not a failure
     verdict: {
-      ok: false,
-      diagnosis: `cannot ask istiod for its connections: ${errorMessage(error)}`
-    },
+      ok: true,
+      skipped: true,
+      diagnosis: `cannot tell: cannot ask istiod for its connections: ${errorMessage(error)}`
+    } as Verdict & { skipped?: boolean },
     value: [] as ConnectedProxy[],
     attempts: 1
   }))

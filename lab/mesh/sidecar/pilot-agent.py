@@ -13,9 +13,11 @@ Only the Python standard library is used: the VM has no third-party modules.
 """
 
 import datetime
+import hashlib
 import json
 import os
 import pwd
+import random
 import re
 import select
 import socket
@@ -28,7 +30,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import http.client
 
-VERSION = '1.30.3-lab'
+VERSION = '1.30.3-lab'  # lab/mesh/deb.ts writes the package's version here
 OUTBOUND_PORT = 15001
 INBOUND_PORT = 15006
 DNS_PORT = 15053
@@ -41,6 +43,12 @@ HEAD_LIMIT = 64 * 1024
 IDLE_TIMEOUT = 300.0
 HTTP_METHODS = (b'GET ', b'POST ', b'PUT ', b'DELETE ', b'HEAD ', b'OPTIONS ', b'PATCH ', b'TRACE ')
 LOG_LOCK = threading.Lock()
+
+
+def version_at_least(major, minor, version=None):
+    """Whether this stand-in plays Istio major.minor or later (its VERSION, e.g. 1.24.0-lab)."""
+    match = re.match(r'(\d+)\.(\d+)', version or VERSION)
+    return match is not None and (int(match.group(1)), int(match.group(2))) >= (major, minor)
 
 
 def log(level, scope, message):
@@ -268,6 +276,23 @@ def read_mesh_config(path):
     return config
 
 
+def with_proxy_config_env(config, env):
+    """PROXY_CONFIG (a ProxyConfig, set by istio-start.sh) applied over the file's defaultConfig,
+    as pilot-agent's ConstructProxyConfig does (pilot/cmd/pilot-agent/config/config.go)."""
+    text = env.get('PROXY_CONFIG') or ''
+    try:
+        overlay = parse_yaml(text) if text.strip() else {}
+    except YamlError as error:
+        raise AgentError('failed to read PROXY_CONFIG: %s' % error)
+    if not isinstance(overlay, dict):
+        raise AgentError('failed to read PROXY_CONFIG: not a map')
+    merged = {**config, **overlay}
+    # pkg/config/mesh/mesh.go MergeProxyConfig: proxyMetadata maps merge, the overlay's keys win
+    if isinstance(config.get('proxyMetadata'), dict) and isinstance(overlay.get('proxyMetadata'), dict):
+        merged['proxyMetadata'] = {**config['proxyMetadata'], **overlay['proxyMetadata']}
+    return merged
+
+
 # ---------------------------------------------------------------------------------------------
 # iptables capture (the `istio-iptables` subcommand, run as root by istio-start.sh)
 
@@ -472,12 +497,29 @@ class Istiod:
 class Settings:
     def __init__(self, env):
         self.env = env
-        self.mesh = read_mesh_config(MESH_CONFIG)
-        # proxyMetadata from the mesh config is agent environment; explicit variables win.
-        metadata = self.mesh.get('proxyMetadata') or {}
-        if isinstance(metadata, dict):
-            for key, value in metadata.items():
-                env.setdefault(str(key), '' if value is None else str(value))
+        self.mesh = with_proxy_config_env(read_mesh_config(MESH_CONFIG), env)
+        # Node metadata as pkg/bootstrap/config.go (GetNodeMetaData) builds it: the ISTIO_META_*
+        # keys of proxyMetadata (from 1.16; before, none), overridden by the environment's
+        # ISTIO_META_* and merged ISTIO_METAJSON_* values. proxyMetadata is not agent environment:
+        # on a VM its keys reach the agent through cluster.env, which istioctl writes with them.
+        self.metadata = {}
+        proxy_metadata = self.mesh.get('proxyMetadata') or {}
+        if isinstance(proxy_metadata, dict) and version_at_least(1, 16):
+            for key, value in proxy_metadata.items():
+                if str(key).startswith('ISTIO_META_'):
+                    self.metadata[str(key)[len('ISTIO_META_'):]] = '' if value is None else str(value)
+        for key, value in env.items():
+            if key.startswith('ISTIO_META_'):
+                self.metadata[key[len('ISTIO_META_'):]] = value
+        for key, value in env.items():
+            if key.startswith('ISTIO_METAJSON_'):
+                try:
+                    parsed = json.loads(value)
+                except ValueError:
+                    log('warn', 'default', 'Env variable %s [%s] failed json unmarshal' % (key, value))
+                    continue
+                if isinstance(parsed, dict):
+                    self.metadata.update(parsed)
         certs = env.get('PROV_CERT') or './etc/certs'
         # Before Istio 1.8 a VM got its certificates from the istio.<sa> secret, not a token: with
         # no token and provisioned certificates, use them, and pilot's address of that time.
@@ -503,8 +545,12 @@ class Settings:
             self.spiffe = certificate_uri(os.path.join(certs, 'cert-chain.pem')) or self.spiffe
         self.pod_name = env.get('POD_NAME') or socket.gethostname().split('.')[0]
         self.ip = env.get('INSTANCE_IP') or env.get('ISTIO_SVC_IP') or ''
-        self.workload = env.get('ISTIO_META_WORKLOAD_NAME') or self.pod_name
+        self.workload = str(self.metadata.get('WORKLOAD_NAME') or self.pod_name)
         self.root_cert = os.path.join(certs, 'root-cert.pem')
+        # The CA client authenticates with the certificate here (PROV_CERT); OUTPUT_CERTS is where
+        # issued ones are written. The package sets both to /etc/certs, so a restart finds the
+        # certificate of the run before (upstream keeps no other copy: the rest is in memory).
+        self.prov_cert = certs
         self.output = env.get('OUTPUT_CERTS') or './etc/certs'
         if self.provisioned:
             self.output = certs
@@ -522,11 +568,11 @@ class Settings:
             'serviceAccount': self.service_account,
             'workloadName': self.workload,
             'ip': self.ip,
-            'clusterId': self.env.get('ISTIO_META_CLUSTER_ID', ''),
-            'network': self.env.get('ISTIO_META_NETWORK', ''),
-            'autoRegisterGroup': self.env.get('ISTIO_META_AUTO_REGISTER_GROUP', ''),
+            'clusterId': str(self.metadata.get('CLUSTER_ID', '')),
+            'network': str(self.metadata.get('NETWORK', '')),
+            'autoRegisterGroup': str(self.metadata.get('AUTO_REGISTER_GROUP', '')),
             'labels': self.env.get('ISTIO_METAJSON_LABELS', ''),
-            'workloadEntry': self.env.get('ISTIO_META_WORKLOAD_ENTRY', ''),
+            'workloadEntry': str(self.metadata.get('WORKLOAD_ENTRY', '')),
             'hasProbe': 'true' if self.probe else 'false',
         }
 
@@ -539,21 +585,45 @@ def write_atomic(path, data, mode):
     os.replace(temporary, path)
 
 
-def fetch_certificate(settings, client_cert=None):
-    """CSR made with openssl, authenticated by the token (or, to renew, by the certificate it
-    replaces); writes cert-chain.pem and key.pem."""
-    headers = {}
-    if client_cert is None:
+def ca_credentials(settings):
+    """What the agent presents to the CA, as upstream's CA client does (Citadel client, token
+    provider): the certificate in PROV_CERT when it loads (from 1.11 only while it has not
+    expired) and the token when the file is readable (1.8: not at all when the certificate loads;
+    a missing file is an error in 1.8, from 1.9 the request goes without it).
+    Returns (client_cert or None, headers)."""
+    client_cert = None
+    chain = os.path.join(settings.prov_cert, 'cert-chain.pem')
+    key = os.path.join(settings.prov_cert, 'key.pem')
+    if os.path.exists(chain) and os.path.exists(key):
         try:
-            with open(TOKEN_PATH, encoding='utf-8') as handle:
-                token = handle.read().strip()
-        except FileNotFoundError:
-            raise AgentError('open %s: no such file or directory' % TOKEN_PATH)
-        except PermissionError:
-            raise AgentError('open %s: permission denied' % TOKEN_PATH)
-        if not token:
-            raise AgentError('the token %s is empty' % TOKEN_PATH)
+            expired = certificate_not_after(chain) <= time.time()
+        except AgentError as error:
+            log('warn', 'citadelclient', 'cannot load key pair, using token instead: %s' % error)
+        else:
+            if expired and version_at_least(1, 11):
+                log('warn', 'citadelclient', 'cert expired, using token instead')
+            else:
+                client_cert = (chain, key)
+    headers = {}
+    try:
+        with open(TOKEN_PATH, encoding='utf-8') as handle:
+            token = handle.read().strip()
+    except OSError as error:
+        reason = 'open %s: %s' % (TOKEN_PATH, 'no such file or directory' if isinstance(
+            error, FileNotFoundError) else 'permission denied')
+        if not version_at_least(1, 9):
+            raise AgentError('failed to get credential token: %s from path %s' % (reason, TOKEN_PATH))
+        log('warn', 'default', 'failed to fetch token from file: %s' % reason)
+        token = ''
+    if token and not (client_cert and not version_at_least(1, 9)):
         headers['authorization'] = 'Bearer %s' % token
+    return client_cert, headers
+
+
+def fetch_certificate(settings):
+    """CSR made with openssl, authenticated as upstream's agent does (ca_credentials); writes
+    cert-chain.pem and key.pem to OUTPUT_CERTS, where the next start finds them."""
+    client_cert, headers = ca_credentials(settings)
     os.makedirs(settings.output, exist_ok=True)
     key_path = os.path.join(settings.output, 'key.pem')
     key_temporary = '%s.tmp-%d' % (key_path, os.getpid())
@@ -575,12 +645,34 @@ def fetch_certificate(settings, client_cert=None):
         if not chain:
             raise AgentError('istiod returned no certificate')
         os.chmod(key_temporary, 0o600)
-        write_atomic(os.path.join(settings.output, 'cert-chain.pem'), ''.join(chain), 0o644)
+        # security/pkg/nodeagent/util/util.go OutputKeyCertToDir: 0600 off Kubernetes (1.12 on)
+        write_atomic(os.path.join(settings.output, 'cert-chain.pem'), ''.join(chain),
+                     0o600 if version_at_least(1, 12) else 0o644)
+        output_root_cert(settings.output, chain[-1])
         os.replace(key_temporary, key_path)
     finally:
         if os.path.exists(key_temporary):
             os.unlink(key_temporary)
     return chain
+
+
+def output_root_cert(directory, root):
+    """root-cert.pem in OUTPUT_CERTS with the CA's root, as upstream's OutputKeyCertToDir
+    (security/pkg/nodeagent/util/util.go): from 1.12 only when the bytes differ, atomically,
+    mode 0600 (a multi-root bundle placed there is replaced by the one root); 1.8-1.11 wrote it
+    on every certificate, keeping an existing file's mode."""
+    path = os.path.join(directory, 'root-cert.pem')
+    if not version_at_least(1, 12):
+        with open(path, 'w', encoding='utf-8') as handle:
+            handle.write(root)
+        return
+    try:
+        with open(path, encoding='utf-8') as handle:
+            if handle.read() == root:
+                return
+    except OSError:
+        pass
+    write_atomic(path, root, 0o600)
 
 
 def certificate_uri(path):
@@ -600,8 +692,11 @@ def certificate_not_after(path):
 
 
 def rotate_certificates(settings, client_cert):
-    """Renews the workload certificate at half its remaining life, authenticated by itself."""
+    """Renews the workload certificate at half its life (SECRET_GRACE_PERIOD_RATIO 0.5), with the
+    same credentials as the first request (ca_credentials: the certificate while it is valid, the
+    token once it has expired); a failure is retried with backoff, for ever, as upstream's."""
     issued = time.time()
+    delay = 1.0
     while True:
         try:
             not_after = certificate_not_after(client_cert[0])
@@ -610,22 +705,17 @@ def rotate_certificates(settings, client_cert):
             time.sleep(10)
             continue
         time.sleep(max(1.0, issued + (not_after - issued) / 2 - time.time()))
-        try:
-            fetch_certificate(settings, client_cert)
-            issued = time.time()
-            log('info', 'cache', 'rotated workload certificate for %s' % settings.spiffe)
-            log('info', 'sds', 'SDS: PUSH resource=default (pushed key/cert pair)')
-        except AgentError as error:
-            log('error', 'cache', 'failed to rotate certificate: %s' % error)
-            if time.time() >= not_after:
-                # An expired certificate cannot authenticate: start again from the token.
-                try:
-                    fetch_certificate(settings)
-                    issued = time.time()
-                    log('info', 'cache', 'generated new workload certificate for %s' % settings.spiffe)
-                except AgentError as again:
-                    log('error', 'cache', 'failed to warm certificate: %s' % again)
-            time.sleep(5)
+        while True:
+            try:
+                fetch_certificate(settings)
+                break
+            except AgentError as error:
+                log('error', 'cache', 'failed to rotate certificate: %s' % error)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        issued, delay = time.time(), 1.0
+        log('info', 'cache', 'rotated workload certificate for %s' % settings.spiffe)
+        log('info', 'sds', 'SDS: PUSH resource=default (pushed key/cert pair)')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -876,7 +966,9 @@ def pipe(source, target):
         pass
     finally:
         try:
-            target.shutdown(socket.SHUT_WR)
+            # a TLS socket has no half-close: SSLSocket.shutdown drops the TLS layer
+            if not isinstance(target, ssl.SSLSocket):
+                target.shutdown(socket.SHUT_WR)
         except OSError:
             pass
 
@@ -893,32 +985,41 @@ def relay_tcp(client, upstream, initial):
 HOP_HEADERS = {b'connection', b'keep-alive', b'proxy-connection'}
 
 
-def relay_http(client, upstream, initial, request_headers):
+def relay_http(client, upstream, initial, request_headers, server='envoy', drop=frozenset(),
+               on_response=None):
+    """One request and its response; the response's status (0 when there was none). The
+    `server` header is overwritten (Envoy's ServerHeaderTransformation OVERWRITE)."""
     head, rest = read_head(client, initial)
     if head is None:
         relay_tcp(client, upstream, rest)
-        return
+        return 0
     started = time.monotonic()
-    upstream.sendall(rewrite_head(head, {**request_headers, b'connection': 'close'}, HOP_HEADERS) + rest)
+    upstream.sendall(rewrite_head(head, {**request_headers, b'connection': 'close'}, HOP_HEADERS | drop) + rest)
     thread = threading.Thread(target=pipe, args=(client, upstream), daemon=True)
     thread.start()
     response, body = read_head(upstream)
+    status = 0
     if response is None:
         client.sendall(body)
     else:
         elapsed = '%d' % ((time.monotonic() - started) * 1000)
-        extra = {b'server': 'envoy', b'x-envoy-upstream-service-time': elapsed, b'connection': 'close'}
+        extra = {b'server': server, b'x-envoy-upstream-service-time': elapsed, b'connection': 'close'}
+        parts = response.split(b'\r\n', 1)[0].split()
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        if on_response:
+            on_response(status)  # counted before the caller can see the answer
         client.sendall(rewrite_head(response, extra, HOP_HEADERS) + body)
     pipe(upstream, client)
     thread.join(1)
+    return status
 
 
-def upstream_failure(client, is_http, reason):
+def upstream_failure(client, is_http, reason, server='envoy'):
     if is_http:
         body = b'upstream connect error or disconnect/reset before headers. reset reason: ' + reason
         client.sendall(
-            b'HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nserver: envoy\r\n'
-            b'connection: close\r\ncontent-length: %d\r\n\r\n%s' % (len(body), body)
+            b'HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nserver: %s\r\n'
+            b'connection: close\r\ncontent-length: %d\r\n\r\n%s' % (server.encode(), len(body), body)
         )
 
 
@@ -928,6 +1029,163 @@ def sniff(conn):
     if not readable:
         return b''
     return conn.recv(65536)
+
+
+# ---------------------------------------------------------------------------------------------
+# The mesh as istiod pushes it (modern istiod stand-in only): services whose endpoints are
+# WorkloadEntries, and the PeerAuthentication mode per namespace. Without it (the pre-1.8
+# generations' istiod, or an istiod started without mesh config) the proxy keeps the simple
+# behaviour: plaintext everywhere, `server: envoy` both ways, XFCC on every request.
+
+ISTIO_ALPN = ['istio-peer-exchange', 'istio', 'istio-http/1.1']
+TLS_RECORD = 0x16
+ADMIN_PORT = 15000
+
+
+class Mesh:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.known = False
+        self.services = []
+        self.modes = {}
+        self.root_namespace = 'istio-system'
+
+    def update(self, mesh):
+        with self.lock:
+            self.known = True
+            self.services = list(mesh.get('services') or [])
+            self.modes = dict(mesh.get('peerAuthentication') or {})
+            self.root_namespace = mesh.get('rootNamespace') or 'istio-system'
+
+    def modern(self):
+        with self.lock:
+            return self.known
+
+    def mode(self, namespace):
+        """The PeerAuthentication mode for a workload of the namespace (namespace policy, else the
+        mesh-wide one in the root namespace, else PERMISSIVE)."""
+        with self.lock:
+            return self.modes.get(namespace) or self.modes.get(self.root_namespace) or 'PERMISSIVE'
+
+    def route(self, host, address, port):
+        """The service an outbound request goes to: by its Host (HTTP route by domain), else by
+        the destination address (a service VIP); None: no service (passthrough)."""
+        name = (host or '').rsplit(':', 1)[0].lower().rstrip('.') if host and not host.startswith('[') else ''
+        with self.lock:
+            for service in self.services:
+                if service.get('port') != port:
+                    continue
+                if name and name in (service.get('hosts') or []):
+                    return service
+            for service in self.services:
+                if service.get('port') == port and address in (service.get('addresses') or []):
+                    return service
+        return None
+
+
+MESH = Mesh()
+
+
+class Stats:
+    """Envoy's istio_requests_total (Istio's stats filter), exposed on the admin port as
+    /stats/prometheus."""
+
+    LABELS = (
+        'reporter', 'source_workload', 'source_workload_namespace', 'source_principal',
+        'destination_workload', 'destination_workload_namespace', 'destination_principal',
+        'destination_service', 'request_protocol', 'response_code', 'connection_security_policy',
+    )
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counters = {}
+
+    def count(self, **labels):
+        key = tuple(str(labels.get(name, 'unknown')) for name in self.LABELS)
+        with self.lock:
+            self.counters[key] = self.counters.get(key, 0) + 1
+
+    def prometheus(self):
+        with self.lock:
+            items = sorted(self.counters.items())
+        lines = ['# TYPE istio_requests_total counter']
+        for key, value in items:
+            pairs = ','.join('%s="%s"' % (n, v.replace('\\', '\\\\').replace('"', '\\"'))
+                             for n, v in zip(self.LABELS, key))
+            lines.append('istio_requests_total{%s} %d' % (pairs, value))
+        return '\n'.join(lines) + '\n'
+
+
+STATS = Stats()
+
+
+class AdminHandler(BaseHTTPRequestHandler):
+    """Envoy's admin interface on 127.0.0.1:15000, as far as the lab reads it."""
+    server_version = 'envoy'
+    sys_version = ''
+
+    def do_GET(self):  # noqa: N802
+        path = self.path.split('?')[0]
+        if path == '/stats/prometheus':
+            body, kind = STATS.prometheus().encode(), 'text/plain; version=0.0.4'
+        elif path == '/ready':
+            ready, _ = STATE.get()
+            body, kind = b'LIVE\n' if ready else b'PRE_INITIALIZING\n', 'text/plain'
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header('content-type', kind)
+        self.send_header('content-length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_):
+        pass
+
+
+def mesh_tls_context(settings, server_side):
+    """The workload certificate and the mesh root (istiod's SDS "default" and "ROOTCA")."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT)
+    if not server_side:
+        context.check_hostname = False  # Envoy checks the SAN against the service accounts
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(settings.root_cert)
+    context.load_cert_chain(os.path.join(settings.output, 'cert-chain.pem'),
+                            os.path.join(settings.output, 'key.pem'))
+    context.set_alpn_protocols(ISTIO_ALPN)
+    return context
+
+
+def peer_identity(tls_socket):
+    """The peer certificate's URI SAN and the SHA-256 of its DER (XFCC's URI and Hash)."""
+    der = tls_socket.getpeercert(binary_form=True) or b''
+    uri = ''
+    for kind, value in (tls_socket.getpeercert() or {}).get('subjectAltName', ()):
+        if kind == 'URI':
+            uri = value
+            break
+    return uri, hashlib.sha256(der).hexdigest()
+
+
+def first_connection(targets):
+    """(socket, None) to the first target that accepts, else (None, the last error)."""
+    error = None
+    for target in targets:
+        try:
+            return socket.create_connection(target, timeout=10), None
+        except OSError as failure:
+            error = failure
+    return None, error
+
+
+def reset(sock):
+    """Close with RST, as Envoy does with a connection that matches no filter chain."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    except OSError:
+        pass
+    sock.close()
 
 
 class Proxy:
@@ -942,6 +1200,12 @@ class Proxy:
             address, port = original_destination(client)
             if not inbound and port in (OUTBOUND_PORT, INBOUND_PORT) and address.startswith('127.'):
                 return  # a direct connection to the listener would loop
+            if MESH.modern() and not (not inbound and address.startswith('127.255.')):
+                if inbound:
+                    client = self.inbound_mesh(client, address, port)
+                else:
+                    self.outbound_mesh(client, address, port)
+                return
             targets = [('127.0.0.1', port), (address, port)] if inbound else [(address, port)]
             if not inbound and address.startswith('127.255.'):
                 routed = global_target(address, self.table)
@@ -950,13 +1214,7 @@ class Proxy:
                     upstream_failure(client, sniff(client).startswith(HTTP_METHODS), b'no healthy upstream')
                     return
                 targets = [(routed[1], port)]
-            error = None
-            for target in targets:
-                try:
-                    upstream = socket.create_connection(target, timeout=10)
-                    break
-                except OSError as failure:
-                    error = failure
+            upstream, error = first_connection(targets)
             if upstream is None:
                 log('warn', 'proxy', '%s %s:%d: %s' % ('inbound' if inbound else 'outbound', address, port, error))
                 upstream_failure(client, sniff(client).startswith(HTTP_METHODS), b'connection failure')
@@ -991,6 +1249,143 @@ class Proxy:
                         sock.close()
                     except OSError:
                         pass
+
+    # -- the modern sidecar (istiod pushed mesh config) ------------------------------------------
+
+    def is_service_address(self, address):
+        with self.table.lock:
+            return address in self.table.names.values()
+
+    def outbound_mesh(self, client, address, port):
+        """Outbound as Envoy's 0.0.0.0_<port> listener: an HTTP request routes by its Host to a
+        service (then by the destination VIP); endpoints with a sidecar get Istio mTLS with the
+        workload certificate. No service: PassthroughCluster, plaintext to the original address."""
+        initial = sniff(client)
+        is_http = initial.startswith(HTTP_METHODS)
+        head = initial.split(b'\r\n\r\n')[0] if is_http else b''
+        host = header_value(head, b'host') if is_http else None
+        service = MESH.route(host, address, port)
+        xfcc = b'x-forwarded-client-cert'
+        if service is None:
+            headers = {}
+            if self.is_service_address(address):
+                # a cluster Service without WorkloadEntry endpoints: the lab's pods have no sidecar,
+                # so this proxy adds what the pod's inbound sidecar would (the caller's identity)
+                host = host or '%s:%d' % (address, port)
+                headers[xfcc] = 'By=%s;URI=%s' % (host, self.settings.spiffe)
+            try:
+                upstream = socket.create_connection((address, port), timeout=10)
+            except OSError as error:
+                log('warn', 'proxy', 'outbound %s:%d: %s' % (address, port, error))
+                upstream_failure(client, is_http, b'connection failure')
+                return
+            self.relay_outbound(client, upstream, initial, is_http, headers, host or address, 'unknown')
+            return
+        endpoints = list(service.get('endpoints') or [])
+        random.shuffle(endpoints)
+        upstream, peer, error = None, 'unknown', 'no healthy upstream'
+        for endpoint in endpoints:
+            try:
+                upstream = socket.create_connection((endpoint['address'], endpoint['port']), timeout=10)
+                if endpoint.get('tls'):
+                    upstream = mesh_tls_context(self.settings, False).wrap_socket(upstream)
+                    peer, _ = peer_identity(upstream)
+                break
+            except (OSError, ssl.SSLError) as failure:
+                error = str(failure)
+                if upstream is not None:
+                    upstream.close()
+                upstream = None
+        if upstream is None:
+            log('warn', 'proxy', 'outbound %s:%d (%s): %s' % (address, port, service['hosts'][0], error))
+            reason = b'no healthy upstream' if not endpoints else b'connection failure'
+            upstream_failure(client, is_http, reason)
+            return
+        self.relay_outbound(client, upstream, initial, is_http, {}, service['hosts'][0], peer)
+
+    def relay_outbound(self, client, upstream, initial, is_http, headers, service, peer):
+        """Relays one outbound connection; an HTTP request is counted (reporter source). The
+        app's connection is plaintext, so Envoy sanitizes the XFCC it sent."""
+        with upstream:
+            upstream.settimeout(IDLE_TIMEOUT)
+            if not is_http:
+                relay_tcp(client, upstream, initial)
+                return
+            relay_http(client, upstream, initial, headers, drop=frozenset([b'x-forwarded-client-cert']),
+                       on_response=lambda status: self.count_outbound(service, peer, status))
+
+    def count_outbound(self, service, peer, status):
+        STATS.count(
+            reporter='source', source_workload=self.settings.workload,
+            source_workload_namespace=self.settings.namespace, source_principal=self.settings.spiffe,
+            destination_principal=peer, destination_service=service, request_protocol='http',
+            response_code=status, connection_security_policy='unknown',
+        )
+
+    def inbound_mesh(self, client, address, port):
+        """Inbound as Envoy's virtualInbound: Istio mTLS (TLS with a client certificate from the
+        mesh CA) or, unless PeerAuthentication is STRICT, plaintext. XFCC (APPEND_FORWARD) only for
+        an mTLS client; `server: istio-envoy`."""
+        readable, _, _ = select.select([client], [], [], 1.0)
+        first = client.recv(1, socket.MSG_PEEK) if readable else b''
+        principal, digest = '', ''
+        tls = first[:1] == bytes([TLS_RECORD])
+        if tls:
+            client.settimeout(5)
+            try:
+                client = mesh_tls_context(self.settings, True).wrap_socket(client, server_side=True)
+            except (OSError, ssl.SSLError) as error:
+                log('debug', 'proxy', 'inbound :%d: TLS handshake failed: %s' % (port, error))
+                reset(client)
+                return None
+            principal, digest = peer_identity(client)
+            try:
+                initial = client.recv(65536)
+            except socket.timeout:
+                initial = b''
+            client.settimeout(IDLE_TIMEOUT)
+        elif MESH.mode(self.settings.namespace) == 'STRICT':
+            # STRICT: only TLS filter chains; a plaintext connection matches none and is reset
+            log('debug', 'proxy', 'inbound :%d: plaintext refused (PeerAuthentication STRICT)' % port)
+            reset(client)
+            return None
+        else:
+            initial = sniff(client)
+        is_http = initial.startswith(HTTP_METHODS)
+        upstream, error = first_connection([('127.0.0.1', port), (address, port)])
+        if upstream is None:
+            log('warn', 'proxy', 'inbound %s:%d: %s' % (address, port, error))
+            self.count_inbound(principal, tls, 503, None)
+            upstream_failure(client, is_http, b'connection failure', server='istio-envoy')
+            return client
+        with upstream:
+            upstream.settimeout(IDLE_TIMEOUT)
+            if not is_http:
+                relay_tcp(client, upstream, initial)
+                return client
+            xfcc = b'x-forwarded-client-cert'
+            head = initial.split(b'\r\n\r\n')[0]
+            headers = {}
+            if tls:
+                mine = 'By=%s;Hash=%s;Subject="";URI=%s' % (self.settings.spiffe, digest, principal)
+                existing = header_value(head, xfcc)
+                headers[xfcc] = '%s,%s' % (existing, mine) if existing else mine
+            host = header_value(head, b'host')
+            relay_http(client, upstream, initial, headers, server='istio-envoy', drop=frozenset([xfcc]),
+                       on_response=lambda status: self.count_inbound(principal, tls, status, host))
+        return client
+
+    def count_inbound(self, principal, tls, status, host):
+        match = re.match(r'spiffe://[^/]+/ns/([^/]+)/sa/', principal or '')
+        STATS.count(
+            reporter='destination', source_principal=principal or 'unknown',
+            source_workload_namespace=match.group(1) if match else 'unknown',
+            destination_workload=self.settings.workload,
+            destination_workload_namespace=self.settings.namespace,
+            destination_principal=self.settings.spiffe,
+            destination_service=(host or 'unknown').rsplit(':', 1)[0], request_protocol='http',
+            response_code=status, connection_security_policy='mutual_tls' if tls else 'none',
+        )
 
     def serve(self, listener, inbound):
         while True:
@@ -1067,6 +1462,11 @@ def start_thread(target, *args):
 
 
 def check_iptables(settings):
+    """Not upstream (its readiness does not look at iptables): the lab's guard that
+    istio-start.sh installed the capture, skipped when ISTIO_CUSTOM_IP_TABLES=true leaves iptables
+    to the host."""
+    if settings.env.get('ISTIO_CUSTOM_IP_TABLES') == 'true':
+        return
     try:
         with open(IPTABLES_STATE, encoding='utf-8') as handle:
             json.load(handle)
@@ -1090,6 +1490,8 @@ def stream(settings, table, client_cert):
             if not line:
                 raise AgentError('ADS: istiod closed the connection')
             message = json.loads(line)
+            if 'mesh' in message:
+                MESH.update(message['mesh'])
             if 'names' in message:
                 first = table.size() == 0
                 table.update(message['names'])
@@ -1110,6 +1512,11 @@ def run_proxy():
         MESH_CONFIG, settings.discovery, settings.ca_addr, settings.spiffe))
     readiness = ThreadingHTTPServer(('0.0.0.0', READY_PORT), ReadinessHandler)
     start_thread(readiness.serve_forever)
+    # Envoy's admin interface (its stats) on localhost only, as the bootstrap binds it
+    try:
+        start_thread(ThreadingHTTPServer(('127.0.0.1', ADMIN_PORT), AdminHandler).serve_forever)
+    except OSError as error:
+        log('warn', 'default', 'admin port %d: %s' % (ADMIN_PORT, error))
     # pilot-agent's own status port (mesh config statusPort, default 15020) answers the same.
     status_port = int(settings.mesh.get('statusPort') or 15020)
     if status_port != READY_PORT:
@@ -1200,9 +1607,16 @@ def main(argv):
     try:
         if command == 'proxy':
             run_proxy()
+        elif command == 'istio-iptables' and '--cleanup-only' in argv[2:] and version_at_least(1, 24):
+            # tools/istio-iptables/pkg/cmd/root.go (1.24+): remove the capture, install nothing
+            clean_iptables(dict(os.environ))
+        elif command == 'istio-iptables' and '--cleanup-only' in argv[2:]:
+            sys.stderr.write('Error: unknown flag: --cleanup-only\n')  # before 1.24
+            return 1
         elif command == 'istio-iptables':
             install_iptables(dict(os.environ))
-        elif command == 'istio-clean-iptables':
+        elif command == 'istio-clean-iptables' and not version_at_least(1, 25):
+            # tools/istio-clean-iptables, a pilot-agent subcommand until 1.24 (gone in 1.25)
             clean_iptables(dict(os.environ))
         elif command == 'version':
             print('pilot-agent version %s (mesh-expansion lab stand-in)' % VERSION)
@@ -1210,8 +1624,10 @@ def main(argv):
             uid, gid = proxy_ids()
             sys.stdout.write(render_iptables(uid, gid, dict(os.environ)))
         else:
-            sys.stderr.write('usage: pilot-agent proxy | istio-iptables | istio-clean-iptables | version\n')
-            return 2
+            # cobra's answer to an unknown subcommand (pilot/cmd/pilot-agent/app/cmd.go)
+            sys.stderr.write('Error: unknown command "%s" for "pilot-agent"\n'
+                             "Run 'pilot-agent --help' for usage.\n" % command)
+            return 1
     except AgentError as error:
         log('error', 'default', str(error))
         return 1

@@ -182,6 +182,13 @@ function recordedAdditions(service: KubeObject): Map<string, number[]> {
 }
 
 /**
+ * The gateway Service is not ours and is edited on purpose (docs/cluster.md, "Ownership"): the
+ * ports each owner adds are recorded in an annotation of its own and reverted exactly. Forced, as
+ * a port Helm dropped and we add back is a field another manager once held.
+ */
+const SHARED_EDIT = { force: true } as const
+
+/**
  * The apply configuration of field manager mesh-expansion for the gateway Service: every owner's
  * recorded ports and annotations. Server-side apply drops what we owned and no longer list, so
  * the configuration must always hold all of mesh-expansion's ports, never one owner's alone.
@@ -265,7 +272,7 @@ export async function meshExpansionGateway(
   if (missing.length > 0 && !options.dryRun) {
     const additions = recordedAdditions(service)
     additions.set(key, [...new Set([...(additions.get(key) ?? []), ...missingPorts])])
-    await client.apply(gatewayApplyConfig(service, additions))
+    await client.apply(gatewayApplyConfig(service, additions), SHARED_EDIT)
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_GATEWAY_TIMEOUT_MS
   const address = await pollUntil(
@@ -303,6 +310,6 @@ export async function revertMeshExpansionPorts(
   additions.delete(key)
   // a port another owner also recorded stays (theirs too)
   const shared = new Set([...additions.values()].flat())
-  await client.apply(gatewayApplyConfig(service, additions))
+  await client.apply(gatewayApplyConfig(service, additions), SHARED_EDIT)
   return mine.filter(p => !shared.has(p))
 }

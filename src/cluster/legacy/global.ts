@@ -13,7 +13,13 @@ import {
 } from '../../istio/legacy/multiNetwork.ts'
 import { isValidIPAddress } from '../../istio/ip.ts'
 import { ClusterError } from '../errors.ts'
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type Ownership } from '../objects.ts'
+import {
+  foreignPhrase,
+  foreignReason,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  type Ownership
+} from '../objects.ts'
 import { apply, planEntry } from '../plan.ts'
 import { describeRef, refOf, type ClusterClient, type KubeObject } from '../types.ts'
 import { checked, fromYaml } from './registry.ts'
@@ -147,10 +153,11 @@ export async function ensureGlobalServiceEntries(
   const live = new Map(entries.map(e => [key(e), e]))
   for (const o of desired) {
     const l = live.get(key(o))
-    if (l !== undefined && !isManagedObject(l)) {
+    const foreign = l === undefined ? null : foreignReason(l, input.ownership.owner)
+    if (foreign !== null) {
       throw new ClusterError(
         'conflict',
-        `${describeRef(refOf(o))} exists and was not created by mesh-expansion: it is left alone`,
+        `${describeRef(refOf(o))} ${foreignPhrase(foreign)}: it is left alone`,
         0
       )
     }
@@ -264,6 +271,13 @@ function stubPointsAt(
     ? null
     : `its stubDomains sends global to ${JSON.stringify(global)}, not ${ip}`
 }
+
+/**
+ * The cluster DNS ConfigMap is not ours and is edited on purpose (docs/cluster.md, "Ownership"):
+ * the key we change belongs to another field manager, so the write is forced; what was there
+ * before is recorded per owner and restored by the revert.
+ */
+const SHARED_EDIT = { force: true } as const
 
 /** The ConfigMap as we apply it: every live label, annotation and data key, so none is dropped. */
 function configMapUpdate(
@@ -383,7 +397,8 @@ export async function checkGlobalDnsStub(
       map,
       { ...data, [flavour.key]: after },
       { ...map.metadata.annotations, [annotation]: JSON.stringify(record) }
-    )
+    ),
+    SHARED_EDIT
   )
   return {
     where: flavour.where,
@@ -419,7 +434,7 @@ export async function revertGlobalDnsStub(client: ClusterClient, owner: string):
     else data[record.key] = record.before
     const annotations = { ...map.metadata.annotations }
     delete annotations[annotation]
-    await client.apply(configMapUpdate(map, data, annotations))
+    await client.apply(configMapUpdate(map, data, annotations), SHARED_EDIT)
     reverted = true
   }
   return reverted

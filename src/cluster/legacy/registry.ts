@@ -17,7 +17,7 @@ import {
   type ServiceView
 } from '../../istio/legacy/register.ts'
 import { ClusterError } from '../errors.ts'
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, withOwnership, type Ownership } from '../objects.ts'
+import { foreignPhrase, foreignReason, withOwnership, type Ownership } from '../objects.ts'
 import { apply, planEntry } from '../plan.ts'
 import {
   describeRef,
@@ -86,7 +86,9 @@ async function execute(
     }
     const base = op.object as unknown as KubeObject
     const object = op.op === 'create' && own ? withOwnership(base, own) : base
-    await client.apply(object)
+    // an update adds or removes our address in an Endpoints someone else may have made, on
+    // purpose (docs/cluster.md, "Ownership"): forced; a create takes nothing from anyone
+    await client.apply(object, { force: op.op !== 'create' })
     written++
     log(`${op.op === 'create' ? 'created' : 'updated'} ${describeRef(refOf(object))}`)
   }
@@ -230,10 +232,11 @@ export async function applyHostService(
   const lives = await Promise.all(desired.map(o => client.get(refOf(o))))
   desired.forEach((o, i) => {
     const live = lives[i] ?? null
-    if (live !== null && live.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
+    const foreign = live === null ? null : foreignReason(live, input.ownership.owner)
+    if (foreign !== null) {
       throw new ClusterError(
         'conflict',
-        `${describeRef(refOf(o))} exists and was not created by mesh-expansion: ` +
+        `${describeRef(refOf(o))} ${foreignPhrase(foreign)}: ` +
           'it is left alone; remove it or register the host service under another name',
         0
       )

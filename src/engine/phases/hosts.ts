@@ -21,12 +21,13 @@ const ofShard = (state: RunState): string =>
 export const onboard: Phase<RunState> = {
   name: 'hosts',
   title: state => `onboarding ${ofShard(state)}`,
-  needs: ['inputs', 'prepared', 'addresses', 'render'],
+  needs: ['inputs', 'prepared', 'strategy', 'addresses', 'render'],
   produces: ['transports', 'fleet', 'ready'],
   async run(state, run) {
     const { description, options, report } = state
     const addresses = produced(state, 'addresses')
     const render = produced(state, 'render')
+    const strategy = produced(state, 'strategy')
     const { addressOptions } = produced(state, 'inputs')
     // each host's one connection serves the checks too; closed when the run ends
     const transports = new Map<string, HostTransport>()
@@ -42,6 +43,8 @@ export const onboard: Phase<RunState> = {
         options.onHostStarted?.(vm.name)
         if (!addresses.has(vm.name))
           addresses.set(vm.name, await meshAddress(vm, ask, addressOptions))
+        const writes = await strategy.beforeStart(vm, addresses.get(vm.name) ?? '')
+        if (report.cluster) report.cluster.writes += writes
         return render(vm)
       },
       istioVersion: produced(state, 'prepared').discovery.istioVersion ?? '',

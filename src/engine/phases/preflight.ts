@@ -4,6 +4,8 @@
 // run here with all of them listed; the cluster and the hosts are untouched.
 import type { Connection } from '../../cluster/connection.ts'
 import { discover } from '../../cluster/discovery.ts'
+import { ClusterError } from '../../cluster/errors.ts'
+import { conflictProblem, planConflicts, type Plan } from '../../cluster/plan.ts'
 import { prepareCluster } from '../../cluster/prepare.ts'
 import { packageSourceFor } from '../../host/fleet.ts'
 import { errorMessage } from '../../util/errors.ts'
@@ -16,6 +18,8 @@ export interface PreflightOptions {
   /** discovery and the plan (apply, verify, plan) or discovery alone, a failure of which only
    * warns (cleanup: the owner's objects are found by label without it) */
   readonly plan: boolean
+  /** the run onboards hosts: what discovery decides for them (the sidecar version) is checked */
+  readonly onboards?: boolean
 }
 
 async function open(state: RunState, run: PhaseContext): Promise<Connection> {
@@ -23,6 +27,29 @@ async function open(state: RunState, run: PhaseContext): Promise<Connection> {
   const connection = await state.access()
   run.defer(() => connection.close())
   return connection
+}
+
+/** What settings.adopt does to this plan: each object taken over, each entry that matches none. */
+function adoptionNotes(
+  thePlan: Plan,
+  adopt: readonly { kind: string; namespace: string; name: string }[]
+): string[] {
+  const notes = thePlan.entries
+    .filter(e => e.adopted !== undefined)
+    .map(
+      e =>
+        `taking over ${e.kind} ${e.namespace ?? ''}/${e.name} (settings.adopt): it ${e.adopted ?? ''}`
+    )
+  for (const a of adopt) {
+    const planned = thePlan.entries.some(
+      e => e.kind === a.kind && e.name === a.name && (e.namespace ?? '') === a.namespace
+    )
+    if (!planned)
+      notes.push(
+        `settings.adopt lists ${a.kind} ${a.namespace}/${a.name}, which this description does not create: nothing is taken over`
+      )
+  }
+  return notes
 }
 
 export function preflightPhase(what: PreflightOptions): Phase<RunState> {
@@ -38,12 +65,16 @@ export function preflightPhase(what: PreflightOptions): Phase<RunState> {
       const { description, options, report } = state
       const inputProblems = state.inputs?.problems ?? []
       const problems: string[] = []
+      let kubeconfigBad = false
       try {
         state.connection = await open(state, run)
       } catch (error) {
-        problems.push(`kubeconfig: ${errorMessage(error)}`)
+        // a kubeconfig that cannot be used is bad input; a cluster that does not answer is not
+        kubeconfigBad = error instanceof ClusterError && error.kind === 'invalid'
+        const message = errorMessage(error)
+        const what = kubeconfigBad ? 'kubeconfig' : 'cluster'
+        problems.push(message.startsWith(what) ? message : `${what}: ${message}`)
       }
-      const kubeconfigBad = problems.length > 0
       const { connection } = state
       if (connection) {
         const ownership = { owner: options.owner, createdAt: new Date().toISOString() }
@@ -60,6 +91,12 @@ export function preflightPhase(what: PreflightOptions): Phase<RunState> {
             state.prepared = prepared
             report.cluster = clusterReport(prepared)
             for (const warning of discovery.warnings) options.warn(warning)
+            // the ownership contract: an existing object not ours is never written; apply (and
+            // the plan that predicts it) stops here listing every one; verify writes nothing
+            if (report.command !== 'verify')
+              problems.push(...planConflicts(prepared.plan).map(conflictProblem))
+            for (const line of adoptionNotes(prepared.plan, description.settings.adopt))
+              options.warn(line)
           }
           state.strategy = chooseStrategy({
             client: connection.client,
@@ -71,7 +108,7 @@ export function preflightPhase(what: PreflightOptions): Phase<RunState> {
             onSecret: options.onSecret,
             tokenSeconds: description.settings.tokenDuration
           })
-          for (const vm of state.vms) {
+          for (const vm of what.onboards === true ? state.vms : []) {
             try {
               packageSourceFor(vm, discovery.istioVersion ?? '', options.runnerPackageCache)
             } catch (error) {
