@@ -80,7 +80,7 @@ describe('the Action: phases as log groups, preflight before the first write', (
         'known-hosts': '198.18.2.2 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'
       }
     })
-    assert.equal(run.code, 1, run.stdout)
+    assert.equal(run.code, 2, run.stdout)
     const report = JSON.parse(run.outputs.report ?? '{}') as RunReport
     assert.equal(report.failedPhase, 'preflight')
     assert.deepEqual(groups(run.stdout).map(t => t.split(':')[0]), ['inputs', 'preflight'])

@@ -129,7 +129,7 @@ describe('dist/main.js: hostile names, early failures, risky kubeconfigs, cancel
   test('a check name with a line break and ::error is refused, and obeyed nowhere', async () => {
     const text = fleet.text.replace(JSON.stringify(HOSTILE_CHECK), JSON.stringify('x\n::error::pwned\n::stop-commands::tok'))
     const run = await runAction('main', { inputs: { ...fleet.inputs, config: text, command: 'plan' } })
-    assert.equal(run.code, 1, run.stdout)
+    assert.equal(run.code, 2, run.stdout)
     onlyOurCommands(run.stdout)
   })
 
@@ -163,7 +163,7 @@ describe('dist/main.js: hostile names, early failures, risky kubeconfigs, cancel
       [/no kubeconfig/, 'preflight', true]
     ] as const
     for (const [i, run] of early.entries()) {
-      assert.equal(run.code, 1, run.stdout)
+      assert.equal(run.code, 2, run.stdout)
       const report = JSON.parse(run.outputs.report ?? '{}') as Record<string, unknown>
       const [problem, phase, invalid] = expected[i] ?? []
       assert.equal(report.ok, false)
@@ -187,7 +187,7 @@ describe('dist/main.js: hostile names, early failures, risky kubeconfigs, cancel
       'clusters: []'
     ].join('\n')
     const run = await runAction('main', { inputs: { config: fleet.text, command: 'plan', kubeconfig } })
-    assert.equal(run.code, 1, run.stdout)
+    assert.equal(run.code, 2, run.stdout)
     assert.ok(run.masks.includes('s3cr3t'), 'the short password is masked')
     assert.match(run.outputs.report ?? '', /kubeconfig/)
   })

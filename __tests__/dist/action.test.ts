@@ -31,7 +31,7 @@ describe('dist/main.js and dist/post.js as GitHub runs them', () => {
     const broken = example.replace('host: 198.18.2.3', 'host: 198.18.2.300')
     const line = broken.split('\n').findIndex(text => text.includes('198.18.2.300')) + 1
     const run = await runAction('main', { inputs: { config: broken, command: 'validate' } })
-    assert.equal(run.code, 1)
+    assert.equal(run.code, 2, 'bad input: exit 2, as the CLI')
     assert.match(run.stdout, new RegExp(`::error title=Invalid mesh-expansion description,line=${line},col=11::config:${line}:11 vms\\[1\\]\\.host`))
     assert.match(run.stdout, /::error::the description config has 1 error\(s\); nothing was changed/)
     assert.doesNotMatch(run.stdout + run.stderr, /\n\s+at /, 'no stack trace')
@@ -45,7 +45,7 @@ describe('dist/main.js and dist/post.js as GitHub runs them', () => {
     const run = await runAction('main', {
       inputs: { 'config-file': '__tests__/fixtures/invalid/unknown-group.yaml', command: 'validate' }
     })
-    assert.equal(run.code, 1)
+    assert.equal(run.code, 2, 'bad input: exit 2, as the CLI')
     assert.match(run.stdout, /::error title=Invalid mesh-expansion description,file=__tests__\/fixtures\/invalid\/unknown-group\.yaml,line=\d+,col=\d+::/)
   })
 
@@ -53,7 +53,7 @@ describe('dist/main.js and dist/post.js as GitHub runs them', () => {
     const run = await runAction('main', {
       inputs: { 'config-file': 'examples/lab.yaml', parallelism: 'many' }
     })
-    assert.equal(run.code, 1)
+    assert.equal(run.code, 2, 'bad input: exit 2, as the CLI')
     assert.match(run.stdout, /input "parallelism": "many" is not a whole number/)
   })
 
@@ -62,7 +62,7 @@ describe('dist/main.js and dist/post.js as GitHub runs them', () => {
       inputs: { 'config-file': 'examples/lab.yaml', cleanup: 'always' },
       env: { HOME: '/nonexistent' }
     })
-    assert.equal(run.code, 1)
+    assert.equal(run.code, 2, 'bad input: exit 2, as the CLI')
     // listed by preflight with the run's other problems (here: no SSH key either)
     assert.match(run.stdout, /::error title=mesh-expansion%3A preflight::kubeconfig: no kubeconfig: pass the kubeconfig input, set cluster\.kubeconfig, KUBECONFIG/)
     assert.match(run.stdout, /::error title=mesh-expansion%3A preflight::no SSH private key/)

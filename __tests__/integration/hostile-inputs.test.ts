@@ -719,7 +719,7 @@ describe('the hostile corpus: bad input never crashes, leaks or changes anything
       if (c.action === undefined) return
       const outcome = actionOutcomes.get(c.name) as Outcome
       const where = `Action ${c.name}`
-      assert.equal(outcome.code, 1, `${where}: ${outcome.stdout}${outcome.stderr}`)
+      assert.equal(outcome.code, 2, `${where}: ${outcome.stdout}${outcome.stderr}`)
       const errors = outcome.stdout.split('\n').filter(line => line.startsWith('::error'))
       assert.ok(errors.length > 0, `${where}: no ::error\n${outcome.stdout}`)
       assert.match(errors.join('\n'), c.actionExpect ?? c.expect, `${where}\n${outcome.stdout}`)

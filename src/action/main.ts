@@ -235,6 +235,8 @@ export async function runMain(): Promise<void> {
   let outputs = false
   let settings: ActionSettings | undefined
   let current: PhaseName | null = null
+  // bad input, found before any change: the step exits 2, as the CLI does (any non-zero fails it)
+  let invalidInput = false
   const state = (): void =>
     saveState({
       command: settings?.command ?? givenCommand(),
@@ -245,6 +247,7 @@ export async function runMain(): Promise<void> {
     })
   /** what every early exit writes: the outputs a later step reads, never missing */
   const stopped = (problems: string[], phase: PhaseName | null, invalid: boolean): void => {
+    if (invalid) invalidInput = true
     if (outputs) return
     outputs = true
     const report = earlyReport(
@@ -301,7 +304,10 @@ export async function runMain(): Promise<void> {
     await writeSummary(loaded, report)
     if (settings.githubToken !== undefined) await comment(settings.githubToken, report, loaded.name)
     if (report.ok) succeeded = true
-    else core.setFailed(failure(report))
+    else {
+      invalidInput = report.invalid
+      core.setFailed(failure(report))
+    }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     // a wrong input (unreadable config-file, a bad value) is the user's, found before any change
@@ -311,5 +317,6 @@ export async function runMain(): Promise<void> {
   } finally {
     state()
     await step.release()
+    if (invalidInput) process.exitCode = 2
   }
 }
