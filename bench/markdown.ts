@@ -7,6 +7,8 @@ import type { StartupRow } from './startup.ts'
 
 interface Results {
   date: string
+  commit?: string
+  uncommittedChanges?: boolean
   node: string
   machine: { cpus: number; cpuModel: string; memoryMiB: number }
   startup: StartupRow[]
@@ -34,7 +36,7 @@ const file = process.argv[2] ?? fileURLToPath(new URL('results.json', import.met
 const r = JSON.parse(readFileSync(file, 'utf8')) as Results
 const out: string[] = []
 out.push(
-  `Measured ${r.date.slice(0, 10)} on ${r.machine.cpus} CPU(s) (${r.machine.cpuModel}), ${r.machine.memoryMiB} MiB, Node ${r.node}.`
+  `Measured ${r.date.slice(0, 10)} at commit ${(r.commit ?? 'unknown').slice(0, 12)}${r.uncommittedChanges ? ' (with uncommitted changes)' : ''} on ${r.machine.cpus} CPU(s) (${r.machine.cpuModel}), ${r.machine.memoryMiB} MiB, Node ${r.node}.`
 )
 out.push(
   table(

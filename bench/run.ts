@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { execFileSync } from 'node:child_process'
 import { startSandboxCluster } from '../lab/cluster/index.ts'
 import { startLabEnvironment } from '../lab/environment.ts'
 import { baselineRun } from './baseline.ts'
@@ -129,6 +130,8 @@ async function main(): Promise<number> {
     return 1
   }
   const started = Date.now()
+  // the code measured is the checkout as the run starts: a figure is quoted for this commit only
+  const source = sourceCommit()
   try {
     if (!values['no-startup']) await step('start-up', startupBench)
     for (const rtt of rtts) await step(`fleet at ${rtt} ms`, () => fleetBench(rtt))
@@ -162,6 +165,8 @@ async function main(): Promise<number> {
 
   const results = {
     date: new Date().toISOString(),
+    commit: source.commit,
+    uncommittedChanges: source.dirty,
     node: process.version,
     machine: {
       cpus: cpus().length,
@@ -189,3 +194,19 @@ process.exitCode = await main().catch(error => {
   console.error(`[bench] failed: ${error instanceof Error ? error.stack : String(error)}`)
   return 1
 })
+
+function sourceCommit(): { commit: string; dirty: boolean } {
+  const git = (...args: string[]): string =>
+    execFileSync('git', args, {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      encoding: 'utf8'
+    })
+  try {
+    return {
+      commit: git('rev-parse', 'HEAD').trim(),
+      dirty: git('status', '--porcelain').trim() !== ''
+    }
+  } catch {
+    return { commit: 'unknown', dirty: true }
+  }
+}
