@@ -64,6 +64,25 @@ describe('istiod debug authentication (1.11+)', () => {
     )
   })
 
+  test('checks asking at the same moment share one ask; a later one asks again', async () => {
+    const { cluster, clients } = await sandbox('1.12.0')
+    open.push(cluster)
+    const execs = (): number =>
+      cluster.requestLog.entries.filter(e => e.resource === 'pods/exec').length
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => clients.controlPlane.connectedProxies())
+    )
+    for (const answer of answers) assert.deepEqual(answer, [{ id: 'vm-1.vm', ip: '198.18.2.2' }])
+    const istiods = cluster.store
+      .list('pods', 'istio-system')
+      .filter(p => p.metadata?.name?.startsWith('istiod-') === true).length
+    assert.ok(istiods >= 1)
+    // one exec per istiod pod for the eight, not eight per pod
+    assert.equal(execs(), istiods)
+    await clients.controlPlane.connectedProxies()
+    assert.equal(execs(), 2 * istiods)
+  })
+
   test('1.10: the service proxy still answers, no exec', async () => {
     const { cluster, clients } = await sandbox('1.10.0')
     open.push(cluster)

@@ -310,23 +310,33 @@ export function createKubeVerifyClients(
     }
     return all
   }
+  // Every VM's "connected to istiod" check asks istiod for the same list; from 1.11 each ask
+  // is an exec in every istiod pod. Checks running at the same moment share one ask (single
+  // flight); a check that starts after it ended (a retry) asks again, so nothing goes stale.
+  let inFlight: Promise<ConnectedProxy[] | null | CannotTell> | undefined
+  async function askConnectedProxies(): Promise<ConnectedProxy[] | null | CannotTell> {
+    const service = `${options.istiodService}:${options.monitoringPort ?? 15014}`
+    const path =
+      `/api/v1/namespaces/${encodeURIComponent(options.istioNamespace)}/services/` +
+      `${encodeURIComponent(service)}/proxy/debug/connections`
+    try {
+      return parseDebugConnections(await getJson(kc, path, timeoutMs))
+    } catch (error) {
+      const code = (error as { statusCode?: number }).statusCode
+      // no such Service or debug endpoint (pilot before 1.5...): the check says it cannot tell
+      if (code === 404) return null
+      // istiod 1.11+ serves /debug only to localhost or an authenticated caller, and the API
+      // server's proxy is neither: ask on localhost, in istiod's own pods
+      if (code === 401 || code === 403) return connectionsOnLocalhost(`HTTP ${code}`)
+      throw error
+    }
+  }
   const controlPlane: ControlPlane = {
-    async connectedProxies() {
-      const service = `${options.istiodService}:${options.monitoringPort ?? 15014}`
-      const path =
-        `/api/v1/namespaces/${encodeURIComponent(options.istioNamespace)}/services/` +
-        `${encodeURIComponent(service)}/proxy/debug/connections`
-      try {
-        return parseDebugConnections(await getJson(kc, path, timeoutMs))
-      } catch (error) {
-        const code = (error as { statusCode?: number }).statusCode
-        // no such Service or debug endpoint (pilot before 1.5...): the check says it cannot tell
-        if (code === 404) return null
-        // istiod 1.11+ serves /debug only to localhost or an authenticated caller, and the API
-        // server's proxy is neither: ask on localhost, in istiod's own pods
-        if (code === 401 || code === 403) return connectionsOnLocalhost(`HTTP ${code}`)
-        throw error
-      }
+    connectedProxies() {
+      inFlight ??= askConnectedProxies().finally(() => {
+        inFlight = undefined
+      })
+      return inFlight
     },
     async workloadEntryHealth(namespace, name) {
       const object = await options.client.get({
