@@ -111,8 +111,15 @@ out.push(
 )
 out.push(
   table(
-    ['start-up', 'median ms', 'min ms', 'max ms'],
-    r.startup.map(x => [x.what, x.medianMs, x.minMs, x.maxMs])
+    ['start-up', 'first output: median ms', 'min ms', 'max ms', 'exit: median ms', 'min ms'],
+    r.startup.map(x => [
+      x.what,
+      x.medianMs,
+      x.minMs,
+      x.maxMs,
+      x.exitMedianMs ?? '',
+      x.exitMinMs ?? ''
+    ])
   )
 )
 out.push(

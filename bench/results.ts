@@ -47,6 +47,8 @@ export interface RerunResult {
 export interface StartupSample {
   what: string
   medianMs: number
+  /** process start to exit; absent in results written before it was measured */
+  exitMedianMs?: number
 }
 
 export interface Target {
@@ -150,7 +152,29 @@ export function evaluateTargets(inputs: TargetInputs): Target[] {
         }
       : { target: 'start-up < 300 ms to first output', met: null, measured: 'not measured' }
   )
+  targets.push(validateExitTarget(inputs.startup))
   return targets
+}
+
+const VALIDATE_EXIT_TARGET = 'validate to exit within 100 ms of bare Node, Action and CLI'
+
+/** `validate` through dist/main.js and dist/cli.js, process start to exit, against bare Node. */
+function validateExitTarget(startup: readonly StartupSample[]): Target {
+  const exit = (what: string): number | undefined =>
+    startup.find(s => s.what.startsWith(what))?.exitMedianMs
+  const floor = exit('bare node')
+  const paths = ['dist/main.js validate', 'dist/cli.js validate'].map(
+    what => [what, exit(what)] as const
+  )
+  if (floor === undefined || paths.some(([, ms]) => ms === undefined)) {
+    return { target: VALIDATE_EXIT_TARGET, met: null, measured: 'not measured' }
+  }
+  const over = paths.map(([what, ms]) => [what, (ms ?? 0) - floor] as const)
+  return {
+    target: VALIDATE_EXIT_TARGET,
+    met: over.every(([, ms]) => ms <= 100),
+    measured: over.map(([what, ms]) => `${what}: +${Math.round(ms)} ms`).join(', ')
+  }
 }
 
 /** Product against baseline for every (hosts, RTT) both measured. */

@@ -1,5 +1,6 @@
-// Start-up: time from process start to the first byte of output, for the bundled entry points,
-// side by side with bare Node as the floor. Deterministic counts (bytes) next to timings.
+// Start-up: time from process start to the first byte of output and to exit, for the bundled
+// entry points, side by side with bare Node as the floor. Deterministic counts (bytes) next to
+// timings.
 import { spawn } from 'node:child_process'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -10,9 +11,16 @@ export interface StartupRow {
   medianMs: number
   minMs: number
   maxMs: number
+  /** process start to exit */
+  exitMedianMs: number
+  exitMinMs: number
 }
 
-async function firstOutputMs(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
+async function timings(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string
+): Promise<{ firstMs: number; exitMs: number }> {
   const started = process.hrtime.bigint()
   const child = spawn(process.execPath, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
@@ -23,19 +31,26 @@ async function firstOutputMs(args: string[], env: NodeJS.ProcessEnv, cwd: string
     child.once('error', reject)
   })
   await new Promise(resolve => child.once('close', resolve))
+  const exitMs = Number(process.hrtime.bigint() - started) / 1e6
   clearTimeout(timer)
-  return ms
+  return { firstMs: ms, exitMs }
 }
 
-function stats(what: string, samples: number[]): StartupRow {
-  const sorted = [...samples].sort((a, b) => a - b)
-  const round = (value: number): number => Math.round(value * 10) / 10
+const round = (value: number): number => Math.round(value * 10) / 10
+const sortedOf = (samples: number[]): number[] => [...samples].sort((a, b) => a - b)
+const median = (sorted: number[]): number => round(sorted[Math.floor(sorted.length / 2)] ?? NaN)
+
+function stats(what: string, samples: Array<{ firstMs: number; exitMs: number }>): StartupRow {
+  const first = sortedOf(samples.map(s => s.firstMs))
+  const exit = sortedOf(samples.map(s => s.exitMs))
   return {
     what,
     runs: samples.length,
-    medianMs: round(sorted[Math.floor(sorted.length / 2)] ?? NaN),
-    minMs: round(sorted[0] ?? NaN),
-    maxMs: round(sorted.at(-1) ?? NaN)
+    medianMs: median(first),
+    minMs: round(first[0] ?? NaN),
+    maxMs: round(first.at(-1) ?? NaN),
+    exitMedianMs: median(exit),
+    exitMinMs: round(exit[0] ?? NaN)
   }
 }
 
@@ -91,9 +106,9 @@ export async function measureStartup(
   }
   const rows: StartupRow[] = []
   for (const [what, args, env] of cases) {
-    await firstOutputMs(args, env, root) // warm the file cache
-    const samples: number[] = []
-    for (let i = 0; i < runs; i++) samples.push(await firstOutputMs(args, env, root))
+    await timings(args, env, root) // warm the file cache
+    const samples: Array<{ firstMs: number; exitMs: number }> = []
+    for (let i = 0; i < runs; i++) samples.push(await timings(args, env, root))
     rows.push(stats(what, samples))
   }
   return rows

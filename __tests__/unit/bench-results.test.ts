@@ -49,12 +49,21 @@ describe('bench targets', () => {
     const targets = evaluateTargets({
       fleet,
       rerun,
-      startup: [{ what: 'dist/main.js plan', medianMs: 250 }]
+      startup: [
+        { what: 'dist/main.js plan', medianMs: 250 },
+        { what: 'bare node (floor)', medianMs: 40, exitMedianMs: 45 },
+        { what: 'dist/main.js validate', medianMs: 90, exitMedianMs: 140 },
+        { what: 'dist/cli.js validate', medianMs: 60, exitMedianMs: 70 }
+      ]
     })
-    assert.equal(targets.length, 5)
+    assert.equal(targets.length, 6)
     assert.deepEqual(
       targets.map(t => t.met),
-      [true, true, true, true, true]
+      [true, true, true, true, true, true]
+    )
+    assert.equal(
+      targets[5]?.measured,
+      'dist/main.js validate: +95 ms, dist/cli.js validate: +25 ms'
     )
     assert.match(targets[2]?.measured ?? '', /8\.0× faster/)
   })
@@ -72,9 +81,22 @@ describe('bench targets', () => {
     })
     assert.deepEqual(
       targets.map(t => t.met),
-      [false, false, false, false, null]
+      [false, false, false, false, null, null]
     )
     assert.match(targets[0]?.measured ?? '', /2 SSH login\(s\) per host/)
+  })
+
+  it('validate more than 100 ms over bare Node to exit on one path is a miss', () => {
+    const targets = evaluateTargets({
+      fleet,
+      rerun,
+      startup: [
+        { what: 'bare node (floor)', medianMs: 40, exitMedianMs: 45 },
+        { what: 'dist/main.js validate', medianMs: 300, exitMedianMs: 350 },
+        { what: 'dist/cli.js validate', medianMs: 60, exitMedianMs: 70 }
+      ]
+    })
+    assert.equal(targets[5]?.met, false)
   })
 
   it('counts a fleet with a host not ready as a miss, however fast', () => {

@@ -5,8 +5,8 @@
 import * as core from '@actions/core'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { summarize } from '../report/description.ts'
-import { connect, type Connection } from '../cluster/connection.ts'
-import { apply, cleanup, plan, verify, type EngineOptions } from '../engine/run.ts'
+import type { Connection } from '../cluster/connection.ts'
+import type { EngineOptions } from '../engine/run.ts'
 import type { PhaseEvent, PhaseName } from '../engine/runner.ts'
 import {
   emptyReport,
@@ -129,6 +129,11 @@ async function runCommand(
   phase: (name: PhaseName) => void
 ): Promise<RunReport> {
   const { description } = loaded
+  // loaded here, not at start-up: `validate` needs neither the Kubernetes client nor SSH
+  const [{ connect }, engines] = await Promise.all([
+    import('../cluster/connection.ts'),
+    import('../engine/run.ts')
+  ])
   const groups = phaseGroups()
   let warned = false
   // opened by the run's preflight, so a bad kubeconfig is listed with every other problem
@@ -165,8 +170,13 @@ async function runCommand(
     onCheckResult: result => say(checkLine(result))
   }
   try {
-    const engines = { apply, verify, cleanup, plan }
-    const engine = engines[settings.command as keyof typeof engines]
+    const commands = {
+      apply: engines.apply,
+      verify: engines.verify,
+      cleanup: engines.cleanup,
+      plan: engines.plan
+    }
+    const engine = commands[settings.command as keyof typeof commands]
     return await engine(description, access, options)
   } finally {
     groups.end()

@@ -1,7 +1,5 @@
 // The Action's post step: cleans up what main created, as the `cleanup` input says.
 import * as core from '@actions/core'
-import { connect } from '../cluster/connection.ts'
-import { cleanup } from '../engine/run.ts'
 import { hostLine, reportLines } from '../report/terminal.ts'
 import { loadActionDescription, secretEnv } from './description.ts'
 import { maskSecret, readSettings } from './inputs.ts'
@@ -31,6 +29,11 @@ export async function runPost(): Promise<void> {
     const settings = { ...readSettings(), owner: state.owner }
     const loaded = await loadActionDescription(settings)
     if (loaded === undefined) return
+    // loaded only when there is something to clean up
+    const [{ connect }, { cleanup }] = await Promise.all([
+      import('../cluster/connection.ts'),
+      import('../engine/run.ts')
+    ])
     const connection = step.track(
       await connect({
         kubeconfigContent: settings.kubeconfig,
