@@ -36,6 +36,44 @@ describe('dist/cli.js', () => {
     assert.match(invalid.stderr, /^__tests__\/fixtures\/invalid\/unknown-group\.yaml:\d+:\d+ vms\[\d\]\.group: unknown group/)
   })
 
+  test('validate: a proxyMetadata key with shell syntax exits 2 with FILE:LINE:COL at the key', () => {
+    const file = '__tests__/fixtures/invalid/proxy-metadata-key-shell.yaml'
+    const run = cli(['validate', '-c', file])
+    assert.equal(run.code, 2, run.stderr)
+    assert.equal(run.stdout, '')
+    assert.equal(
+      run.stderr,
+      `${file}:10:9 workloadGroups[0].proxyConfig.proxyMetadata["X=1;touch /tmp/x;Y"]: invalid environment variable name "X=1;touch /tmp/x;Y": letters, digits and "_", not starting with a digit (the key becomes a line of cluster.env, which a root shell sources)\n`
+    )
+  })
+
+  test('configure refuses a proxyMetadata key with shell syntax and writes nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mesh-expansion-configure-'))
+    try {
+      writeFileSync(
+        join(dir, 'wg.yaml'),
+        [
+          'apiVersion: networking.istio.io/v1',
+          'kind: WorkloadGroup',
+          'metadata:',
+          '  name: mysql',
+          '  namespace: vm',
+          `  annotations: {proxy.istio.io/config: '{"proxyMetadata": {"X=1;touch /tmp/x;Y": "1"}}'}`,
+          'spec:',
+          '  template: {serviceAccount: mysql}',
+          ''
+        ].join('\n')
+      )
+      writeFileSync(join(dir, 'root.pem'), '-----BEGIN CERTIFICATE-----\nMIIBlab\n-----END CERTIFICATE-----\n')
+      const run = cli(['configure', '-f', 'wg.yaml', '--root-cert', 'root.pem', '--clusterID', 'c', '-o', 'out'], dir)
+      assert.equal(run.code, 2, run.stderr)
+      assert.match(run.stderr, /proxyMetadata: invalid environment variable name "X=1;touch \/tmp\/x;Y"/)
+      assert.deepEqual(readdirSync(dir).sort(), ['root.pem', 'wg.yaml'])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test('configure writes the five files of istioctl, offline', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mesh-expansion-configure-'))
     try {

@@ -12,9 +12,11 @@ import { parseConfigureFlags, validateConfigureFlags } from '../../src/commands/
 import { offlineSources } from '../../src/commands/configureInputs.ts'
 import type { CommandIO } from '../../src/commands/types.ts'
 import { openClusterSources, wantsCluster } from '../../src/cluster/configureOnline.ts'
+import { runCli } from '../../src/commands/index.ts'
 import { VM_FILE_NAMES } from '../../src/istio/index.ts'
 import type { SandboxCluster, SandboxClusterOptions } from '../../lab/cluster/index.ts'
-import { sandbox } from './cluster-helpers.ts'
+import { apply as applyRun } from '../../src/engine/run.ts'
+import { connectTo, describe_, sandbox, writeCount } from './cluster-helpers.ts'
 
 const WG = `apiVersion: networking.istio.io/v1
 kind: WorkloadGroup
@@ -204,6 +206,112 @@ describe('configure without a kubeconfig stays offline', () => {
       await assert.rejects(run(['-f', 'wg.yaml', '-o', 'o'], dir, {}), /pass --root-cert FILE/)
     } finally {
       await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('configure online refuses a proxyMetadata key a root shell would run', () => {
+  let sb: SandboxCluster
+  let dir: string
+  let env: NodeJS.ProcessEnv
+  const EVIL = 'X=1;touch /tmp/x;Y'
+  before(async () => {
+    sb = await sandbox({ clusterID: 'Kubernetes' })
+    dir = await mkdtemp(join(tmpdir(), 'cluster-configure-test-'))
+    await sb.writeKubeconfig(join(dir, 'kubeconfig'))
+    env = { KUBECONFIG: join(dir, 'kubeconfig') }
+    sb.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'vm' } })
+    sb.store.put({
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'mysql', namespace: 'vm' }
+    })
+    sb.store.put(parse(WG) as Parameters<typeof sb.store.put>[0])
+    const evil = parse(WG) as Parameters<typeof sb.store.put>[0] & {
+      metadata: { name: string }
+      spec: { metadata: { annotations: Record<string, string> } }
+    }
+    evil.metadata.name = 'evil'
+    evil.spec.metadata.annotations['proxy.istio.io/config'] = JSON.stringify({
+      proxyMetadata: { [EVIL]: '1' }
+    })
+    sb.store.put(evil)
+  })
+  after(async () => {
+    await sb?.close()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  async function cli(args: string[]): Promise<Run> {
+    let stdout = ''
+    let stderr = ''
+    const code = await runCli(['configure', ...args], {
+      cwd: dir,
+      env,
+      stdout: t => (stdout += t),
+      stderr: t => (stderr += t)
+    })
+    return { code, stdout, stderr }
+  }
+
+  test("from the WorkloadGroup's annotation: exit 2, the source and key named, nothing written", async () => {
+    const r = await cli(['--name', 'evil', '-n', 'vm', '-o', 'out-evil'])
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(
+      r.stderr,
+      /WorkloadGroup spec\.metadata\.annotations\["proxy\.istio\.io\/config"\] proxyMetadata: invalid environment variable name "X=1;touch \/tmp\/x;Y"/
+    )
+    await assert.rejects(readFile(join(dir, 'out-evil', 'cluster.env')), { code: 'ENOENT' })
+  })
+
+  test("from the mesh ConfigMap's defaultConfig.proxyMetadata: the same", async () => {
+    const good = await cli(['--name', 'mysql', '-n', 'vm', '-o', 'out-good'])
+    assert.equal(good.code, 0, good.stderr)
+    const map = sb.store.get('configmaps', 'istio-system', 'istio')
+    assert.ok(map)
+    const data = map.data as Record<string, string>
+    const mesh = parse(String(data.mesh)) as { defaultConfig: Record<string, unknown> }
+    mesh.defaultConfig.proxyMetadata = { 'A;reboot': '1' }
+    sb.store.put({ ...map, data: { ...data, mesh: JSON.stringify(mesh) } })
+    const r = await cli(['--name', 'mysql', '-n', 'vm', '-o', 'out-mesh'])
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(
+      r.stderr,
+      /mesh config defaultConfig\.proxyMetadata: invalid environment variable name "A;reboot"/
+    )
+    await assert.rejects(readFile(join(dir, 'out-mesh', 'cluster.env')), { code: 'ENOENT' })
+  })
+
+  test('apply with that mesh config stops in preflight, before any write', async () => {
+    const description = describe_(
+      'workloadGroups:\n  - {name: mysql, namespace: vm, ports: {tcp-mysql: 3306}}\n' +
+        'vms:\n  - {name: me, host: local, address: 198.18.0.9}\n'
+    )
+    const { connection } = await connectTo(sb.kubeconfig)
+    try {
+      sb.requestLog.clear()
+      const lines: string[] = []
+      const report = await applyRun(description, connection, {
+        owner: 'pr-15',
+        env: {},
+        log: line => lines.push(line),
+        warn: line => lines.push(line),
+        onSecret: () => undefined,
+        verify: false
+      })
+      assert.equal(report.ok, false)
+      assert.equal(report.failedPhase, 'preflight')
+      assert.ok(
+        report.problems.includes(
+          'cluster: mesh config defaultConfig.proxyMetadata: invalid environment variable name ' +
+            '"A;reboot": letters, digits and "_", not starting with a digit (cluster.env is ' +
+            'sourced by a root shell)'
+        ),
+        report.problems.join('\n')
+      )
+      assert.equal(writeCount(sb), 0)
+    } finally {
+      await connection.close()
     }
   })
 })

@@ -78,7 +78,8 @@ describe('defaults', () => {
           includeOutboundIPRanges: ['*'],
           excludeOutboundIPRanges: [],
           proxyConfig: null,
-          sidecar: { version: 'auto', package: null }
+          sidecar: { version: 'auto', package: null },
+          reachablePorts: []
         }
       ],
       vms: [
@@ -115,6 +116,7 @@ describe('defaults', () => {
         maxFailures: null,
         shard: { index: 1, count: 1 },
         publicAddressLookup: null,
+        reachablePorts: [],
         adopt: []
       },
       checks: []

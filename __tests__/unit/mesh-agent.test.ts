@@ -188,12 +188,13 @@ describe('pilot-agent stand-in: iptables capture from cluster.env', () => {
     assert.ok(lines.includes('-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001'))
     assert.ok(lines.includes('-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006'))
     const inbound = lines.filter(l => l.startsWith('-A ISTIO_INBOUND'))
+    // upstream's order: 15008 first, then the exclude list as given (run.go, 1.30)
     assert.deepEqual(inbound, [
       '-A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN',
+      '-A ISTIO_INBOUND -p tcp --dport 22 -j RETURN',
       '-A ISTIO_INBOUND -p tcp --dport 15090 -j RETURN',
       '-A ISTIO_INBOUND -p tcp --dport 15021 -j RETURN',
       '-A ISTIO_INBOUND -p tcp --dport 15020 -j RETURN',
-      '-A ISTIO_INBOUND -p tcp --dport 22 -j RETURN',
       '-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT'
     ])
     const output = lines.filter(l => l.startsWith('-A ISTIO_OUTPUT'))
@@ -207,7 +208,7 @@ describe('pilot-agent stand-in: iptables capture from cluster.env', () => {
     assert.ok(!lines.some(l => l.includes('15053')), 'no DNS capture unless asked')
   })
 
-  test('listed inbound ports, service CIDRs, DNS capture', () => {
+  test('listed inbound ports, service CIDRs, DNS capture (an excluded port that is listed IS captured, as upstream)', () => {
     const lines = rules({
       ...base,
       ISTIO_INBOUND_PORTS: '3306,22,8080',
@@ -217,7 +218,9 @@ describe('pilot-agent stand-in: iptables capture from cluster.env', () => {
     assert.deepEqual(
       lines.filter(l => l.startsWith('-A ISTIO_INBOUND')),
       [
+        '-A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN',
         '-A ISTIO_INBOUND -p tcp --dport 3306 -j ISTIO_IN_REDIRECT',
+        '-A ISTIO_INBOUND -p tcp --dport 22 -j ISTIO_IN_REDIRECT',
         '-A ISTIO_INBOUND -p tcp --dport 8080 -j ISTIO_IN_REDIRECT'
       ]
     )

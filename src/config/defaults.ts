@@ -58,6 +58,11 @@ export interface SidecarConfig {
   version: string
   /** An http(s) URL fetched by the host, a runner path that is pushed, or null = official package. */
   package: string | null
+  /**
+   * SHA-256 (lower case) the package at the URL must have, checked on the host; absent = none
+   * given (an https URL then relies on `<url>.sha256`; an http URL always has one).
+   */
+  sha256?: string
 }
 
 export interface WorkloadGroup {
@@ -81,6 +86,8 @@ export interface WorkloadGroup {
   /** Content of the proxy.istio.io/config annotation; null = none. */
   proxyConfig: Record<string, unknown> | null
   sidecar: SidecarConfig
+  /** Ports never captured by the sidecar on the group's hosts, besides their SSH port. */
+  reachablePorts?: number[]
 }
 
 export interface Vm {
@@ -124,6 +131,8 @@ export interface Settings {
   publicAddressLookup: string | null
   /** existing objects this description takes over from someone else */
   adopt: Adopt[]
+  /** Ports never captured by the sidecar on any host, besides its SSH port. */
+  reachablePorts?: number[]
 }
 
 export interface Check {
@@ -176,6 +185,28 @@ function endpointOf(value: string): Endpoint {
   return endpoint
 }
 
+function sha256Of(sidecar: { sha256?: string | undefined } | undefined): { sha256?: string } {
+  return sidecar?.sha256 !== undefined ? { sha256: sidecar.sha256.toLowerCase() } : {}
+}
+
+/**
+ * The ports the sidecar must never capture on a VM: its SSH port (the run came in on it, and
+ * re-runs and uninstall need it), then settings.reachablePorts and its group's, each once, in
+ * that order. The runner itself (host "local") has no SSH port of ours.
+ */
+export function reachablePortsOf(
+  vm: Pick<Vm, 'host' | 'port'>,
+  group: Pick<WorkloadGroup, 'reachablePorts'> | undefined,
+  settings: Pick<Settings, 'reachablePorts'>
+): number[] {
+  const ports = [
+    ...(vm.host === 'local' ? [] : [vm.port]),
+    ...(settings.reachablePorts ?? []),
+    ...(group?.reachablePorts ?? [])
+  ]
+  return [...new Set(ports)]
+}
+
 /** Fills every derived default. The input must have passed the schema and semantic checks. */
 export function resolveDefaults(parsed: ParsedDescription): Description {
   const { cluster, ssh, settings } = parsed
@@ -222,8 +253,10 @@ export function resolveDefaults(parsed: ParsedDescription): Description {
       proxyConfig: group.proxyConfig ?? null,
       sidecar: {
         version: group.sidecar?.version ?? 'auto',
-        package: group.sidecar?.package ?? null
-      }
+        package: group.sidecar?.package ?? null,
+        ...sha256Of(group.sidecar)
+      },
+      reachablePorts: group.reachablePorts
     }
   })
   const byName = new Map(groups.map(group => [group.name, group]))
@@ -243,9 +276,15 @@ export function resolveDefaults(parsed: ParsedDescription): Description {
       address: vm.address,
       network: vm.network ?? group.network,
       jump: (vm.jump ?? ssh.jump).map(hop => ({ ...hop, user: hop.user ?? user })),
+      // a sha256 goes with the package written beside it
       sidecar: {
         version: vm.sidecar?.version ?? group.sidecar.version,
-        package: vm.sidecar?.package ?? group.sidecar.package
+        ...(vm.sidecar?.package !== undefined
+          ? { package: vm.sidecar.package, ...sha256Of(vm.sidecar) }
+          : {
+              package: group.sidecar.package,
+              ...(group.sidecar.sha256 !== undefined ? { sha256: group.sidecar.sha256 } : {})
+            })
       }
     }
   })

@@ -1,6 +1,6 @@
 // Pure checks of the string formats the description uses. Each returns undefined when the
 // value is valid, else a message that says what is wrong and what would be valid.
-import { isIP } from 'node:net'
+import { SocketAddress, isIP } from 'node:net'
 
 const LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const DNS1035_RE = /^[a-z]([-a-z0-9]*[a-z0-9])?$/
@@ -129,6 +129,45 @@ export const envName: Check = value =>
     ? undefined
     : `invalid environment variable name ${q(value)}: letters, digits and "_", not starting with a digit; ` +
       'name the variable here, never put the secret itself in the description'
+
+/**
+ * A key of an env file a root shell sources (cluster.env): a shell variable name, nothing
+ * else. `X=1;touch /tmp/x;Y` as a key would run a command as root on the VM.
+ */
+export const envKey: Check = value =>
+  ENV_RE.test(value)
+    ? undefined
+    : `invalid environment variable name ${q(value)}: letters, digits and "_", not starting ` +
+      'with a digit (the key becomes a line of cluster.env, which a root shell sources)'
+
+/** A SHA-256 digest: 64 hexadecimal digits. */
+export const sha256: Check = value =>
+  /^[0-9a-fA-F]{64}$/.test(value)
+    ? undefined
+    : `invalid sha256 ${q(value)}: expected 64 hexadecimal digits (sha256sum FILE)`
+
+/** An `http://` URL: its bytes can be changed by anyone on the path. */
+export const isPlainHttpUrl = (value: string): boolean => /^http:\/\//i.test(value)
+
+/**
+ * A host as one SSH target: IPs in their canonical form (IPv4-mapped IPv6 as IPv4, IPv6
+ * compressed and lower case), names lower case without a trailing dot.
+ */
+export function normalizeHost(value: string): string {
+  const family = isIP(value)
+  if (family === 0) return value.toLowerCase().replace(/\.$/, '')
+  if (family === 4) return value
+  const [address = '', zone] = value.split('%')
+  let canonical: string
+  try {
+    canonical = new SocketAddress({ address, family: 'ipv6' }).address
+  } catch {
+    canonical = address.toLowerCase()
+  }
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(canonical)
+  if (mapped?.[1] !== undefined && zone === undefined) return mapped[1]
+  return zone === undefined ? canonical : `${canonical}%${zone}`
+}
 
 export const sidecarVersion: Check = value =>
   value === 'auto' || VERSION_RE.test(value)

@@ -11,6 +11,7 @@ export {
 } from './parse.ts'
 export {
   protocolOfPortName,
+  reachablePortsOf,
   resolveDefaults,
   type Check,
   type ClusterConfig,

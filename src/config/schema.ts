@@ -13,6 +13,8 @@ const PATTERNS = new Map<f.Check, string>([
   [portNameCheck, LABEL],
   [f.dnsSubdomain, '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'],
   [f.envName, '^[A-Za-z_][A-Za-z0-9_]*$'],
+  [f.envKey, '^[A-Za-z_][A-Za-z0-9_]*$'],
+  [f.sha256, '^[0-9a-fA-F]{64}$'],
   [f.userName, '^[A-Za-z_][A-Za-z0-9_.-]*$'],
   [f.sidecarVersion, '^(auto|\\d+\\.\\d+\\.\\d+(-[0-9A-Za-z.-]+)?)$'],
   [f.revision, LABEL],
@@ -63,6 +65,19 @@ const optionalList = <T extends z.ZodType>(item: T, description: string) =>
 
 /** A non-empty string (a path, a name) that may be absent. */
 const optionalText = (description: string) => z.string().min(1).optional().meta({ description })
+
+/** The ports a host keeps out of the sidecar's inbound capture, besides its SSH port. */
+const reachablePorts = (description: string) =>
+  list(port('A port that stays reachable.'), description)
+
+/** proxyMetadata: env names to values, written to cluster.env (sourced by a root shell). */
+const proxyMetadata = z
+  .record(text(f.envKey, 'environment variable name'), z.string())
+  .optional()
+  .meta({
+    description:
+      'Environment of the proxy: variable name -> value. Each becomes a line of cluster.env.'
+  })
 
 const UINT32 = 4294967295
 const INT32 = 2147483647
@@ -226,7 +241,13 @@ export const sidecarSchema = z
     package: text(
       f.packageSource,
       'Sidecar package: an http(s) URL the host downloads, or a path on the runner that is pushed ' +
-        '(air-gapped hosts). Default: the official package of the version.'
+        '(air-gapped hosts). Default: the official package of the version. An http:// URL needs ' +
+        'sha256.'
+    ).optional(),
+    sha256: text(
+      f.sha256,
+      'SHA-256 of the package at the URL of package (the same level): checked on the host ' +
+        'before it is installed. Required for an http:// URL.'
     ).optional()
   })
   .meta({ description: 'Which sidecar package to install.' })
@@ -271,9 +292,12 @@ export const workloadGroupSchema = z
     ),
     excludeOutboundIPRanges: list(text(f.cidr, 'CIDR.'), 'Outbound ranges never captured.'),
     proxyConfig: z
-      .record(z.string(), z.unknown())
+      .looseObject({ proxyMetadata, proxy_metadata: proxyMetadata })
       .optional()
       .meta({ description: 'Content of the proxy.istio.io/config annotation (a ProxyConfig).' }),
+    reachablePorts: reachablePorts(
+      'Ports never captured by the sidecar, besides the SSH port (added to settings.reachablePorts).'
+    ),
     sidecar: sidecarSchema.optional()
   })
   .meta({ description: 'A group of VMs that run the same workload.' })
@@ -373,6 +397,9 @@ export const settingsSchema = z
       'URL a VM fetches to learn its public IP when neither address, an IP SSH host nor its ' +
         'primary address gives one (as smm-agent does). Default: never looked up.'
     ).optional(),
+    reachablePorts: reachablePorts(
+      'Ports never captured by the sidecar, besides the SSH port, on every host.'
+    ),
     adopt: list(
       adoptSchema,
       'Objects to take over from someone else. Without it, an existing object that is not ' +

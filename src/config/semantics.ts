@@ -2,6 +2,7 @@
 // VM, rules that depend on another field. Runs on the raw data even when the schema found errors
 // elsewhere, so one pass reports everything; values of the wrong type are skipped here (the
 // schema reports them).
+import { parseDocument } from 'yaml'
 import * as f from './formats.ts'
 
 export type PathSegment = string | number
@@ -56,6 +57,191 @@ function unique(
 }
 
 const HANDLERS = ['httpGet', 'tcpSocket', 'exec', 'grpc'] as const
+
+const PROXY_CONFIG_ANNOTATION = 'proxy.istio.io/config'
+
+/** A proxyMetadata map of the description, with the path it is written at. */
+interface MetadataSource {
+  path: PathSegment[]
+  /** the keys are inside this text value (an annotation): issues point at the value */
+  inText: boolean
+  metadata: Record<string, unknown>
+}
+
+/** The ProxyConfig of the proxy.istio.io/config annotation, read as istioctl reads it. */
+function annotationProxyConfig(text: string): Record<string, unknown> | string {
+  const doc = parseDocument(text, { version: '1.1', uniqueKeys: false })
+  if (doc.errors.length > 0) return doc.errors[0]?.message.split('\n')[0] ?? 'invalid YAML'
+  let value: unknown
+  try {
+    value = doc.toJS({ maxAliasCount: 100 })
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error)
+  }
+  if (value === null || value === undefined) return {}
+  return isObject(value) ? value : 'expected a mapping (a ProxyConfig)'
+}
+
+/** Every proxyMetadata map a group writes: proxyConfig and the proxy.istio.io/config annotation. */
+function metadataSources(
+  group: Record<string, unknown>,
+  base: PathSegment[],
+  issues: SemanticIssue[]
+): MetadataSource[] {
+  const sources: MetadataSource[] = []
+  const proxyConfig = group['proxyConfig']
+  if (isObject(proxyConfig)) {
+    for (const key of ['proxyMetadata', 'proxy_metadata']) {
+      const metadata = proxyConfig[key]
+      if (isObject(metadata))
+        sources.push({ path: [...base, 'proxyConfig', key], inText: false, metadata })
+    }
+  }
+  const annotations = group['annotations']
+  const annotation = isObject(annotations) ? str(annotations[PROXY_CONFIG_ANNOTATION]) : undefined
+  if (annotation !== undefined) {
+    const path = [...base, 'annotations', PROXY_CONFIG_ANNOTATION]
+    const config = annotationProxyConfig(annotation)
+    if (typeof config === 'string') {
+      issues.push({ path, message: `cannot be read as a ProxyConfig (YAML or JSON): ${config}` })
+      return sources
+    }
+    for (const key of ['proxyMetadata', 'proxy_metadata']) {
+      const metadata = config[key]
+      if (metadata === undefined || metadata === null) continue
+      if (!isObject(metadata)) {
+        issues.push({ path, message: `${key} must be a mapping of variable names to values` })
+        continue
+      }
+      sources.push({ path, inText: true, metadata })
+      for (const name of Object.keys(metadata)) {
+        const error = f.envKey(name)
+        if (error !== undefined) issues.push({ path, message: `${key}: ${error}` })
+      }
+    }
+  }
+  return sources
+}
+
+const isUrl = (value: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(value)
+
+/** sidecar.sha256 goes with sidecar.package at the same level; http:// needs it. */
+function checkSidecar(sidecar: unknown, base: PathSegment[], issues: SemanticIssue[]): void {
+  if (!isObject(sidecar)) return
+  const pkg = str(sidecar['package'])
+  const sha256 = sidecar['sha256']
+  if (pkg !== undefined && f.isPlainHttpUrl(pkg) && sha256 === undefined) {
+    issues.push({
+      path: [...base, 'sidecar', 'package'],
+      message:
+        'an http:// package needs sidecar.sha256 (or use https://): anyone on the path could ' +
+        'replace it'
+    })
+  }
+  if (sha256 !== undefined && pkg === undefined) {
+    issues.push({
+      path: [...base, 'sidecar', 'sha256'],
+      message: 'sha256 checks the package given beside it: give sidecar.package at this level'
+    })
+  } else if (sha256 !== undefined && pkg !== undefined && !isUrl(pkg)) {
+    issues.push({
+      path: [...base, 'sidecar', 'sha256'],
+      message:
+        'sha256 applies to a package URL; a package pushed from the runner is hashed on the ' +
+        'runner and checked on the host'
+    })
+  }
+}
+
+/** `22,2223` or `*` as iptables reads it; undefined when not a list of ports. */
+function portsOf(value: string): number[] | '*' | undefined {
+  if (value.trim() === '*') return '*'
+  if (value.trim() === '') return []
+  const parts = value.split(',').map(part => part.trim())
+  if (!parts.every(part => /^\d{1,5}$/.test(part))) return undefined
+  return parts.map(Number)
+}
+
+/** A VM whose SSH port (and reachable ports) the sidecar must never capture. */
+interface Guarded {
+  name: string
+  ssh: number | undefined
+  reachable: number[]
+}
+
+function describePort(port: number, vm: Guarded): string {
+  return port === vm.ssh
+    ? `the SSH port of vm ${f.q(vm.name)}`
+    : `a reachable port of vm ${f.q(vm.name)}`
+}
+
+const FIX_PORTS =
+  'serve the workload on another port, or move sshd (vms[].port) / drop the port from ' +
+  'reachablePorts'
+const FIX_METADATA =
+  'remove it: cluster.env takes ISTIO_INBOUND_PORTS from ports and ISTIO_LOCAL_EXCLUDE_PORTS ' +
+  'from the SSH port and reachablePorts'
+
+/** The group's ports and proxyMetadata must leave every VM reachable. */
+function checkCapture(
+  group: Record<string, unknown>,
+  base: PathSegment[],
+  sources: readonly MetadataSource[],
+  vms: readonly Guarded[],
+  issues: SemanticIssue[]
+): void {
+  if (vms.length === 0) return
+  const ports = isObject(group['ports']) ? group['ports'] : {}
+  const listed = Object.entries(ports).flatMap(([name, port]) =>
+    int(port) !== undefined ? [[name, port as number] as const] : []
+  )
+  // an explicit ISTIO_INBOUND_PORTS list is captured whatever ISTIO_LOCAL_EXCLUDE_PORTS says
+  for (const [name, port] of listed) {
+    const hit = vms.filter(vm => vm.ssh === port || vm.reachable.includes(port))
+    if (hit.length === 0) continue
+    issues.push({
+      path: [...base, 'ports', name],
+      message:
+        `port ${port} would be captured by the sidecar (ISTIO_INBOUND_PORTS lists the group's ` +
+        `ports) and it is ${hit
+          .slice(0, 3)
+          .map(vm => describePort(port, vm))
+          .join(', ')}${hit.length > 3 ? ` and ${hit.length - 3} more` : ''}: the host ` +
+        `would be unreachable; ${FIX_PORTS}`
+    })
+  }
+  const groupInbound: number[] | '*' = listed.length > 0 ? listed.map(([, port]) => port) : '*'
+  for (const source of sources) {
+    const rawInbound = str(source.metadata['ISTIO_INBOUND_PORTS'])
+    const rawExclude = str(source.metadata['ISTIO_LOCAL_EXCLUDE_PORTS'])
+    if (rawInbound === undefined && rawExclude === undefined) continue
+    const inbound = rawInbound !== undefined ? portsOf(rawInbound) : groupInbound
+    const exclude = rawExclude !== undefined ? portsOf(rawExclude) : undefined
+    // as istio-iptables reads them (an unreadable value counts as capturing everything)
+    const capturedPort = (port: number): boolean => {
+      if (inbound === undefined) return true
+      if (inbound !== '*') return inbound.includes(port)
+      if (rawExclude === undefined) return false // ours: it lists every guarded port
+      return exclude === undefined || (exclude !== '*' && !exclude.includes(port))
+    }
+    for (const vm of vms) {
+      const guarded = [...(vm.ssh !== undefined ? [vm.ssh] : []), ...vm.reachable]
+      const captured = guarded.find(capturedPort)
+      if (captured === undefined) continue
+      // with `*` the exclusions decide; with a list, the list does
+      const byExclude = inbound === '*' && rawExclude !== undefined
+      const key = byExclude ? 'ISTIO_LOCAL_EXCLUDE_PORTS' : 'ISTIO_INBOUND_PORTS'
+      const value = (byExclude ? rawExclude : rawInbound) ?? ''
+      issues.push({
+        path: source.inText ? source.path : [...source.path, key],
+        message:
+          `proxyMetadata ${key}=${f.q(value)} would let the sidecar capture port ${captured}, ` +
+          `${describePort(captured, vm)}: the host would be unreachable; ${FIX_METADATA}`
+      })
+      break
+    }
+  }
+}
 
 function checkGroup(group: Record<string, unknown>, base: PathSegment[], issues: SemanticIssue[]) {
   const probe = group['probe']
@@ -142,8 +328,13 @@ export function semanticIssues(data: unknown, locate: Locate): SemanticIssue[] {
 
   const groups = list(data['workloadGroups'])
   unique(groups, ['workloadGroups'], 'name', 'group name', locate, issues)
+  const metadata = new Map<number, MetadataSource[]>()
   groups.forEach((group, index) => {
-    if (isObject(group)) checkGroup(group, ['workloadGroups', index], issues)
+    if (!isObject(group)) return
+    const base = ['workloadGroups', index]
+    checkGroup(group, base, issues)
+    checkSidecar(group['sidecar'], base, issues)
+    metadata.set(index, metadataSources(group, base, issues))
   })
   // two groups must not write the same ServiceEntry/Service
   const services = new Map<string, number>()
@@ -182,6 +373,10 @@ export function semanticIssues(data: unknown, locate: Locate): SemanticIssue[] {
 
   const ssh = isObject(data['ssh']) ? data['ssh'] : {}
   const defaultPort = int(ssh['port']) ?? 22
+  const settings = isObject(data['settings']) ? data['settings'] : {}
+  const portList = (value: unknown): number[] => list(value).flatMap(port => int(port) ?? [])
+  const everywhere = portList(settings['reachablePorts'])
+  const guarded = new Map<string, Guarded[]>()
   const vms = list(data['vms'])
   unique(vms, ['vms'], 'name', 'vm name', locate, issues)
   const targets = new Map<string, number>()
@@ -220,12 +415,23 @@ export function semanticIssues(data: unknown, locate: Locate): SemanticIssue[] {
       }
     }
     if (name !== undefined && groupName !== undefined) vmGroup.set(name, groupName)
+    checkSidecar(vm['sidecar'], ['vms', index], issues)
+    const ofGroup = groupByName.get(groupName ?? '')
+    if (name !== undefined && groupName !== undefined && ofGroup !== undefined) {
+      const local = vm['host'] === 'local'
+      const entry: Guarded = {
+        name,
+        ssh: local ? undefined : (int(vm['port']) ?? defaultPort),
+        reachable: [...everywhere, ...portList(ofGroup['reachablePorts'])]
+      }
+      guarded.set(groupName, [...(guarded.get(groupName) ?? []), entry])
+    }
 
     const address = str(vm['address'])
     if (address !== undefined && address !== 'auto' && f.isIPAddress(address)) {
-      const previous = addresses.get(address)
+      const previous = addresses.get(f.normalizeHost(address))
       if (previous === undefined) {
-        addresses.set(address, index)
+        addresses.set(f.normalizeHost(address), index)
       } else {
         issues.push({
           path: ['vms', index, 'address'],
@@ -237,24 +443,41 @@ export function semanticIssues(data: unknown, locate: Locate): SemanticIssue[] {
     const host = str(vm['host'])
     if (host !== undefined && (vm['port'] === undefined || int(vm['port']) !== undefined)) {
       const port = int(vm['port']) ?? defaultPort
-      const key = host === 'local' ? 'local' : `${host.toLowerCase()}:${port}`
+      // one machine however its address is written: ::ffff:10.0.0.5 is 10.0.0.5
+      const key = host === 'local' ? 'local' : `${f.normalizeHost(host)} ${port}`
       const previous = targets.get(key)
       if (previous === undefined) {
         targets.set(key, index)
       } else {
         const other = vms[previous]
         const otherName = isObject(other) ? str(other['name']) : undefined
+        const otherHost = isObject(other) ? str(other['host']) : undefined
+        const same =
+          otherHost !== undefined && otherHost !== host ? ` (the same host as ${otherHost})` : ''
         issues.push({
           path: ['vms', index, 'host'],
           message:
             (host === 'local'
               ? `host "local" (the runner) is already used by vms[${previous}]`
-              : `host ${host} port ${port} is already used by vms[${previous}]`) +
+              : `host ${host} port ${port}${same} is already used by vms[${previous}]`) +
             (otherName !== undefined ? ` ${f.q(otherName)}` : '') +
             ` (at ${at(locate(['vms', previous, 'host']))})`
         })
       }
     }
+  })
+
+  groups.forEach((group, index) => {
+    const name = isObject(group) ? str(group['name']) : undefined
+    // the first group of a name is the one its VMs get (a duplicate name is reported above)
+    if (!isObject(group) || name === undefined || groupByName.get(name) !== group) return
+    checkCapture(
+      group,
+      ['workloadGroups', index],
+      metadata.get(index) ?? [],
+      guarded.get(name) ?? [],
+      issues
+    )
   })
 
   const checks = list(data['checks'])

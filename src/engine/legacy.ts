@@ -3,7 +3,7 @@
 // Secret Citadel writes; ILBs or the meshExpansion gateway; a service CIDR; registration as a
 // Service + Endpoints or a STATIC ServiceEntry) and the files. Hosts, checks and reports are the
 // modern flow's. Each step is a call into src/cluster/legacy or a pure renderer.
-import type { Description, Vm, WorkloadGroup } from '../config/index.ts'
+import { reachablePortsOf, type Description, type Vm, type WorkloadGroup } from '../config/index.ts'
 import type { Discovery } from '../cluster/discovery.ts'
 import type { Ownership } from '../cluster/objects.ts'
 import type { ClusterClient } from '../cluster/types.ts'
@@ -159,6 +159,8 @@ export async function prepareLegacyCluster(
         istioNamespace: ns,
         serviceCidrs,
         inboundPorts: inboundPorts(group),
+        // the way in (the VM's SSH port) and reachablePorts stay out of the capture
+        localExcludePorts: reachablePortsOf(vm, group, description.settings),
         controlPlaneAuth: settings.controlPlaneAuth,
         certs: { rootCert: c.rootCert, certChain: c.certChain, key: c.key },
         ...(ilb ? { ilb } : {}),

@@ -78,7 +78,11 @@ export function packageSourceFor(
   const version = sidecarVersion(vm, istioVersion)
   const given = vm.sidecar.package
   if (given !== null) {
-    return /^https?:\/\//.test(given) ? { kind: 'url', url: given } : { kind: 'push', path: given }
+    if (!/^https?:\/\//i.test(given)) return { kind: 'push', path: given }
+    // the description's sha256 is checked on the host; without one (validation lets only an
+    // https:// URL come without it) the host checks `<url>.sha256`
+    const { sha256 } = vm.sidecar
+    return sha256 !== undefined ? { kind: 'url', url: given, sha256 } : { kind: 'url', url: given }
   }
   if (version === '')
     throw new Error(

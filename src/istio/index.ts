@@ -11,6 +11,7 @@ export type { WorkloadGroup, WorkloadEntryTemplate } from './workloadGroup.ts'
 export { autoRegisteredEntryName, workloadEntryName } from './workloadEntry.ts'
 export {
   canonicalService,
+  checkMeshConfigKeys,
   computeProxyConfig,
   helmDefaultMeshConfig,
   meshConfigFromFile,
@@ -25,6 +26,9 @@ export {
   formatClusterEnv,
   inboundPorts,
   localExcludePorts,
+  capturedReachablePorts,
+  checkEnvKey,
+  EnvKeyError,
   renderClusterEnv
 } from './clusterEnv.ts'
 export type { ClusterEnvInputs } from './clusterEnv.ts'

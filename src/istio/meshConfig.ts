@@ -3,6 +3,7 @@
 // address, then `proxy.istio.io/config` on the WorkloadGroup object, then on spec.metadata,
 // then the probe and the proxyMetadata keys istioctl always sets.
 
+import { checkEnvKey, EnvKeyError } from './clusterEnv.ts'
 import { compareGoStrings, goFormatStringMap, goJsonString, goJsonStringMap } from './goJson.ts'
 import { goYamlMarshal } from './goYaml.ts'
 import { isRevisioned, istiodAddress } from './istiod.ts'
@@ -120,7 +121,38 @@ function parseProxyConfigYaml(text: string, what: string): ProtoMessage | undefi
   }, asMeshConfigError)
 }
 
-/** Computes the VM's ProxyConfig exactly as istioctl's createMeshConfig does. */
+/**
+ * Each proxyMetadata key becomes a line of cluster.env, which a root shell sources: a key that
+ * is not a shell variable name is refused, naming where it came from (istioctl writes it).
+ */
+function checkMetadataKeys(metadata: Readonly<Record<string, unknown>>, source: string): void {
+  for (const key of Object.keys(metadata)) {
+    try {
+      checkEnvKey(key, source)
+    } catch (error) {
+      if (error instanceof EnvKeyError) throw new MeshConfigError(error.message)
+      throw error
+    }
+  }
+}
+
+/**
+ * Refuses a mesh config whose defaultConfig.proxyMetadata has a key that is not a shell
+ * variable name (MeshConfigError), before anything is rendered from it.
+ */
+export function checkMeshConfigKeys(meshConfig: string): void {
+  const mesh = rethrowProtoJson(() => {
+    const doc = parseGoYamlDocument(meshConfig, 'mesh config')
+    return doc === null ? {} : parseMessage(meshConfigSchema, doc, 'mesh config')
+  }, asMeshConfigError)
+  const metadata = (mesh.defaultConfig as ProtoMessage | undefined)?.proxyMetadata ?? {}
+  checkMetadataKeys(metadata as Record<string, string>, 'mesh config defaultConfig.proxyMetadata')
+}
+
+/**
+ * Computes the VM's ProxyConfig exactly as istioctl's createMeshConfig does, except that a
+ * proxyMetadata key that is not a shell variable name is refused (MeshConfigError).
+ */
 export function computeProxyConfig(inputs: ProxyConfigInputs): ComputedProxyConfig {
   const wg = inputs.workloadGroup
   const stdout: string[] = []
@@ -142,6 +174,7 @@ export function computeProxyConfig(inputs: ProxyConfigInputs): ComputedProxyConf
   const metadata: Record<string, string> = {
     ...((dc.proxyMetadata ?? {}) as Record<string, string>)
   }
+  checkMetadataKeys(metadata, 'mesh config defaultConfig.proxyMetadata')
   const levels: [string, Readonly<Record<string, string>>][] = [
     ['metadata.annotations', wg.annotations],
     ['spec.metadata.annotations', wg.spec.metadata.annotations]
@@ -153,10 +186,19 @@ export function computeProxyConfig(inputs: ProxyConfigInputs): ComputedProxyConf
       annotation,
       `WorkloadGroup ${where}["${PROXY_CONFIG_ANNOTATION}"]`
     )
-    if (update !== undefined) dc = applyMessage(dc, update)
+    if (update !== undefined) {
+      checkMetadataKeys(
+        (update.proxyMetadata ?? {}) as Record<string, string>,
+        `WorkloadGroup ${where}["${PROXY_CONFIG_ANNOTATION}"] proxyMetadata`
+      )
+      dc = applyMessage(dc, update)
+    }
     Object.assign(metadata, (dc.proxyMetadata ?? {}) as Record<string, string>)
   }
-  if (inputs.extraProxyMetadata !== undefined) Object.assign(metadata, inputs.extraProxyMetadata)
+  if (inputs.extraProxyMetadata !== undefined) {
+    checkMetadataKeys(inputs.extraProxyMetadata, 'extra proxyMetadata')
+    Object.assign(metadata, inputs.extraProxyMetadata)
+  }
 
   const labels: Record<string, string> = { ...wg.spec.metadata.labels }
   const template = wg.spec.template

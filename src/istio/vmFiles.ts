@@ -34,6 +34,8 @@ export interface VmFilesInput {
   readonly istiodPort?: number
   /** not an istioctl input: extra proxyMetadata keys (see ProxyConfigInputs) */
   readonly extraProxyMetadata?: Readonly<Record<string, string>>
+  /** not an istioctl input: ports the capture leaves alone (see ClusterEnvInputs) */
+  readonly reachablePorts?: readonly number[]
 }
 
 export interface VmFiles {
@@ -67,7 +69,8 @@ export function renderVmFiles(input: VmFilesInput): VmFiles {
     ...(input.revision !== undefined ? { revision: input.revision } : {}),
     ...(input.internalIP !== undefined ? { internalIP: input.internalIP } : {}),
     ...(input.externalIP !== undefined ? { externalIP: input.externalIP } : {}),
-    ...(input.istiodPort !== undefined ? { istiodPort: input.istiodPort } : {})
+    ...(input.istiodPort !== undefined ? { istiodPort: input.istiodPort } : {}),
+    ...(input.reachablePorts !== undefined ? { reachablePorts: input.reachablePorts } : {})
   })
   const ingress =
     typeof input.ingress === 'string'

@@ -336,14 +336,21 @@ def render_iptables(uid, gid, env):
         out.append(':%s - [0:0]' % chain)
     out.append('-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports %d' % OUTBOUND_PORT)
     out.append('-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports %d' % INBOUND_PORT)
-    if inbound.strip() == '*':
-        for port in dict.fromkeys(['15008', '15090', '15021', '15020'] + exclude):
+    # As upstream's handleInboundPortsInclude (tools/istio-iptables/pkg/capture/run.go, 1.30):
+    # 15008 (HBONE) always returns; '*' (compared exactly) redirects all but the
+    # ISTIO_LOCAL_EXCLUDE_PORTS; an explicit list redirects exactly those ports, and the exclude
+    # list does not apply to it (root.go: "Only applies when all inbound traffic ... '*'"); an
+    # empty value captures nothing inbound. The agent's own ports (15090, 15021, 15020) are
+    # excluded only because istioctl's cluster.env lists them.
+    if inbound != '':
+        out.append('-A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN')
+    if inbound == '*':
+        for port in dict.fromkeys(exclude):
             out.append('-A ISTIO_INBOUND -p tcp --dport %s -j RETURN' % port)
         out.append('-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT')
     else:
         for port in split_list(inbound):
-            if port not in exclude:
-                out.append('-A ISTIO_INBOUND -p tcp --dport %s -j ISTIO_IN_REDIRECT' % port)
+            out.append('-A ISTIO_INBOUND -p tcp --dport %s -j ISTIO_IN_REDIRECT' % port)
     out.append('-A ISTIO_OUTPUT -m owner --uid-owner %d -j RETURN' % uid)
     out.append('-A ISTIO_OUTPUT -m owner --gid-owner %d -j RETURN' % gid)
     if env.get('ISTIO_META_DNS_CAPTURE') == 'true':

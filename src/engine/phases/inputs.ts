@@ -6,6 +6,7 @@ import { checkKnownHostsCover, checkPackageFiles, checkPrivateKey } from '../../
 import { readSshSecrets, type SshSecrets } from '../../host/targets.ts'
 import { errorMessage } from '../../util/errors.ts'
 import { addressOptionsOf, addressWithoutHost } from '../addresses.ts'
+import { captureProblems } from '../files.ts'
 import type { Phase } from '../runner.ts'
 import type { RunState } from '../state.ts'
 
@@ -34,6 +35,8 @@ export function inputsPhase(what: { packages: boolean }): Phase<RunState> {
       }
       const packages = what.packages ? await checkPackageFiles(vms) : { files: [], problems: [] }
       problems.push(...packages.problems)
+      // a run that would leave a host unreachable over SSH never starts
+      if (what.packages) problems.push(...captureProblems(description, vms))
       const addressOptions = addressOptionsOf(description)
       for (const vm of vms) {
         try {

@@ -8,6 +8,7 @@ import { ClusterError } from '../../cluster/errors.ts'
 import { conflictProblem, planConflicts, type Plan } from '../../cluster/plan.ts'
 import { prepareCluster } from '../../cluster/prepare.ts'
 import { packageSourceFor } from '../../host/fleet.ts'
+import { checkMeshConfigKeys, MeshConfigError } from '../../istio/index.ts'
 import { errorMessage } from '../../util/errors.ts'
 import { chooseStrategy } from '../generation.ts'
 import { clusterReport } from '../report.ts'
@@ -108,6 +109,16 @@ export function preflightPhase(what: PreflightOptions): Phase<RunState> {
             onSecret: options.onSecret,
             tokenSeconds: description.settings.tokenDuration
           })
+          // cluster.env gets the mesh's proxyMetadata keys: one a root shell would run is
+          // refused here, before anything is written (a description's keys were validated)
+          if (what.onboards === true && discovery.generation === 'modern') {
+            try {
+              checkMeshConfigKeys(discovery.meshConfig)
+            } catch (error) {
+              if (!(error instanceof MeshConfigError)) throw error
+              problems.push(`cluster: ${error.message}`)
+            }
+          }
           for (const vm of what.onboards === true ? state.vms : []) {
             try {
               packageSourceFor(vm, discovery.istioVersion ?? '', options.runnerPackageCache)

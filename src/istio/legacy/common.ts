@@ -110,7 +110,12 @@ export function portList(what: string, ports: readonly number[]): string {
 export function formatEnvFile(entries: readonly (readonly [string, string])[]): string {
   let out = ''
   for (const [key, value] of entries) {
-    if (!/^[A-Z_][A-Z0-9_]*$/.test(key)) throw new LegacyInputError(`bad env key "${key}"`)
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(key)) {
+      throw new LegacyInputError(
+        `invalid environment variable name ${JSON.stringify(key)}: upper-case letters, digits ` +
+          'and "_", not starting with a digit (the file is sourced by a root shell)'
+      )
+    }
     if (!/^[A-Za-z0-9_./:,*@%+=-]*$/.test(value)) {
       throw new LegacyInputError(
         `${key}: the value "${value}" holds characters a shell would interpret`

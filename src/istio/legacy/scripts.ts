@@ -128,13 +128,27 @@ export interface SidecarEnvInput {
   readonly inboundPorts: readonly number[] | '*'
   /** ISTIO_SVC_IP: the address the sidecar announces (multi-NIC hosts). */
   readonly serviceIP?: string
-  /** ISTIO_LOCAL_EXCLUDE_PORTS (e.g. 22 so SSH is never captured). */
+  /**
+   * ISTIO_LOCAL_EXCLUDE_PORTS: the ports that must stay reachable (the VM's SSH port,
+   * reachablePorts). istio-iptables honours it with `*` only: an explicit inbound list that
+   * holds one of them is refused.
+   */
   readonly localExcludePorts?: readonly number[]
 }
 
 /** /var/lib/istio/envoy/sidecar.env, sourced by istio-start.sh before cluster.env. */
 export function renderSidecarEnv(input: SidecarEnvInput): string {
   const entries: [string, string][] = []
+  const excluded = input.localExcludePorts ?? []
+  const captured =
+    input.inboundPorts === '*' ? [] : input.inboundPorts.filter(port => excluded.includes(port))
+  if (captured.length > 0) {
+    throw new LegacyInputError(
+      `inboundPorts: port ${captured.join(', ')} must stay reachable (the SSH port or ` +
+        'reachablePorts) but an explicit ISTIO_INBOUND_PORTS list is captured whatever ' +
+        "ISTIO_LOCAL_EXCLUDE_PORTS says: take it out of the group's ports"
+    )
+  }
   if (input.inboundPorts === '*') entries.push(['ISTIO_INBOUND_PORTS', '*'])
   else if (input.inboundPorts.length > 0) {
     entries.push(['ISTIO_INBOUND_PORTS', portList('inboundPorts', input.inboundPorts)])

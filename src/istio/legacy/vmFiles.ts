@@ -49,6 +49,12 @@ export interface LegacyVmFilesInput {
   }[]
   /** multinetwork-1.4: <name>.<ns>.global -> 127.255.x.y */
   readonly globalAllocations?: Readonly<Record<string, string>>
+  /**
+   * scripts-0.8: ports the capture must leave alone (the VM's SSH port, reachablePorts),
+   * written as ISTIO_LOCAL_EXCLUDE_PORTS in sidecar.env; an inbound port among them is refused.
+   * The 1.1 and 1.4 docs' cluster.env lists ports only (explicit lists): checked the same way.
+   */
+  readonly localExcludePorts?: readonly number[]
 }
 
 export interface LegacyVmFiles {
@@ -111,13 +117,25 @@ export function renderLegacyVmFiles(input: LegacyVmFilesInput): LegacyVmFiles {
       }),
       // names come from dnsmasq, not /etc/hosts
       hosts: '',
-      'sidecar.env': renderSidecarEnv({ inboundPorts: input.inboundPorts }),
+      'sidecar.env': renderSidecarEnv({
+        inboundPorts: input.inboundPorts,
+        ...(input.localExcludePorts !== undefined
+          ? { localExcludePorts: input.localExcludePorts }
+          : {})
+      }),
       kubedns: renderKubedns({
         form: compare(input.istioVersion, '0.8') < 0 ? '0.2' : '0.8',
         namespace: input.istioNamespace,
         ...ilb
       })
     }
+  }
+  const captured = input.inboundPorts.filter(port => input.localExcludePorts?.includes(port))
+  if (captured.length > 0) {
+    throw new LegacyInputError(
+      `${input.generation}: inbound port ${captured.join(', ')} must stay reachable (the SSH ` +
+        "port or reachablePorts): ISTIO_INBOUND_PORTS would capture it; take it out of the group's ports"
+    )
   }
   const gateway = required(input.gateway, 'the ingress gateway address', input.generation)
   const controlPlane = controlPlaneHostsLine(gateway, input.istioNamespace)
