@@ -80,8 +80,11 @@ export interface LabEnvironmentOptions {
   network?: string
   /** meshexpansion-1.1 / multinetwork-1.4: false seeds the ingress gateway without its meshExpansion ports */
   meshExpansionPorts?: boolean
-  /** Passed to upLab: Node 24 inside the VMs (a VM that plays the CI runner) and bind mounts. */
-  vmOptions?: Pick<UpOptions, 'nodeBinary' | 'binds'>
+  /**
+   * Passed to upLab: Node 24 inside the VMs (a VM that plays the CI runner), bind mounts, and
+   * per-VM specs (another sshd port, more host key types).
+   */
+  vmOptions?: Pick<UpOptions, 'nodeBinary' | 'binds' | 'vmSpecs'>
   log?: (line: string) => void
 }
 

@@ -1,6 +1,6 @@
 // The SSH transport against loopback SSH servers (ssh2's Server, a tiny sshd that runs commands
 // with /bin/sh): exit codes, stdin, the per-command timeout, host keys (fail closed with the
-// fingerprint), key formats and passphrases, bounded retries, a ProxyJump chain, SFTP, and a
+// fingerprint; pins bound to hosts; the host-key algorithms of the known types only), key formats and passphrases, bounded retries, a ProxyJump chain, SFTP, and a
 // connection dropped after `ready` that must not crash the process. Loopback only.
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
@@ -18,6 +18,7 @@ import ssh2 from 'ssh2'
 import type { Connection } from 'ssh2'
 import { fingerprintOf } from '../../src/host/knownHosts.ts'
 import { connectBudgetMs, connectSsh, readPrivateKey, type SshOptions } from '../../src/host/ssh.ts'
+import { hostKeyPolicy } from '../../src/host/targets.ts'
 import { TransportError } from '../../src/host/transport.ts'
 
 interface LoopbackSshd {
@@ -39,7 +40,8 @@ function keygen(dir: string, name: string, extra: string[] = []): { priv: string
 
 async function startSshd(
   hostKey: { priv: string; pub: string },
-  allowed: string[]
+  allowed: string[],
+  moreHostKeys: string[] = []
 ): Promise<LoopbackSshd> {
   const allowedBlobs = allowed.map(pub => Buffer.from(pub.split(' ')[1] ?? '', 'base64'))
   const state = {
@@ -48,7 +50,7 @@ async function startSshd(
     pids: [] as number[],
     clients: [] as Connection[]
   }
-  const server = new ssh2.Server({ hostKeys: [hostKey.priv] }, client => {
+  const server = new ssh2.Server({ hostKeys: [hostKey.priv, ...moreHostKeys] }, client => {
     state.connections++
     state.clients.push(client)
     client.on('error', () => {})
@@ -234,6 +236,83 @@ describe('SSH transport (loopback sshd)', () => {
     )
     assert.equal(sshd.connections - before, 1, 'no retry of a host-key failure')
     assert.ok(Date.now() - started < 3000)
+  })
+
+  test('a host with ed25519 and RSA keys: known_hosts with either line connects', async () => {
+    const ed = keygen(dir, 'dual-ed', ['-t', 'ed25519'])
+    const rsa = keygen(dir, 'dual-rsa', ['-t', 'rsa', '-b', '2048'])
+    const dual = await startSshd(ed, [user.pub], [rsa.priv])
+    const name = `[127.0.0.1]:${dual.port}`
+    try {
+      for (const line of [rsa.pub, ed.pub]) {
+        const t = await connectSsh(
+          options({
+            port: dual.port,
+            hostKeys: { kind: 'known_hosts', content: `${name} ${line}\n` }
+          })
+        )
+        assert.equal((await t.exec('echo ok', { timeoutMs: 5000 })).stdout, 'ok\n')
+        await t.close()
+      }
+      // an RSA-only line and a host with only an ed25519 key: refused before any key is shown
+      await assert.rejects(
+        connectSsh(
+          options({
+            hostKeys: { kind: 'known_hosts', content: `[127.0.0.1]:${sshd.port} ${rsa.pub}\n` }
+          })
+        ),
+        (e: TransportError) =>
+          e.kind === 'hostkey' &&
+          /offers none of the key types known_hosts lists for it \(ssh-rsa/.test(e.message)
+      )
+    } finally {
+      await dual.close()
+    }
+  })
+
+  test('a pin holds for the host it names only; a changed key is refused despite a pin', async () => {
+    const pinned = (text: string): SshOptions['hostKeys'] => hostKeyPolicy(text, true)
+    const t = await connectSsh(
+      options({ hostKeys: pinned(`[127.0.0.1]:${sshd.port} ${sshd.fingerprint}\n`) })
+    )
+    await t.close()
+    // the jump host's pin given to the target's name, and the target's to the jump host's
+    await assert.rejects(
+      connectSsh(
+        options({
+          hostKeys: pinned(
+            `[127.0.0.1]:${sshd.port} ${jump.fingerprint}\n[127.0.0.1]:${jump.port} ${sshd.fingerprint}\n`
+          )
+        })
+      ),
+      (e: TransportError) =>
+        e.kind === 'hostkey' &&
+        e.message.includes(`is ${sshd.fingerprint} which is not in known_hosts`) &&
+        e.message.includes(`pinned for [127.0.0.1]:${jump.port} only`)
+    )
+    // known_hosts has another ed25519 key for the target: refused although a pin matches
+    await assert.rejects(
+      connectSsh(
+        options({
+          hostKeys: pinned(
+            `[127.0.0.1]:${sshd.port} ${jump.hostPublic}\n[127.0.0.1]:${sshd.port} ${sshd.fingerprint}\n`
+          )
+        })
+      ),
+      (e: TransportError) => e.kind === 'hostkey' && /the key changed/.test(e.message)
+    )
+    // a connection's own fingerprints hold for its target, never for a jump host
+    await assert.rejects(
+      connectSsh(
+        options({
+          hostKeys: { kind: 'fingerprints', fingerprints: [sshd.fingerprint, jump.fingerprint] },
+          jump: [{ host: '127.0.0.1', port: jump.port, user: 'hop' }]
+        })
+      ),
+      (e: TransportError) =>
+        e.kind === 'hostkey' &&
+        e.message.includes(`[127.0.0.1]:${jump.port} is ${jump.fingerprint}`)
+    )
   })
 
   test('pinned fingerprints work; the opt-out warns loudly', async () => {

@@ -18,6 +18,7 @@ import pLimit from 'p-limit'
 import { run, sleep, withLock, type RunResult } from './exec.ts'
 import { ensureHostPackages, raiseInotifyLimits } from './host.ts'
 import { ensureImage, imageReady, VM_USER } from './image.ts'
+import type { LabHostKeyType } from './vm.ts'
 import {
   BRIDGE,
   BRIDGE_ADDRESS,
@@ -44,11 +45,13 @@ import {
   writeState,
   type Bind,
   type ProcessRef,
+  type HostKeyRecord,
   type StateFile,
   type VmRecord
 } from './state.ts'
 import {
   fingerprint,
+  generateHostKey,
   generateKeyPair,
   initPid,
   knownHostsLines,
@@ -75,7 +78,8 @@ export {
   vmAddress
 } from './net.ts'
 export { RUN_DIR, STATE_FILE } from './state.ts'
-export type { Bind } from './state.ts'
+export type { Bind, HostKeyRecord } from './state.ts'
+export { VM_SSHD_CONFIG, type LabHostKeyType } from './vm.ts'
 export type { RunResult } from './exec.ts'
 
 /** Where the runner's Node binary appears inside a VM started with `nodeBinary`. */
@@ -99,7 +103,19 @@ export interface LabVm {
   /** A known_hosts file with this VM's host key, for its address and for the relay if any. */
   knownHostsPath: string
   hostKeyFingerprint: string
+  /** The port sshd listens on inside the VM (22 unless the VM's spec says otherwise). */
+  sshdPort: number
+  /** Every host key the VM's sshd offers (ed25519 first), with its public line and fingerprint. */
+  hostKeys: HostKeyRecord[]
   netns: string
+}
+
+/** How one VM differs from the others (every field optional: absent = the default VM). */
+export interface VmSpec {
+  /** sshd listens on this port only, inside the VM (default 22). */
+  sshPort?: number
+  /** Host key types sshd offers (default ['ed25519']; ed25519 is always among them). */
+  hostKeyTypes?: LabHostKeyType[]
 }
 
 export interface LabState {
@@ -137,6 +153,8 @@ export interface UpOptions {
   ownLab?: boolean
   /** More bind mounts into every VM. */
   binds?: Bind[]
+  /** Per VM, by position (vmSpecs[0] is mxlab-vm1): another sshd port, more host key types. */
+  vmSpecs?: (VmSpec | undefined)[]
   log?: (line: string) => void
 }
 
@@ -169,6 +187,8 @@ function toLabState(s: StateFile): LabState {
       privateKey,
       knownHostsPath: v.knownHostsPath,
       hostKeyFingerprint: v.hostKeyFingerprint,
+      sshdPort: v.sshdPort ?? 22,
+      hostKeys: v.hostKeys ?? [],
       netns: v.netns
     }))
   }
@@ -203,6 +223,7 @@ export async function upLab(options: UpOptions): Promise<LabState> {
   const latencyMs = options.latencyMs ?? 0
   if (!(latencyMs >= 0 && latencyMs <= 10_000))
     throw new Error(`latency must be 0..10000 ms, got ${latencyMs}`)
+  checkVmSpecs(options.vmSpecs ?? [], count)
   await ensureHostPackages(!imageReady(), log)
   mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 })
   // Another live process that called upLab owns the lab until it calls downLab: wait for it
@@ -226,6 +247,41 @@ export async function upLab(options: UpOptions): Promise<LabState> {
     waitingLogged = true
     await sleep(1000)
   }
+}
+
+const HOST_KEY_TYPES: readonly LabHostKeyType[] = ['ed25519', 'ecdsa', 'rsa']
+
+function checkVmSpecs(specs: readonly (VmSpec | undefined)[], count: number): void {
+  if (specs.length > count) throw new Error(`vmSpecs has ${specs.length} entries for ${count} VMs`)
+  specs.forEach((spec, i) => {
+    const port = spec?.sshPort ?? 22
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new Error(`vmSpecs[${i}].sshPort must be a port number, got ${port}`)
+    const types = spec?.hostKeyTypes ?? ['ed25519']
+    if (!types.includes('ed25519') || types.some(t => !HOST_KEY_TYPES.includes(t)))
+      throw new Error(
+        `vmSpecs[${i}].hostKeyTypes must include ed25519 and name only ${HOST_KEY_TYPES.join(', ')}`
+      )
+  })
+}
+
+/** The VM's host keys, made on the runner: the VM keeps the private halves, the runner none. */
+async function makeHostKeys(
+  vm: VmRecord,
+  types: readonly LabHostKeyType[]
+): Promise<{ type: LabHostKeyType; private: string; public: string }[]> {
+  // ed25519 first: hostKeyFingerprint stays the ed25519 key's, as on a default VM
+  const ordered = HOST_KEY_TYPES.filter(t => types.includes(t))
+  return Promise.all(
+    ordered.map(async type => {
+      const path = join(vm.dir, `ssh_host_${type}_key`)
+      const pair = await generateHostKey(path, vm.name, type)
+      const key = { type, private: readFileSync(path, 'utf8'), public: pair.publicKey }
+      rmSync(path) // the VM holds its private key; the runner keeps only the public one
+      rmSync(`${path}.pub`, { force: true })
+      return key
+    })
+  )
 }
 
 async function bootLab(
@@ -259,6 +315,7 @@ async function bootLab(
     for (let i = 1; i <= count; i++) {
       const name = vmName(i)
       const address = vmAddress(i)
+      const sshdPort = options.vmSpecs?.[i - 1]?.sshPort ?? 22
       state.vms.push({
         name,
         index: i,
@@ -266,7 +323,8 @@ async function bootLab(
         veth: vmVeth(i),
         address,
         sshHost: latencyMs > 0 ? BRIDGE_ADDRESS : address,
-        sshPort: latencyMs > 0 ? RELAY_BASE_PORT + i : 22,
+        sshPort: latencyMs > 0 ? RELAY_BASE_PORT + i : sshdPort,
+        sshdPort,
         dir: join(RUN_DIR, 'vms', name),
         hostKeyFingerprint: '',
         knownHostsPath: join(RUN_DIR, 'vms', name, 'known_hosts'),
@@ -284,16 +342,22 @@ async function bootLab(
             mkdirSync(vm.dir, { recursive: true, mode: 0o700 })
             await createNetns(vm.netns, vm.veth, vm.address, true)
             await mountOverlay(vm, image)
-            const hostKeyPath = join(vm.dir, 'ssh_host_ed25519_key')
-            const hostKey = await generateKeyPair(hostKeyPath, vm.name)
-            provision(
-              vm,
-              { private: readFileSync(hostKeyPath, 'utf8'), public: hostKey.publicKey },
-              labKey.publicKey
+            const types = options.vmSpecs?.[vm.index - 1]?.hostKeyTypes ?? ['ed25519']
+            const hostKeys = await makeHostKeys(vm, types)
+            provision(vm, hostKeys, labKey.publicKey)
+            vm.hostKeys = hostKeys.map(k => ({
+              type: k.public.split(' ')[0] ?? '',
+              publicKey: k.public,
+              fingerprint: fingerprint(k.public)
+            }))
+            vm.hostKeyFingerprint = vm.hostKeys[0]?.fingerprint ?? ''
+            writeFileSync(
+              vm.knownHostsPath,
+              knownHostsLines(
+                vm,
+                hostKeys.map(k => k.public)
+              )
             )
-            rmSync(hostKeyPath) // the VM holds its private key; the runner keeps only the public one
-            vm.hostKeyFingerprint = fingerprint(hostKey.publicKey)
-            writeFileSync(vm.knownHostsPath, knownHostsLines(vm, hostKey.publicKey))
             vm.nspawn = startVm(vm)
             writeState(state)
           })
@@ -356,7 +420,7 @@ function startRelayProcess(state: StateFile, oneWayMs: number): ProcessRef {
       listenHost: vm.sshHost,
       listenPort: vm.sshPort,
       targetHost: vm.address,
-      targetPort: 22
+      targetPort: vm.sshdPort ?? 22
     }))
   }
   const configPath = join(RUN_DIR, 'relay.json')

@@ -23,8 +23,20 @@ export interface VmRecord {
   dir: string
   hostKeyFingerprint: string
   knownHostsPath: string
+  /** The port sshd listens on inside the VM (absent: 22). */
+  sshdPort?: number
+  /** Every host key sshd offers (absent: the ed25519 one of hostKeyFingerprint). */
+  hostKeys?: HostKeyRecord[]
   nspawn?: ProcessRef
   binds: Bind[]
+}
+
+export interface HostKeyRecord {
+  /** The key type as known_hosts writes it: ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256. */
+  type: string
+  /** The public key line ("TYPE BASE64 COMMENT"). */
+  publicKey: string
+  fingerprint: string
 }
 
 export interface Bind {

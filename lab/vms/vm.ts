@@ -26,7 +26,20 @@ export interface KeyPair {
 
 /** Makes an ed25519 key pair with ssh-keygen (no passphrase). */
 export async function generateKeyPair(path: string, comment: string): Promise<KeyPair> {
-  await must(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path])
+  return generateHostKey(path, comment, 'ed25519')
+}
+
+/** The host key types a lab VM can offer (ssh-keygen's -t). */
+export type LabHostKeyType = 'ed25519' | 'rsa' | 'ecdsa'
+
+/** Makes a key pair of a type with ssh-keygen (no passphrase; RSA 3072, ECDSA P-256). */
+export async function generateHostKey(
+  path: string,
+  comment: string,
+  type: LabHostKeyType
+): Promise<KeyPair> {
+  const bits = type === 'rsa' ? ['-b', '3072'] : type === 'ecdsa' ? ['-b', '256'] : []
+  await must(['ssh-keygen', '-q', '-t', type, ...bits, '-N', '', '-C', comment, '-f', path])
   return { privateKeyPath: path, publicKey: readFileSync(`${path}.pub`, 'utf8').trim() }
 }
 
@@ -38,15 +51,26 @@ export function fingerprint(publicKeyLine: string): string {
   return `SHA256:${digest.replace(/=+$/, '')}`
 }
 
-/** known_hosts lines for a host key: the VM's own address, and the relay in front of it if any. */
+/**
+ * known_hosts lines for host keys: the VM's own address (`[address]:port` when its sshd is not
+ * on 22), and the relay in front of it if any.
+ */
 export function knownHostsLines(
-  vm: Pick<VmRecord, 'address' | 'sshHost' | 'sshPort'>,
-  publicKey: string
+  vm: Pick<VmRecord, 'address' | 'sshHost' | 'sshPort'> & { sshdPort?: number },
+  publicKeys: string | readonly string[]
 ): string {
-  const [type, blob] = publicKey.trim().split(/\s+/)
-  const names = [vm.address]
-  if (vm.sshHost !== vm.address || vm.sshPort !== 22) names.push(`[${vm.sshHost}]:${vm.sshPort}`)
-  return names.map(n => `${n} ${type} ${blob}\n`).join('')
+  const sshdPort = vm.sshdPort ?? 22
+  const own = sshdPort === 22 ? vm.address : `[${vm.address}]:${sshdPort}`
+  const names = [own]
+  if (vm.sshHost !== vm.address || vm.sshPort !== sshdPort)
+    names.push(`[${vm.sshHost}]:${vm.sshPort}`)
+  const keys = typeof publicKeys === 'string' ? [publicKeys] : publicKeys
+  return keys
+    .flatMap(publicKey => {
+      const [type, blob] = publicKey.trim().split(/\s+/)
+      return names.map(n => `${n} ${type} ${blob}\n`)
+    })
+    .join('')
 }
 
 export function mergedDir(vm: VmRecord): string {
@@ -84,12 +108,28 @@ function idsOf(root: string, user: string): { uid: number; gid: number } {
   return { uid: Number(f[2]), gid: Number(f[3]) }
 }
 
-/** Writes the per-VM files into the overlay: identity, host key, the lab's authorized key. */
+/** A host key for the VM: its type and both halves (the private one goes into the VM only). */
+export interface VmHostKey {
+  type: LabHostKeyType
+  private: string
+  public: string
+}
+
+/** The sshd drop-in of a VM that differs from the image's (another port, more host keys). */
+export const VM_SSHD_CONFIG = '/etc/ssh/sshd_config.d/mesh-expansion-lab-vm.conf'
+
+/**
+ * Writes the per-VM files into the overlay: identity, host keys, the lab's authorized key, and
+ * for a VM whose sshd differs from the image's (another port, more key types) a drop-in that
+ * says so. The image's sshd loads ssh_host_ed25519_key; a `Port` line replaces port 22.
+ */
 export function provision(
   vm: VmRecord,
-  hostKey: { private: string; public: string },
+  hostKey: { private: string; public: string } | readonly VmHostKey[],
   labPublicKey: string
 ): void {
+  const hostKeys: readonly VmHostKey[] =
+    'private' in hostKey ? [{ type: 'ed25519', ...hostKey }] : hostKey
   const root = mergedDir(vm)
   writeFileSync(join(root, 'etc/hostname'), `${vm.name}\n`)
   writeFileSync(
@@ -102,10 +142,17 @@ export function provision(
     '# the lab has no DNS server; names come from /etc/hosts\n'
   )
   writeFileSync(join(root, 'etc/machine-id'), `${randomBytes(16).toString('hex')}\n`)
-  writeFileSync(join(root, 'etc/ssh/ssh_host_ed25519_key'), hostKey.private, { mode: 0o600 })
-  writeFileSync(join(root, 'etc/ssh/ssh_host_ed25519_key.pub'), `${hostKey.public}\n`, {
-    mode: 0o644
-  })
+  const config: string[] = []
+  if ((vm.sshdPort ?? 22) !== 22) config.push(`Port ${vm.sshdPort}`)
+  for (const key of hostKeys) {
+    const path = `/etc/ssh/ssh_host_${key.type}_key`
+    writeFileSync(join(root, path), key.private, { mode: 0o600 })
+    writeFileSync(join(root, `${path}.pub`), `${key.public}\n`, { mode: 0o644 })
+    if (key.type !== 'ed25519') config.push(`HostKey ${path}`)
+  }
+  if (config.length > 0) {
+    writeFileSync(join(root, VM_SSHD_CONFIG), `${config.join('\n')}\n`, { mode: 0o644 })
+  }
   const { uid, gid } = idsOf(root, VM_USER)
   const sshDir = join(root, 'home', VM_USER, '.ssh')
   mkdirSync(sshDir, { recursive: true, mode: 0o700 })

@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises'
 import type { SshConfig, Vm } from '../config/defaults.ts'
 import { errorMessage, fileErrorReason } from '../util/errors.ts'
-import { hostMatches, parseKnownHosts } from './knownHosts.ts'
+import { knownForHost, knownHostsName, parseHostKeyInput } from './knownHosts.ts'
 import { packageSha256 } from './package.ts'
 import { readPrivateKey } from './ssh.ts'
 import { hostKeyPolicy, type SshSecrets } from './targets.ts'
@@ -20,28 +20,33 @@ export function checkPrivateKey(secrets: SshSecrets): string[] {
   }
 }
 
-/** Every SSH host and jump host has a known_hosts line, or a pinned fingerprint applies. */
+/**
+ * The known-hosts text is usable and covers every SSH host and jump host: a known_hosts key line
+ * or a pin names each (as OpenSSH finds them: `[host]:port` off port 22, else the bare host).
+ * A pin that names no host, or cannot be read, is a problem: it would be trusted for nothing.
+ */
 export function checkKnownHostsCover(
   vms: readonly Vm[],
   knownHosts: string,
   ssh: SshConfig
 ): string[] {
   if (knownHosts.trim() === '') return [] // said once already, by readSshSecrets
-  const policy = hostKeyPolicy(knownHosts, ssh.strictHostKeyChecking)
-  if (policy.kind !== 'known_hosts' || (policy.fingerprints ?? []).length > 0) return []
-  const entries = parseKnownHosts(policy.content).entries.filter(e => e.marker === '')
-  const problems: string[] = []
+  if (!ssh.strictHostKeyChecking) return []
+  const input = parseHostKeyInput(knownHosts)
+  const problems = input.problems.map(p => `${ssh.knownHostsEnv}: ${p}`)
+  const policy = hostKeyPolicy(knownHosts, true)
   const seen = new Set<string>()
   for (const vm of vms.filter(vm => vm.host !== 'local')) {
     for (const hop of [...vm.jump, { host: vm.host, port: vm.port }]) {
       const key = `${hop.host}:${hop.port}`
       if (seen.has(key)) continue
       seen.add(key)
-      if (!entries.some(entry => hostMatches(entry.patterns, hop.host, hop.port))) {
+      const known = knownForHost(policy, hop.host, hop.port)
+      if (known.keys.length === 0 && known.pins.length === 0) {
         const what =
           hop.host === vm.host && hop.port === vm.port ? vm.name : `jump host of ${vm.name}`
         problems.push(
-          `${what}: ${ssh.knownHostsEnv} has no known_hosts line for ${hop.port === 22 ? hop.host : `[${hop.host}]:${hop.port}`}`
+          `${what}: ${ssh.knownHostsEnv} has no known_hosts line for ${knownHostsName(hop.host, hop.port)} (and no pin)`
         )
       }
     }

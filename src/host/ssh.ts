@@ -10,7 +10,14 @@ import { NodeSSH, type Config } from 'node-ssh'
 import ssh2 from 'ssh2'
 import type { Client, ClientChannel } from 'ssh2'
 import { errorMessage } from '../util/errors.ts'
-import { verifyHostKey, type HostKeyPolicy, type HostKeyVerdict } from './knownHosts.ts'
+import {
+  hostKeyAlgorithms,
+  knownForHost,
+  knownHostsName,
+  verifyHostKey,
+  type HostKeyPolicy,
+  type HostKeyVerdict
+} from './knownHosts.ts'
 import { TransportError, newStats, outputOf, sendStdin } from './transport.ts'
 import type { ExecOptions, ExecResult, HostTransport, TransportStats } from './transport.ts'
 
@@ -24,6 +31,10 @@ export interface SshOptions extends SshHop {
   /** Private key content (OpenSSH or PEM); CRLF and surrounding blanks are tolerated. */
   privateKey: string
   passphrase?: string
+  /**
+   * Checked per hop; each hop is offered only the host-key algorithms of the keys known for it
+   * (hostKeyAlgorithms). `fingerprints` pins hold for the target only, never a jump host.
+   */
   hostKeys: HostKeyPolicy
   /** Jump hosts in order (ProxyJump); each is verified with the same host-key policy. */
   jump?: SshHop[]
@@ -292,6 +303,13 @@ export class SshTransport implements HostTransport {
   }
 }
 
+/** The host offered none of the key types known for it: said as a host-key failure. */
+function noKnownKeyType(policy: HostKeyPolicy, hop: SshHop): string {
+  const known = knownForHost(policy, hop.host, hop.port)
+  const types = [...new Set(known.keys.map(e => e.keyType))].join(', ')
+  return `host key for ${knownHostsName(hop.host, hop.port)}: the host offers none of the key types known_hosts lists for it (${types}; ${known.keys.map(e => e.fingerprint).join(', ')}): its keys were replaced, or this is not the host you think`
+}
+
 async function connectHop(
   hop: SshHop,
   options: SshOptions,
@@ -301,6 +319,7 @@ async function connectHop(
 ): Promise<Client> {
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
   let verdict: HostKeyVerdict | undefined
+  const serverHostKey = hostKeyAlgorithms(options.hostKeys, hop.host, hop.port)
   const config: Config = {
     username: hop.user,
     privateKey: key,
@@ -312,6 +331,7 @@ async function connectHop(
       return verdict.ok
     }
   }
+  if (serverHostKey) config.algorithms = { serverHostKey }
   if (options.passphrase !== undefined) config.passphrase = options.passphrase
   if (sock) config.sock = sock
   else {
@@ -334,6 +354,9 @@ async function connectHop(
   } catch (e) {
     ssh.connection?.destroy()
     if (verdict && !verdict.ok) throw new TransportError('hostkey', verdict.reason)
+    if (serverHostKey && /no matching host key format/i.test((e as Error).message)) {
+      throw new TransportError('hostkey', noKnownKeyType(options.hostKeys, hop), { cause: e })
+    }
     throw describeConnectError(e as Error, hop, timeoutMs)
   } finally {
     clearTimeout(timer)
@@ -368,8 +391,21 @@ async function connectChain(
   }
 }
 
+/** `fingerprints` pins as pins of the target alone: a jump host is never accepted by them. */
+function boundToTarget(options: SshOptions): HostKeyPolicy {
+  const policy = options.hostKeys
+  if (policy.kind !== 'fingerprints') return policy
+  const patterns = [knownHostsName(options.host, options.port)]
+  return {
+    kind: 'known_hosts',
+    content: '',
+    pins: policy.fingerprints.map(fingerprint => ({ patterns, fingerprint }))
+  }
+}
+
 /** Connects (through the jump hosts, if any) with bounded retries of connection failures. */
-export async function connectSsh(options: SshOptions): Promise<SshTransport> {
+export async function connectSsh(given: SshOptions): Promise<SshTransport> {
+  const options = { ...given, hostKeys: boundToTarget(given) }
   const key = readPrivateKey(options.privateKey, options.passphrase)
   if (options.hostKeys.kind === 'insecure') {
     options.warn?.(

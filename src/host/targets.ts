@@ -3,7 +3,7 @@
 import type { SshConfig, Vm } from '../config/defaults.ts'
 import { InputFileError, KEY_MAX_BYTES, readInputFile, shownName } from '../config/inputFile.ts'
 import { fileErrorReason } from '../util/errors.ts'
-import { normalizeFingerprint, type HostKeyPolicy } from './knownHosts.ts'
+import { parseHostKeyInput, type HostKeyPolicy } from './knownHosts.ts'
 import { LocalTransport } from './local.ts'
 import type { HostTarget } from './onboard.ts'
 import { connectSsh } from './ssh.ts'
@@ -11,7 +11,7 @@ import { connectSsh } from './ssh.ts'
 export interface SshSecrets {
   privateKey: string
   passphrase?: string
-  /** known_hosts lines and/or lines of SHA256 fingerprints. */
+  /** known_hosts lines and/or pins bound to hosts (`HOSTPATTERNS SHA256:…` lines). */
   knownHosts: string
 }
 
@@ -56,7 +56,7 @@ export function readSshSecrets(
   const knownHosts = env[ssh.knownHostsEnv] ?? ''
   if (ssh.strictHostKeyChecking && knownHosts.trim() === '') {
     problems.push(
-      `strict host-key checking needs known_hosts lines or SHA256 fingerprints in ${ssh.knownHostsEnv} (or set ssh.strictHostKeyChecking: false, which is unsafe)`
+      `strict host-key checking needs known_hosts lines or "HOST SHA256:…" pins in ${ssh.knownHostsEnv} (or set ssh.strictHostKeyChecking: false, which is unsafe)`
     )
   }
   if (problems.length > 0) return { secrets: undefined, problems }
@@ -77,17 +77,15 @@ export function sshSecretsFrom(
   return secrets
 }
 
-/** Lines that are only a fingerprint ("SHA256:...") are pins; the rest is known_hosts. */
+/**
+ * The host-key policy of the known-hosts text: known_hosts lines, and `HOSTPATTERNS SHA256:…`
+ * lines that pin a key for the hosts they name (see parseHostKeyInput). A line that is only a
+ * fingerprint pins nothing (preflight reports it): a pin never holds for every host.
+ */
 export function hostKeyPolicy(knownHosts: string, strict: boolean): HostKeyPolicy {
   if (!strict) return { kind: 'insecure' }
-  const fingerprints: string[] = []
-  const lines: string[] = []
-  for (const line of knownHosts.split(/\r?\n/)) {
-    const pin = /^\s*SHA256:/i.test(line) ? normalizeFingerprint(line) : undefined
-    if (pin) fingerprints.push(pin)
-    else lines.push(line)
-  }
-  return { kind: 'known_hosts', content: lines.join('\n'), fingerprints }
+  const { content, pins } = parseHostKeyInput(knownHosts)
+  return { kind: 'known_hosts', content, pins }
 }
 
 export function hostTarget(
