@@ -224,6 +224,18 @@ describe('proxy rules', () => {
     assert.equal(noProxyMatches(ip, '198.20.0.0/16'), false)
     assert.equal(noProxyMatches(new URL('https://[::1]:6443'), '::1'), true)
   })
+  test('NO_PROXY with IPv6: CIDRs, other spellings of one address, [address]:port', () => {
+    const v6 = new URL('https://[2001:db8:0:1::10]:6443')
+    assert.equal(noProxyMatches(v6, '2001:db8::/32'), true)
+    assert.equal(noProxyMatches(v6, '2001:db8:0:1::/64'), true)
+    assert.equal(noProxyMatches(v6, '2001:db8:0:2::/64'), false)
+    assert.equal(noProxyMatches(v6, '2001:DB8:0:1:0:0:0:10'), true)
+    assert.equal(noProxyMatches(v6, '[2001:db8:0:1::10]:6443'), true)
+    assert.equal(noProxyMatches(v6, '[2001:db8:0:1::10]:443'), false)
+    // an IPv4 range never covers an IPv6 server, and a bad prefix covers nothing
+    assert.equal(noProxyMatches(v6, '0.0.0.0/0'), false)
+    assert.equal(noProxyMatches(new URL('https://198.18.0.1:6443'), '198.18.0.0/33'), false)
+  })
   test('HTTPS_PROXY for https servers; lower-case names too', () => {
     assert.equal(proxyFor('https://a.test', { HTTPS_PROXY: 'http://p:3128' }), 'http://p:3128')
     assert.equal(

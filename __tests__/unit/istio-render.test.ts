@@ -445,6 +445,8 @@ describe('hosts and the ingress address', () => {
       assert.ok(!isValidIPAddress(bad), bad)
     }
     assert.ok(isValidIPAddress('fe80::1%eth0') && !parsesAsIP('fe80::1%eth0'))
+    // zones as Go's netip has them: IPv6 only, never empty
+    assert.ok(!isValidIPAddress('fe80::1%') && !isValidIPAddress('10.0.0.1%eth0'))
   })
 })
 

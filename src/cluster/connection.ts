@@ -2,7 +2,7 @@
 // ~/.kube/config, in-cluster), which context, which proxy (HTTPS_PROXY / NO_PROXY, which the
 // client library ignores on its own), then a first request that proves the server answers.
 import { existsSync } from 'node:fs'
-import { isIP } from 'node:net'
+import { BlockList, isIP } from 'node:net'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, resolve } from 'node:path'
@@ -113,18 +113,31 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value
 }
 
-function ipv4ToNumber(ip: string): number | undefined {
-  const parts = ip.split('.')
-  if (parts.length !== 4) return undefined
-  let n = 0
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return undefined
-    n = n * 256 + Number(part)
-  }
-  return n
+/** An address as the URL parser writes it in a hostname (IPv6 compressed, lower case). */
+function canonicalIp(ip: string): string {
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]`).hostname.slice(1, -1) : ip
 }
 
-/** Whether NO_PROXY (comma-separated hosts, .domains, *.domains, IPs, IPv4 CIDRs, host:port) covers the URL. */
+/** Whether the address `host` is inside the CIDR `range` (IPv4 or IPv6, node:net's BlockList). */
+function inCidr(host: string, range: string): boolean {
+  const slash = range.lastIndexOf('/')
+  const base = range.slice(0, slash)
+  const bits = Number(range.slice(slash + 1))
+  const family = isIP(base)
+  const hostFamily = isIP(host)
+  if (family === 0 || hostFamily !== family || !/^\d{1,3}$/.test(range.slice(slash + 1)))
+    return false
+  if (bits > (family === 4 ? 32 : 128)) return false
+  const list = new BlockList()
+  const type = family === 4 ? 'ipv4' : 'ipv6'
+  list.addSubnet(base, bits, type)
+  return list.check(host, type)
+}
+
+/**
+ * Whether NO_PROXY (comma-separated hosts, .domains, *.domains, IPs, IPv4 and IPv6 CIDRs,
+ * host:port, [ipv6]:port) covers the URL.
+ */
 export function noProxyMatches(url: URL, noProxy: string): boolean {
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase()
   const port = url.port || (url.protocol === 'https:' ? '443' : '80')
@@ -132,20 +145,18 @@ export function noProxyMatches(url: URL, noProxy: string): boolean {
     let entry = raw.trim().toLowerCase()
     if (entry === '') continue
     if (entry === '*') return true
-    const portMatch = /^(.*?):(\d+)$/.exec(entry)
-    if (portMatch && !entry.includes('::') && !entry.startsWith('[')) {
-      if (portMatch[2] !== port) continue
-      entry = portMatch[1] ?? ''
+    // host:port and [ipv6]:port; a bare IPv6 address or CIDR has colons but no port
+    const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry)
+    const portMatch = bracketed ? null : /^([^:]*):(\d+)$/.exec(entry)
+    const entryPort = bracketed?.[2] ?? portMatch?.[2]
+    if (entryPort !== undefined && entryPort !== port) continue
+    entry = bracketed?.[1] ?? portMatch?.[1] ?? entry
+    if (entry.includes('/')) {
+      if (inCidr(host, entry)) return true
+      continue
     }
-    entry = entry.replace(/^\[|\]$/g, '')
-    const cidr = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(entry)
-    if (cidr) {
-      const base = ipv4ToNumber(cidr[1] ?? '')
-      const addr = ipv4ToNumber(host)
-      const bits = Number(cidr[2])
-      if (base === undefined || addr === undefined || bits > 32) continue
-      const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0
-      if ((base & mask) >>> 0 === (addr & mask) >>> 0) return true
+    if (isIP(entry) !== 0) {
+      if (canonicalIp(entry) === host) return true
       continue
     }
     const domain = entry.replace(/^\*?\./, '')

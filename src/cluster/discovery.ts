@@ -11,6 +11,7 @@ import {
   type IstioNetworkingVersion
 } from '../istio/index.ts'
 import { errorMessage } from '../util/errors.ts'
+import { onOrAfterLine } from '../util/version.ts'
 import { ClusterError } from './errors.ts'
 import type { ClusterClient, KubeObject } from './types.ts'
 
@@ -73,17 +74,6 @@ export function imageTag(image: string): string | null {
   const colon = withoutDigest.lastIndexOf(':')
   if (colon <= slash) return null
   return withoutDigest.slice(colon + 1).replace(/-distroless$/, '')
-}
-
-/** Compares dotted versions numerically (1.10 > 1.9); non-numeric parts count as 0. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.-]/).map(p => Number.parseInt(p, 10) || 0)
-  const pb = b.split(/[.-]/).map(p => Number.parseInt(p, 10) || 0)
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0)
-    if (d !== 0) return d
-  }
-  return 0
 }
 
 /** v1, else v1beta1, else v1alpha3 of those served. */
@@ -178,8 +168,7 @@ export async function discover(
   let generation: ConcreteGeneration
   if (cluster.generation !== 'auto') generation = cluster.generation
   else if (!istiod || istiod.metadata.name.startsWith('istiod')) generation = 'modern'
-  else if (istioVersion !== null && compareVersions(istioVersion, '1.1') < 0)
-    generation = 'scripts-0.8'
+  else if (istioVersion !== null && !onOrAfterLine(istioVersion, '1.1')) generation = 'scripts-0.8'
   else if (byName.has('istiocoredns')) generation = 'multinetwork-1.4'
   else generation = 'meshexpansion-1.1'
 
@@ -195,7 +184,7 @@ export async function discover(
   const workloadGroupVersion: IstioNetworkingVersion =
     networkingVersion === 'v1beta1' &&
     istioVersion !== null &&
-    compareVersions(istioVersion, '1.13') < 0 &&
+    !onOrAfterLine(istioVersion, '1.13') &&
     served.includes('v1alpha3')
       ? 'v1alpha3'
       : networkingVersion

@@ -26,7 +26,6 @@ export {
 } from './retry.ts'
 export {
   chooseNetworkingVersion,
-  compareVersions,
   discover,
   imageTag,
   renderDiscovery,

@@ -1,5 +1,6 @@
 // HTTP requests made with whatever client a host or pod has (curl, wget or python3), and the
 // parsing of their output into one shape. Pure: commands are built here and run elsewhere.
+import { shellJoin, shellQuote } from '../util/shell.ts'
 import type { ShellResult } from './types.ts'
 
 export const HTTP_TOOLS = ['curl', 'wget', 'python3'] as const
@@ -121,15 +122,7 @@ export function httpRequestArgv(
   }
 }
 
-/** POSIX single-quoting of one word. */
-export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word
-  return `'${word.replace(/'/g, `'"'"'`)}'`
-}
-
-export function shellJoin(argv: string[]): string {
-  return argv.map(shellQuote).join(' ')
-}
+export { shellJoin, shellQuote }
 
 /** Wraps a command to run as another user; null/undefined or the login user: unchanged. */
 export function asUser(command: string, user: string | undefined, loginUser: string): string {

@@ -1,6 +1,7 @@
 // Everything one VM of an older generation receives, composed from the renderers of each era:
 // what setupMeshEx.sh machineSetup copied (0.x), and what the 1.1 and 1.3/1.4 docs had the
 // operator write by hand. Pure; the engine fills the inputs from the cluster.
+import { onOrAfterLine } from '../../util/version.ts'
 import { LegacyInputError, requireCidrList } from './common.ts'
 import {
   clusterServiceHostsLines,
@@ -71,21 +72,10 @@ export interface LegacyVmFiles {
   kubedns?: string
 }
 
-function compare(a: string, b: string): number {
-  const pa = a.split(/[.-]/).map(part => Number.parseInt(part, 10))
-  const pb = b.split(/[.-]/).map(part => Number.parseInt(part, 10))
-  for (let i = 0; i < 2; i++) {
-    const x = pa[i] ?? 0
-    const y = pb[i] ?? 0
-    if (x !== y) return x - y
-  }
-  return 0
-}
-
 /** cluster.env of the scripts by release: 0.2/0.3, 0.4–0.8, 1.0+. */
 export function scriptsClusterEnvForm(istioVersion: string): ScriptsClusterEnvForm {
-  if (compare(istioVersion, '0.4') < 0) return '0.2'
-  return compare(istioVersion, '1.0') < 0 ? '0.4' : '1.0'
+  if (!onOrAfterLine(istioVersion, '0.4')) return '0.2'
+  return !onOrAfterLine(istioVersion, '1.0') ? '0.4' : '1.0'
 }
 
 function required<T>(value: T | undefined, what: string, generation: LegacyGeneration): T {
@@ -124,7 +114,7 @@ export function renderLegacyVmFiles(input: LegacyVmFilesInput): LegacyVmFiles {
           : {})
       }),
       kubedns: renderKubedns({
-        form: compare(input.istioVersion, '0.8') < 0 ? '0.2' : '0.8',
+        form: !onOrAfterLine(input.istioVersion, '0.8') ? '0.2' : '0.8',
         namespace: input.istioNamespace,
         ...ilb
       })
