@@ -24,7 +24,18 @@ describe('dist/cli.js', () => {
     assert.equal(cli(['--help']).code, 0)
     const unknown = cli(['deploy'])
     assert.equal(unknown.code, 2)
-    assert.match(unknown.stderr, /unknown command "deploy"/)
+    assert.match(unknown.stderr, /unknown command "deploy"\n/)
+  })
+
+  test('--version prints the package version; a mistyped command gets a suggestion', () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }
+    const version = cli(['--version'])
+    assert.equal(version.code, 0)
+    assert.equal(version.stdout, `mesh-expansion ${pkg.version}\n`)
+    const typo = cli(['aplly'])
+    assert.equal(typo.code, 2)
+    assert.match(typo.stderr, /^mesh-expansion: unknown command "aplly" \(did you mean "apply"\?\)/)
+    assert.match(cli(['vlaidate']).stderr, /did you mean "validate"/)
   })
 
   test('validate: the example is valid; a broken one exits 2 with line:column', () => {

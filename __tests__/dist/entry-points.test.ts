@@ -98,6 +98,7 @@ describe('the CLI on an older Node', () => {
 describe('the npm package', () => {
   test('has no runtime dependencies: the packed tarball installs offline and validates', () => {
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+      version?: string
       dependencies?: Record<string, string>
     }
     assert.deepEqual(pkg.dependencies ?? {}, {})
@@ -115,6 +116,8 @@ describe('the npm package', () => {
       { cwd: project, encoding: 'utf8' }
     )
     const bin = join(project, 'node_modules/.bin/mesh-expansion')
+    const version = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' })
+    assert.equal(version.stdout, `mesh-expansion ${pkg.version ?? ''}\n`)
     const result = spawnSync(process.execPath, [bin, 'validate', '-c', join(repoRoot, 'examples/lab.yaml')], {
       encoding: 'utf8'
     })

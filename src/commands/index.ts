@@ -1,4 +1,6 @@
 import { errorMessage } from '../util/errors.ts'
+import { closest } from '../util/closest.ts'
+import { VERSION } from '../util/product.ts'
 import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
 
 // Each command's module is loaded only when it runs: the cluster client costs start-up time.
@@ -9,7 +11,8 @@ const load = {
   verify: async () => (await import('./run.ts')).verifyCommand,
   cleanup: async () => (await import('./run.ts')).fullCleanupCommand,
   sweep: async () => (await import('./cluster.ts')).sweepCommand,
-  configure: async () => (await import('./configure.ts')).configure
+  configure: async () => (await import('./configure.ts')).configure,
+  rbac: async () => (await import('./rbac.ts')).rbacCommand
 } satisfies Record<string, () => Promise<Command>>
 
 type CommandName = keyof typeof load
@@ -22,7 +25,8 @@ const summaries: Record<CommandName, string> = {
   verify: 'run the checks against what an earlier apply set up',
   cleanup: 'remove the sidecar from the VMs (-c FILE) and what one owner created in the cluster',
   sweep: 'remove the objects of owners older than an age (preview environments)',
-  configure: 'write the VM files, a drop-in for `istioctl x workload entry configure`'
+  configure: 'write the VM files, a drop-in for `istioctl x workload entry configure`',
+  rbac: 'print the least-privilege RBAC for the runs of a description; reads no cluster'
 }
 
 export function usage(): string {
@@ -31,7 +35,7 @@ export function usage(): string {
     ([name, summary]) => `  ${name.padEnd(width)}  ${summary}`
   )
   return [
-    'Usage: mesh-expansion <command> [options]',
+    'Usage: mesh-expansion <command> [options]    (--version, --help)',
     '',
     'Commands:',
     ...lines,
@@ -48,8 +52,14 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
     io.stdout(usage())
     return name === undefined ? ExitCode.invalid : ExitCode.ok
   }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout(`mesh-expansion ${VERSION}\n`)
+    return ExitCode.ok
+  }
   if (!Object.hasOwn(load, name)) {
-    io.stderr(`mesh-expansion: unknown command ${JSON.stringify(name)}\n\n${usage()}`)
+    const near = closest(name, Object.keys(load))
+    const hint = near === undefined ? '' : ` (did you mean "${near}"?)`
+    io.stderr(`mesh-expansion: unknown command ${JSON.stringify(name)}${hint}\n\n${usage()}`)
     return ExitCode.invalid
   }
   try {
