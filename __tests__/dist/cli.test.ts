@@ -36,6 +36,43 @@ describe('dist/cli.js', () => {
     assert.equal(typo.code, 2)
     assert.match(typo.stderr, /^mesh-expansion: unknown command "aplly" \(did you mean "apply"\?\)/)
     assert.match(cli(['vlaidate']).stderr, /did you mean "validate"/)
+    const flag = cli(['apply', '-c', 'examples/lab.yaml', '--kubecofig', 'x'])
+    assert.equal(flag.code, 2)
+    assert.match(flag.stderr, /^Error: Unknown option '--kubecofig' \(did you mean --kubeconfig\?\)\n/)
+  })
+
+  test('completion: bash completes commands and, from each command\'s --help, its flags', () => {
+    const bin = mkdtempSync(join(tmpdir(), 'mx-completion-'))
+    try {
+      writeFileSync(
+        join(bin, 'mesh-expansion'),
+        `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(repoRoot, 'dist', 'cli.js'))} "$@"\n`,
+        { mode: 0o755 }
+      )
+      const script = cli(['completion', 'bash'])
+      assert.equal(script.code, 0, script.stderr)
+      writeFileSync(join(bin, 'completion.bash'), script.stdout)
+      const complete = (...words: string[]): string[] => {
+        const r = spawnSync(
+          'bash',
+          [
+            '-c',
+            `source ${JSON.stringify(join(bin, 'completion.bash'))}; COMP_WORDS=(${words.map(w => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _mesh_expansion; printf '%s\\n' "\${COMPREPLY[@]}"`
+          ],
+          { encoding: 'utf8', env: { PATH: `${bin}:${process.env.PATH ?? ''}` } }
+        )
+        assert.equal(r.status, 0, r.stderr)
+        return r.stdout.split('\n').filter(Boolean).sort()
+      }
+      assert.deepEqual(complete('mesh-expansion', 'v'), ['validate', 'verify'])
+      assert.deepEqual(complete('mesh-expansion', 'apply', '--kube'), ['--kubeconfig'])
+      assert.ok(complete('mesh-expansion', 'rbac', '--').includes('--service-account'))
+      const zsh = cli(['completion', 'zsh'])
+      assert.match(zsh.stdout, /^#compdef mesh-expansion\n/)
+      assert.equal(cli(['completion', 'fish']).code, 2)
+    } finally {
+      rmSync(bin, { recursive: true, force: true })
+    }
   })
 
   test('validate: the example is valid; a broken one exits 2 with line:column', () => {

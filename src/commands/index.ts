@@ -12,7 +12,9 @@ const load = {
   cleanup: async () => (await import('./run.ts')).fullCleanupCommand,
   sweep: async () => (await import('./cluster.ts')).sweepCommand,
   configure: async () => (await import('./configure.ts')).configure,
-  rbac: async () => (await import('./rbac.ts')).rbacCommand
+  rbac: async () => (await import('./rbac.ts')).rbacCommand,
+  completion: async (): Promise<Command> =>
+    (await import('./completion.ts')).completionCommand(Object.keys(summaries))
 } satisfies Record<string, () => Promise<Command>>
 
 type CommandName = keyof typeof load
@@ -26,7 +28,8 @@ const summaries: Record<CommandName, string> = {
   cleanup: 'remove the sidecar from the VMs (-c FILE) and what one owner created in the cluster',
   sweep: 'remove the objects of owners older than an age (preview environments)',
   configure: 'write the VM files, a drop-in for `istioctl x workload entry configure`',
-  rbac: 'print the least-privilege RBAC for the runs of a description; reads no cluster'
+  rbac: 'print the least-privilege RBAC for the runs of a description; reads no cluster',
+  completion: 'print a completion script for bash or zsh'
 }
 
 export function usage(): string {
@@ -43,6 +46,21 @@ export function usage(): string {
     'Exit codes: 0 success, 1 the run failed, 2 invalid input (nothing was changed).',
     ''
   ].join('\n')
+}
+
+/**
+ * parseArgs' "Unknown option '--kubecofig'. To specify a positional argument…" with the nearest
+ * flag of the command's help (which follows in the message) instead of the positional advice.
+ */
+export function withSuggestion(message: string): string {
+  const unknown = /^Unknown option '(-{1,2}[^'=\s]+)[^\n]*/.exec(message)
+  if (!unknown) return message
+  const flags = [...new Set(message.match(/--[a-z][a-z0-9-]*/g) ?? [])].filter(
+    flag => flag !== unknown[1]
+  )
+  const near = closest(unknown[1] ?? '', flags)
+  if (near === undefined) return message
+  return `Unknown option '${unknown[1] ?? ''}' (did you mean ${near}?)${message.slice(unknown[0].length)}`
 }
 
 /** Runs one CLI invocation and returns its exit code; never throws. */
@@ -67,7 +85,7 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
     return await command(rest, io)
   } catch (error) {
     if (error instanceof UsageError) {
-      io.stderr(`Error: ${error.message}\n`)
+      io.stderr(`Error: ${withSuggestion(error.message)}\n`)
       return ExitCode.invalid
     }
     io.stderr(`Error: ${errorMessage(error)}\n`)
