@@ -76,6 +76,15 @@ describe('the Action entry points', () => {
   })
 })
 
+describe('outside a runner', () => {
+  test('validate without a job summary file warns and still succeeds', () => {
+    const result = node([join(repoRoot, 'dist/main.js')], { ...VALIDATE, GITHUB_STEP_SUMMARY: '' })
+    assert.equal(result.code, 0, result.stdout)
+    assert.match(result.stdout, /^::warning::the job summary was not written: /m)
+    assert.match(result.outputs, /"valid":true/)
+  })
+})
+
 describe('the CLI on an older Node', () => {
   test('dist/cli.js on Node 20 says which Node it needs and exits 2', t => {
     const system = spawnSync('/usr/bin/node', ['--version'], { encoding: 'utf8' })

@@ -80,7 +80,22 @@ function annotate(report: RunReport, loaded: ActionDescription): void {
   }
 }
 
+/**
+ * The job summary. Writing it is reporting, not the run: where it cannot be written (no
+ * GITHUB_STEP_SUMMARY outside a runner, a full disk) the step warns and keeps its result.
+ */
 async function writeSummary(
+  loaded: ActionDescription,
+  report: RunReport | undefined
+): Promise<void> {
+  try {
+    await renderSummary(loaded, report)
+  } catch (error) {
+    core.warning(`the job summary was not written: ${(error as Error).message}`)
+  }
+}
+
+async function renderSummary(
   loaded: ActionDescription,
   report: RunReport | undefined
 ): Promise<void> {
