@@ -80,6 +80,8 @@ describe('bundle', () => {
     assert.match(out, /^MX_VERSION=1\.30\.3$/m)
     assert.match(out, /^MX_READY_TIMEOUT=7$/m)
     assert.match(out, /^MX_RUNNER_TIME=1700000000$/m)
+    // the host's lock: 300 s unless given
+    assert.match(out, /^MX_LOCK_WAIT=300$/m)
     const workdir = /^workdir=(.*)$/m.exec(out)?.[1] ?? ''
     assert.ok(workdir.length > 0)
     assert.equal(existsSync(workdir), false, 'the work directory is removed on exit')
@@ -114,6 +116,18 @@ describe('bundle', () => {
     assert.equal(configSha256({ ...files, 'istio-token': 'other' }, params), base)
     assert.notEqual(configSha256({ ...files, hosts: '198.18.0.3 istiod' }, params), base)
     assert.notEqual(configSha256(files, { ...params, version: '1.30.4' }), base)
+  })
+
+  test('the lock wait travels as MX_LOCK_WAIT and changes neither the config hash nor a restart', () => {
+    const withWait = { ...params, lockWaitSec: 17 }
+    assert.match(
+      buildBundle({ files, params: withWait }).payload.toString(),
+      /^MX_LOCK_WAIT='17'; export MX_LOCK_WAIT$/m
+    )
+    assert.equal(
+      buildBundle({ files, params: withWait }).configSha256,
+      buildBundle({ files, params }).configSha256
+    )
   })
 
   test('the config hash of files without the optional ones is what it always was', () => {

@@ -266,14 +266,18 @@ describe('install.sh', () => {
     const src = join(dir, 'src')
     const dest = join(dir, 'nested', 'dir', 'token')
     writeFileSync(src, 'secret-token')
-    assert.equal(sh(`place_file "${src}" "${dest}" 600 ''; echo $PLACED`).out, '1\n')
+    // the scratch root stands for /: the directories above it (/tmp) are not checked
+    const env = { MX_ROOT: dir }
+    const place = (mode: string): string =>
+      sh(`place_file "${src}" "${dest}" ${mode} ''; echo $PLACED`, env).out
+    assert.equal(place('600'), '1\n')
     assert.equal(readFileSync(dest, 'utf8'), 'secret-token')
     assert.equal(statSync(dest).mode & 0o777, 0o600)
-    assert.equal(sh(`place_file "${src}" "${dest}" 600 ''; echo $PLACED`).out, '0\n')
-    assert.equal(sh(`place_file "${src}" "${dest}" 644 ''; echo $PLACED`).out, '1\n')
+    assert.equal(place('600'), '0\n')
+    assert.equal(place('644'), '1\n')
     assert.equal(statSync(dest).mode & 0o777, 0o644)
     writeFileSync(src, 'new')
-    assert.equal(sh(`place_file "${src}" "${dest}" 644 ''; echo $PLACED`).out, '1\n')
+    assert.equal(place('644'), '1\n')
     assert.equal(readFileSync(dest, 'utf8'), 'new')
     assert.equal(existsSync(`${dest}.mx-tmp`), false)
     const leftovers = spawnSync('sh', ['-c', `ls -a "${join(dir, 'nested', 'dir')}"`], {

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test'
 import type { HostFiles } from '../../src/host/bundle.ts'
 import { onboardHost, type HostTarget } from '../../src/host/onboard.ts'
 import { parseRemoteOutput } from '../../src/host/results.ts'
+import { hostLine } from '../../src/report/terminal.ts'
 import { uninstallHost } from '../../src/host/uninstall.ts'
 import {
   TransportError,
@@ -238,6 +239,42 @@ describe('onboardHost', () => {
     assert.equal(result.restarted, false)
   })
 
+  test('an update rolled back on the host: failed, rolledBack, the previous sidecar ready', async () => {
+    const host = new FakeHost(() => ({
+      code: 42,
+      stdout:
+        'MX-PHASE preflight ok 1\nMX-LOG the new sidecar is not ready: putting back the previous one\nMX-RESULT changed=1 restarted=1 ready=1 package=installed rolledback=1\nMX-FAIL ready rolled-back: the new sidecar was not ready within 1s; the previous version is running again\nMX-PHASE ready fail 1000\n'
+    }))
+    const result = await onboardHost(target(host), {
+      files,
+      version: '',
+      package: { kind: 'none' },
+      commandTimeoutMs: 60_000
+    })
+    assert.equal(result.status, 'failed')
+    assert.equal(result.rolledBack, true)
+    assert.match(hostLine(result), /^✗ vm-1: rolled back to the previous sidecar after /)
+    assert.deepEqual(result.error, {
+      phase: 'ready',
+      message:
+        'rolled-back: the new sidecar was not ready within 1s; the previous version is running again'
+    })
+    // a plain failure is not a rollback
+    const plain = await onboardHost(
+      target(
+        new FakeHost(() => ({
+          code: 41,
+          stdout:
+            'MX-RESULT changed=1 restarted=1 ready=0 package=unchanged rolledback=0\nMX-FAIL ready ready: no\n'
+        }))
+      ),
+      { files, version: '', package: { kind: 'none' }, commandTimeoutMs: 60_000 }
+    )
+    assert.equal(plain.status, 'failed')
+    assert.equal(plain.rolledBack, false)
+    assert.match(hostLine(plain), /^✗ vm-1: failed in ready /)
+  })
+
   test('a failed check keeps its phase, message and log lines', async () => {
     const host = new FakeHost(() => ({
       code: 41,
@@ -324,7 +361,15 @@ describe('parseRemoteOutput', () => {
       changed: false,
       restarted: false,
       ready: true,
-      package: 'unchanged'
+      package: 'unchanged',
+      rolledBack: false
     })
+  })
+
+  test('reads rolledback=1', () => {
+    const report = parseRemoteOutput(
+      'MX-RESULT changed=1 restarted=1 ready=1 package=installed rolledback=1\n'
+    )
+    assert.equal(report.result?.rolledBack, true)
   })
 })

@@ -41,7 +41,8 @@ export type PackagePlan =
   | { mode: 'none' }
   /** the runner pushes a file (SFTP) to `remotePath` when the host asks for it */
   | { mode: 'push'; sha256: string; remotePath: string }
-  /** the host downloads it; `sha256` or else `<url>.sha256` checks it */
+  /** the host downloads it; `sha256`, or for an https URL `<url>.sha256` over https, checks it
+   * (install.sh refuses a plain http URL without `sha256`) */
   | { mode: 'url'; url: string; sha256?: string }
   /** the host downloads the official package for its own family and architecture */
   | { mode: 'auto'; version: string }
@@ -58,6 +59,9 @@ export interface InstallParams {
   /** The runner's clock, Unix seconds. */
   runnerTime: number
   keepPackage: boolean
+  /** How long a run waits for another run's lock on the same host (install.sh: flock on
+   * /var/lib/mesh-expansion/lock) before it gives up, changing nothing (exit 12). */
+  lockWaitSec?: number
 }
 
 export const DEFAULT_PARAMS: Omit<InstallParams, 'mode' | 'version' | 'package' | 'runnerTime'> = {
@@ -65,7 +69,8 @@ export const DEFAULT_PARAMS: Omit<InstallParams, 'mode' | 'version' | 'package' 
   readyTimeoutSec: 60,
   minDiskMb: 200,
   maxSkewSec: 120,
-  keepPackage: false
+  keepPackage: false,
+  lockWaitSec: 300
 }
 
 const OFFICIAL_BASE = 'https://storage.googleapis.com/istio-release/releases'
@@ -145,7 +150,8 @@ function environment(params: InstallParams): Record<string, string> {
     MX_MIN_DISK_MB: String(params.minDiskMb),
     MX_MAX_SKEW: String(params.maxSkewSec),
     MX_RUNNER_TIME: String(params.runnerTime),
-    MX_KEEP_PACKAGE: params.keepPackage ? '1' : '0'
+    MX_KEEP_PACKAGE: params.keepPackage ? '1' : '0',
+    MX_LOCK_WAIT: String(params.lockWaitSec ?? DEFAULT_PARAMS.lockWaitSec)
   }
   const p = params.package
   if (p.mode === 'push') {

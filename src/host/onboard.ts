@@ -47,6 +47,9 @@ export interface HostResult {
   ready: boolean
   /** installed | unchanged | skipped | removed | kept ('' when not reached) */
   package: string
+  /** The update was not ready in time and the host went back to its previous sidecar, which is
+   * ready again (install.sh exit 42). The host still counts as failed. */
+  rolledBack?: boolean
   /** Runner phases (connect, push, exec) and the host's (preflight, package, files, service, ready). */
   phases: PhaseTiming[]
   error?: { phase: string; message: string }
@@ -84,6 +87,7 @@ export function emptyResult(host: string, status: HostResult['status']): HostRes
     restarted: false,
     ready: false,
     package: '',
+    rolledBack: false,
     phases: [],
     logs: [],
     stats: newStats(),
@@ -281,6 +285,7 @@ export async function runOnHost(
       result.restarted = report.result.restarted
       result.ready = report.result.ready
       result.package = report.result.package
+      result.rolledBack = report.result.rolledBack
     }
     if (exec.code !== 0) throw failureMessage(exec, report, options.commandTimeoutMs)
     if (!report.result)

@@ -18,6 +18,8 @@ export interface RemoteResult {
   ready: boolean
   /** installed | unchanged | skipped | removed | kept */
   package: string
+  /** The new sidecar was not ready and the previous one was put back, ready again. */
+  rolledBack: boolean
 }
 
 export interface RemoteReport {
@@ -50,7 +52,8 @@ export function parseRemoteOutput(stdout: string): RemoteReport {
         changed: fields.changed === '1',
         restarted: fields.restarted === '1',
         ready: fields.ready === '1',
-        package: fields.package ?? ''
+        package: fields.package ?? '',
+        rolledBack: fields.rolledback === '1'
       }
     }
   }

@@ -39,7 +39,13 @@ export function hostTable(report: RunReport): Table {
     ...rows(
       report.hosts.map(host => [
         host.host,
-        host.status === 'ok' ? (host.ready ? 'ready' : 'not ready') : host.status,
+        host.status === 'ok'
+          ? host.ready
+            ? 'ready'
+            : 'not ready'
+          : host.rolledBack
+            ? 'rolled back'
+            : host.status,
         host.changed ? (host.restarted ? 'yes, restarted' : 'yes') : 'no',
         host.phases.map(phase => `${phase.name} ${phase.ms}`).join(', '),
         `${host.stats.connections} conn, ${host.stats.channels} ch`,

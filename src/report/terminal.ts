@@ -15,6 +15,9 @@ export function hostLine(result: HostResult): string {
 
 function hostText(result: HostResult): string {
   if (result.status === 'failed') {
+    // the update was not ready: the previous sidecar is back and ready, the host still failed
+    if (result.rolledBack)
+      return `✗ ${result.host}: rolled back to the previous sidecar after ${seconds(result.totalMs)}: ${result.error?.message ?? ''}`
     return `✗ ${result.host}: failed in ${result.error?.phase ?? '?'} after ${seconds(result.totalMs)}: ${result.error?.message ?? ''}`
   }
   if (result.status === 'skipped') return `- ${result.host}: skipped`
