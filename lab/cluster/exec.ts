@@ -14,7 +14,7 @@ import type { KubeObject } from './store.ts'
 import {
   authenticate,
   faultError,
-  forbidden,
+  authorizeRequest,
   parseRequest,
   refuseUpgrade,
   sleep,
@@ -97,8 +97,7 @@ export class ExecServer {
       if (info.subresource !== 'exec' || info.type?.plural !== 'pods' || info.type.group !== '') {
         throw badRequest('only pods/exec accepts WebSocket upgrades here')
       }
-      if (this.ctx.denyList.denies(user.username, info.verb, info.resource))
-        throw forbidden(user, info)
+      authorizeRequest(this.ctx, user, info)
       const pod = this.ctx.store.get('pods', info.namespace, info.name ?? '')
       if (!pod) throw notFound('', 'pods', info.name ?? '')
       const containers = podContainers(pod)

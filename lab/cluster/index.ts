@@ -13,6 +13,7 @@ import { startEcho, type EchoServer } from './echo.ts'
 import { ExecServer } from './exec.ts'
 import { DenyList, Faults, RequestLog } from './observe.ts'
 import { compareVersions, istioVersionsFor, resourceTypes, type ResourceType } from './resources.ts'
+import { seedBootstrapPolicy, type AuthorizationMode } from './rbac.ts'
 import { installCitadelHooks, seedIstio } from './seed.ts'
 import { handleRequest, reviewToken, type ServerContext, type UserInfo } from './server.ts'
 import { istiodDebugNeedsAuth, type IstiodDebug } from './serviceProxy.ts'
@@ -28,6 +29,14 @@ export { seedIstio, type SeedOptions } from './seed.ts'
 export { customResourceType, type ResourceType } from './resources.ts'
 export { startEcho, echoScriptPath, type EchoServer, type EchoReply } from './echo.ts'
 export { netnsAnnotation, executablesAnnotation } from './exec.ts'
+export {
+  authorize,
+  bootstrapClusterRoles,
+  bootstrapClusterRoleBindings,
+  rulesFor,
+  type AuthorizationMode,
+  type PolicyRule
+} from './rbac.ts'
 export { debugConnections, istiodDebugNeedsAuth, type IstiodDebug } from './serviceProxy.ts'
 
 export interface SandboxClusterOptions {
@@ -86,6 +95,12 @@ export interface SandboxClusterOptions {
   apiserverPod?: boolean
   /** more resource types served, e.g. custom resources of a made-up API group (customResourceType) */
   customResources?: ResourceType[]
+  /**
+   * 'AlwaysAllow' (default): any authenticated user may do anything but what the deny list
+   * refuses; 'RBAC': the Role/ClusterRole/bindings in the store decide, as on a real cluster
+   * (the admin is in system:masters, allowed everything in both). See lab/cluster/rbac.ts.
+   */
+  authorization?: AuthorizationMode
 }
 
 export interface ServiceAccountTokenRequest {
@@ -109,6 +124,8 @@ export interface SandboxCluster {
   requestLog: RequestLog
   faults: Faults
   denyList: DenyList
+  /** the authorization mode in force; settable at any time (lab/cluster/rbac.ts) */
+  authorization: AuthorizationMode
   /** Denies `user` the `verb` on `resource` ('configmaps', 'pods/exec', '*'); returns an undo. */
   deny(user: string, verb: string, resource: string): () => void
   /** The TokenReview logic in-process (for the istiod stand-in); audiences default: the API's. */
@@ -198,6 +215,7 @@ export async function startSandboxCluster(
     requestLog: new RequestLog(),
     faults: new Faults(),
     denyList: new DenyList(),
+    authorizationMode: options.authorization ?? 'AlwaysAllow',
     users,
     kubernetesVersion: options.kubernetesVersion ?? 'v1.33.0',
     serverAddress: '',
@@ -250,6 +268,8 @@ export async function startSandboxCluster(
     await echo?.close()
   }
   try {
+    // kube-apiserver's rbac/bootstrap-roles post-start hook
+    seedBootstrapPolicy(store)
     if (options.echo !== false) {
       const ip = options.echo?.ip ?? (options.podNetns ? '0.0.0.0' : '127.0.0.1')
       const ports = options.echo?.ports ?? (options.podNetns ? [8080, 80] : [0])
@@ -302,6 +322,12 @@ export async function startSandboxCluster(
 
   const kubeconfig = kubeconfigYaml(url, ca.certPem, adminToken)
   return {
+    get authorization(): AuthorizationMode {
+      return ctx.authorizationMode
+    },
+    set authorization(mode: AuthorizationMode) {
+      ctx.authorizationMode = mode
+    },
     url,
     kubeconfig,
     writeKubeconfig: path => writeFile(path, kubeconfig, { mode: 0o600 }),

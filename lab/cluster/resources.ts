@@ -230,6 +230,35 @@ export function resourceTypes(options: ResourceOptions = {}): ResourceType[] {
       verbs: ['create'],
       virtual: true
     },
+    // authorization.k8s.io/v1 self reviews and rbac.authorization.k8s.io/v1 (lab/cluster/rbac.ts)
+    ...(['SelfSubjectAccessReview', 'SelfSubjectRulesReview'] as const).map(
+      (kind): ResourceType => ({
+        group: 'authorization.k8s.io',
+        versions: ['v1'],
+        plural: `${kind.toLowerCase()}s`,
+        singular: kind.toLowerCase(),
+        kind,
+        namespaced: false,
+        verbs: ['create'],
+        virtual: true
+      })
+    ),
+    ...(
+      [
+        ['clusterroles', 'ClusterRole', false],
+        ['clusterrolebindings', 'ClusterRoleBinding', false],
+        ['roles', 'Role', true],
+        ['rolebindings', 'RoleBinding', true]
+      ] as const
+    ).map(([plural, kind, namespaced]): ResourceType => ({
+      group: 'rbac.authorization.k8s.io',
+      versions: ['v1'],
+      plural,
+      singular: kind.toLowerCase(),
+      kind,
+      namespaced,
+      verbs: crud
+    })),
     istio('workloadgroups', 'WorkloadGroup', ['wg']),
     istio('workloadentries', 'WorkloadEntry', ['we']),
     istio('serviceentries', 'ServiceEntry', ['se']),

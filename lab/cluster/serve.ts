@@ -1,6 +1,7 @@
 // Runs the sandbox cluster until interrupted, for trying the product by hand:
 //   node lab/cluster/serve.ts --kubeconfig /tmp/sandbox.kubeconfig [--istio 1.30.3] [--revision r]
 //        [--host 127.0.0.1] [--port 6443] [--netns mxlab-cluster] [--network net1] [--log]
+//        [--rbac]   (authorise as a cluster with RBAC: lab/cluster/rbac.ts; default AlwaysAllow)
 import { parseArgs } from 'node:util'
 import { startSandboxCluster } from './index.ts'
 
@@ -14,7 +15,8 @@ const { values } = parseArgs({
     'cluster-id': { type: 'string' },
     netns: { type: 'string' },
     kubeconfig: { type: 'string' },
-    log: { type: 'boolean', default: false }
+    log: { type: 'boolean', default: false },
+    rbac: { type: 'boolean', default: false }
   }
 })
 
@@ -25,10 +27,13 @@ const cluster = await startSandboxCluster({
   ...(values.revision ? { revision: values.revision } : {}),
   ...(values.network ? { network: values.network } : {}),
   ...(values['cluster-id'] ? { clusterID: values['cluster-id'] } : {}),
-  ...(values.netns ? { podNetns: values.netns } : {})
+  ...(values.netns ? { podNetns: values.netns } : {}),
+  ...(values.rbac ? { authorization: 'RBAC' as const } : {})
 })
 if (values.kubeconfig) await cluster.writeKubeconfig(values.kubeconfig)
-console.log(`sandbox cluster (Istio ${cluster.istioVersion}) at ${cluster.url}`)
+console.log(
+  `sandbox cluster (Istio ${cluster.istioVersion}, authorization ${cluster.authorization}) at ${cluster.url}`
+)
 if (values.kubeconfig) console.log(`kubeconfig: ${values.kubeconfig}`)
 if (cluster.echo) console.log(`echo app: ${cluster.echo.url}`)
 if (values.log) {

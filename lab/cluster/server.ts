@@ -33,7 +33,6 @@ import {
   invalid,
   methodNotAllowed,
   notFound,
-  resourceLabel,
   successStatus,
   unsupportedMediaType,
   type StatusBody
@@ -47,6 +46,16 @@ import {
 } from './store.ts'
 import { apiAudience, type TokenAuthority, type TokenReviewResult } from './tokens.ts'
 import { parseServiceProxyPath, serveServiceProxy, type IstiodDebug } from './serviceProxy.ts'
+import { decodeSelfReview } from './protobuf.ts'
+import {
+  authorize,
+  forbiddenError,
+  selfSubjectAccessReview,
+  selfSubjectRulesReview,
+  validateRbac,
+  type Attributes,
+  type AuthorizationMode
+} from './rbac.ts'
 import { validateGeneric, validateIstio, validateServiceClusterIp } from './validate.ts'
 
 export interface UserInfo {
@@ -72,6 +81,12 @@ export interface ServerContext {
   requestLog: RequestLog
   faults: Faults
   denyList: DenyList
+  /**
+   * AlwaysAllow (the default: every authenticated user may do anything, the deny list aside) or
+   * RBAC (the Role/ClusterRole/bindings in the store decide, as --authorization-mode=RBAC);
+   * system:masters is allowed everything in both (lab/cluster/rbac.ts)
+   */
+  authorizationMode: AuthorizationMode
   /** bearer token → user (the admin token and tokens from issueUserToken) */
   users: Map<string, UserInfo>
   kubernetesVersion: string
@@ -210,22 +225,46 @@ export function reviewToken(
   )
 }
 
-export function forbidden(user: UserInfo, info: ParsedRequest): ApiError {
+export function forbidden(user: UserInfo, info: ParsedRequest, reason = ''): ApiError {
+  return forbiddenError(attributesOf(user, info), reason)
+}
+
+/**
+ * The authorizer's view of a request (apiserver's RequestInfo): a namespace's own path is in that
+ * namespace; a list or watch narrowed by `fieldSelector=metadata.name=<n>` names `<n>`.
+ */
+export function attributesOf(user: UserInfo, info: ParsedRequest): Attributes {
   const plural = info.type?.plural ?? info.resource.split('/')[0] ?? ''
-  const res = resourceLabel(info.group, plural)
-  const subject = info.name ? `${res} "${info.name}"` : res
-  const scope = info.namespace ? `in the namespace "${info.namespace}"` : 'at the cluster scope'
-  const resourceText = info.subresource ? `${plural}/${info.subresource}` : plural
-  return new ApiError(
-    403,
-    'Forbidden',
-    `${subject} is forbidden: User "${user.username}" cannot ${info.verb} resource "${resourceText}" in API group "${info.group}" ${scope}`,
-    {
-      ...(info.name ? { name: info.name } : {}),
-      ...(info.group ? { group: info.group } : {}),
-      kind: plural
-    }
-  )
+  let namespace = info.namespace ?? ''
+  if (!info.nonResource && info.group === '' && plural === 'namespaces' && info.name)
+    namespace = info.name
+  let name = info.name ?? ''
+  if (name === '' && (info.verb === 'list' || info.verb === 'watch')) {
+    const m = /^metadata\.name==?([^,]+)$/.exec(info.query.get('fieldSelector') ?? '')
+    if (m?.[1] && !m[1].includes('/') && m[1] !== '.' && m[1] !== '..') name = m[1]
+  }
+  return {
+    user: { username: user.username, groups: user.groups },
+    verb: info.verb,
+    resourceRequest: !info.nonResource,
+    group: info.group,
+    resource: plural,
+    subresource: info.subresource ?? '',
+    namespace,
+    name,
+    path: new URL(info.path, 'https://x').pathname
+  }
+}
+
+/**
+ * Throws the 403 kube-apiserver would send: the deny list (tests' switch, for resource requests)
+ * first, then system:masters and the authorization mode (lab/cluster/rbac.ts).
+ */
+export function authorizeRequest(ctx: ServerContext, user: UserInfo, info: ParsedRequest): void {
+  if (!info.nonResource && ctx.denyList.denies(user.username, info.verb, info.resource))
+    throw forbidden(user, info)
+  const decision = authorize(ctx.store, ctx.authorizationMode, attributesOf(user, info))
+  if (!decision.allowed) throw forbiddenError(attributesOf(user, info), decision.reason)
 }
 
 export function unauthorized(): ApiError {
@@ -368,9 +407,7 @@ export async function handleRequest(
     }
     user = authenticate(ctx, req.headers.authorization)
     if (!user) throw unauthorized()
-    if (!info.nonResource && ctx.denyList.denies(user.username, info.verb, info.resource)) {
-      throw forbidden(user, info)
-    }
+    authorizeRequest(ctx, user, info)
     if (info.verb === 'watch' && info.type) {
       await serveWatch(ctx, info, req, res)
       log(200)
@@ -408,7 +445,7 @@ interface Result {
 async function dispatch(
   ctx: ServerContext,
   info: ParsedRequest,
-  _user: UserInfo,
+  user: UserInfo,
   raw: Buffer,
   contentType: string
 ): Promise<Result> {
@@ -441,6 +478,27 @@ async function dispatch(
   if (type.virtual) {
     if (info.method !== 'POST' || !info.collection)
       throw methodNotAllowed(`the server does not allow this method on the requested resource`)
+    if (type.group === 'authorization.k8s.io') {
+      // kubectl sends these two as protobuf (lab/cluster/protobuf.ts)
+      const review = contentType.includes('protobuf')
+        ? decodeSelfReview(raw, type.kind)
+        : requireObject(body())
+      if (type.plural === 'selfsubjectrulesreviews')
+        return selfSubjectRulesReview(ctx.store, ctx.authorizationMode, user, review)
+      return selfSubjectAccessReview(
+        ctx.store,
+        ctx.authorizationMode,
+        user,
+        review,
+        a =>
+          a.resourceRequest &&
+          ctx.denyList.denies(
+            user.username,
+            a.verb,
+            a.subresource ? `${a.resource}/${a.subresource}` : a.resource
+          )
+      )
+    }
     return tokenReview(ctx, requireObject(body()))
   }
   if (info.subresource === 'token' && type.plural === 'serviceaccounts' && type.group === '') {
@@ -565,6 +623,12 @@ function checkKind(type: ResourceType, obj: Obj): void {
 function validate(type: ResourceType, version: string, obj: Obj): void {
   const causes = validateGeneric(type, obj)
   if (type.istio) causes.push(...validateIstio(type, version, obj))
+  if (type.group === 'rbac.authorization.k8s.io') {
+    for (const problem of validateRbac(type.kind, obj)) {
+      const [field, ...rest] = problem.split(': ')
+      causes.push({ reason: 'FieldValueInvalid', field, message: rest.join(': ') })
+    }
+  }
   if (causes.length > 0)
     throw invalid(type.kind, type.group, String(objectMeta(obj).name ?? ''), causes)
 }

@@ -207,7 +207,21 @@ export function validateGeneric(type: ResourceType, object: Obj): StatusCause[] 
   const name = meta.name
   // Namespaces and Services are DNS labels; most other kinds DNS subdomains
   const dnsLabel = type.group === '' && (type.plural === 'namespaces' || type.plural === 'services')
-  if (
+  if (type.group === 'rbac.authorization.k8s.io') {
+    // RBAC names are path segment names (path.ValidatePathSegmentName): `system:discovery` is valid
+    if (typeof name === 'string') {
+      const bad =
+        name === '.' || name === '..'
+          ? `may not be '${name}'`
+          : ['/', '%'].find(c => name.includes(c))
+      if (bad !== undefined)
+        causes.push({
+          reason: 'FieldValueInvalid',
+          field: 'metadata.name',
+          message: `Invalid value: "${name}": ${bad.startsWith('may') ? bad : `may not contain '${bad}'`}`
+        })
+    }
+  } else if (
     typeof name === 'string' &&
     (name.length > (dnsLabel ? 63 : 253) || !(dnsLabel ? label : subdomain).test(name))
   ) {
