@@ -142,7 +142,7 @@ describe('host side of the older generations on a lab VM', labTestOptions(), () 
         '/etc/certs/root-cert.pem istio-proxy 644',
         '/etc/certs/cert-chain.pem istio-proxy 644',
         '/etc/certs/key.pem istio-proxy 600',
-        '/var/lib/istio/envoy/sidecar.env istio-proxy 644',
+        '/var/lib/istio/envoy/sidecar.env root 644',
         '/etc/dnsmasq.d/kubedns root 644',
         ''
       ].join('\n')

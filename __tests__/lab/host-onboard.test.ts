@@ -212,15 +212,21 @@ describe('host side on the lab VMs', labTestOptions(), () => {
       )
       const modes = await inVm(
         v,
-        'stat -c "%n %U %a" /etc/certs/root-cert.pem /var/run/secrets/tokens/istio-token /var/lib/istio/envoy/cluster.env /etc/istio/config/mesh /var/lib/mesh-expansion/istio-token'
+        'stat -c "%n %U %a" /etc/certs/root-cert.pem /var/run/secrets/tokens /var/run/secrets/tokens/istio-token /var/lib/istio/envoy /var/lib/istio/envoy/cluster.env /etc/istio/config/mesh /var/lib/mesh-expansion /var/lib/mesh-expansion/istio-token'
       )
+      // What root sources or reads (cluster.env, the mesh config) is root's, in root's
+      // directories; the agent's own files (its certificates, the token it reads) are
+      // istio-proxy's (src/host/install.sh, "Directory ownership").
       assert.equal(
         modes,
         [
           '/etc/certs/root-cert.pem istio-proxy 644',
+          '/var/run/secrets/tokens root 755',
           '/var/run/secrets/tokens/istio-token istio-proxy 600',
-          '/var/lib/istio/envoy/cluster.env istio-proxy 644',
-          '/etc/istio/config/mesh istio-proxy 644',
+          '/var/lib/istio/envoy root 755',
+          '/var/lib/istio/envoy/cluster.env root 644',
+          '/etc/istio/config/mesh root 644',
+          '/var/lib/mesh-expansion root 700',
           '/var/lib/mesh-expansion/istio-token istio-proxy 600',
           ''
         ].join('\n')
