@@ -27,7 +27,9 @@ const TOOLS: Record<string, string> = {
   // istio-start.sh starts the agent with `sudo -E -u istio-proxy`, as upstream's does
   sudo: 'sudo',
   // __tests__/unit/host-install-script.test.ts lints install.sh
-  shellcheck: 'shellcheck'
+  shellcheck: 'shellcheck',
+  // __tests__/integration/report-render.test.ts renders the job summary headless
+  chromium: 'chromium'
 }
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']

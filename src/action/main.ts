@@ -17,8 +17,9 @@ import {
 } from '../engine/report.ts'
 import { escapeHtml } from '../report/escape.ts'
 import { checkLine, hostLine, reportLines } from '../report/terminal.ts'
-import { checkTable, hostTable, planLines, vmTable } from '../report/summary.ts'
-import { commentBody, pullRequestContext, upsertComment } from '../report/pullRequest.ts'
+import { vmTable } from '../report/summary.ts'
+import { summaryMarkdown } from '../report/jobSummary.ts'
+import { commentBody, pullRequestContext, runUrl, upsertComment } from '../report/pullRequest.ts'
 import { loadActionDescription, secretEnv, type ActionDescription } from './description.ts'
 import { InputError, maskSecret, readSettings, type ActionSettings } from './inputs.ts'
 import { startStep, type StepLifecycle } from './lifecycle.ts'
@@ -99,22 +100,20 @@ async function renderSummary(
   loaded: ActionDescription,
   report: RunReport | undefined
 ): Promise<void> {
-  const summary = core.summary.addHeading('mesh-expansion', 2)
-  summary.addRaw(`<p>${escapeHtml(summarize(loaded.name, loaded.description))}</p>`, true)
   if (report === undefined) {
+    const summary = core.summary.addHeading('mesh-expansion', 2)
+    summary.addRaw(`<p>${escapeHtml(summarize(loaded.name, loaded.description))}</p>`, true)
     await summary.addTable(vmTable(loaded.description)).write()
     return
   }
-  summary.addRaw(`<p><b>${report.command} ${report.ok ? 'succeeded' : 'failed'}</b></p>`, true)
-  summary.addList(reportLines(report).map(escapeHtml))
-  if (report.hosts.length > 0 || report.skippedHosts.length > 0) {
-    summary.addHeading('Hosts', 3).addTable(hostTable(report))
-  }
-  if (report.checks.length > 0) summary.addHeading('Checks', 3).addTable(checkTable(report))
-  const plan = planLines(report)
-  if (plan.length > 0)
-    summary.addDetails('Cluster plan', `<pre>${plan.map(escapeHtml).join('\n')}</pre>`)
-  await summary.write()
+  // pure: the report in, Markdown with HTML blocks and Mermaid pictures out
+  const url = runUrl(process.env)
+  const markdown = summaryMarkdown(report, {
+    description: loaded.name,
+    covers: summarize(loaded.name, loaded.description),
+    ...(url !== undefined ? { runUrl: url } : {})
+  })
+  await core.summary.addRaw(markdown, true).write()
 }
 
 /**
@@ -206,7 +205,8 @@ async function comment(token: string, report: RunReport, name: string): Promise<
       say('github-token is set but this run belongs to no pull request: no comment')
       return
     }
-    const done = await upsertComment(context, token, commentBody(report, name), { log: say })
+    const body = commentBody(report, name, runUrl(process.env))
+    const done = await upsertComment(context, token, body, { log: say })
     say(`pull request #${context.number}: comment ${done}`)
   } catch (error) {
     core.warning(`could not comment on the pull request: ${(error as Error).message}`)

@@ -5,7 +5,7 @@ import { emptyReport, type RunReport } from '../engine/report.ts'
 import { shardVms } from '../host/fleet.ts'
 import { logLine } from '../report/escape.ts'
 import { HostProgress } from '../report/progress.ts'
-import { checkLine, hostLine, reportLines } from '../report/terminal.ts'
+import { checkLine, hostLine, humanReport } from '../report/terminal.ts'
 import { cleanupCommand, openCluster, parseCommonFlags, type CommonFlags } from './cluster.ts'
 import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
 import { DescriptionError, loadDescription } from './validate.ts'
@@ -92,7 +92,7 @@ async function runFlow(
     progress?.finish()
   }
   if (flags.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`)
-  else for (const line of reportLines(report)) io.stdout(`${line}\n`)
+  else io.stdout(`\n${humanReport(report).join('\n')}\n`)
   if (report.ok) return ExitCode.ok
   return report.invalid ? ExitCode.invalid : ExitCode.failed
 }

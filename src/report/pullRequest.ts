@@ -6,26 +6,54 @@
 import { readFile } from 'node:fs/promises'
 import type { RunReport } from '../engine/report.ts'
 import { escapeHtml, escapeMarkdown } from './escape.ts'
+import { failureGroups, groupSubject, headline, MARKS } from './overview.ts'
 import { planLines } from './summary.ts'
-import { reportLines } from './terminal.ts'
 
 const MARKER = '<!-- mesh-expansion -->'
 
-/** The comment's Markdown: pure. Names and messages are escaped: no link, mention or HTML. */
-export function commentBody(report: RunReport, descriptionName: string): string {
+/** Failure groups a comment lists; the job summary has the rest. */
+const COMMENT_GROUPS = 10
+
+/**
+ * The comment's Markdown: pure. The same headline and failures as the job summary, short, and a
+ * link to the run. Names and messages are escaped: no link, mention or HTML.
+ */
+export function commentBody(report: RunReport, descriptionName: string, runUrl?: string): string {
+  const h = headline(report)
+  const [first, ...rest] = h.counts.map(escapeMarkdown)
+  const link = runUrl !== undefined ? ` · [job summary and log](${runUrl})` : ''
   const lines = [
     MARKER,
-    `### mesh-expansion: ${report.command} ${report.ok ? 'succeeded' : 'failed'}`,
+    `### mesh-expansion: ${report.command} ${report.ok ? 'succeeded' : 'failed'} ${h.mark}`,
     '',
-    `Description <code>${escapeMarkdown(descriptionName)}</code>, owner <code>${escapeMarkdown(report.owner)}</code>.`,
+    [`**${first ?? ''}**`, ...rest].join(' · '),
     '',
-    ...reportLines(report).map(line => `- ${escapeMarkdown(line)}`)
+    `Description <code>${escapeMarkdown(descriptionName)}</code>, owner <code>${escapeMarkdown(report.owner)}</code>${link}.`
   ]
+  const groups = failureGroups(report)
+  if (groups.length > 0) {
+    lines.push('', '| | what failed | why | fix |', '|---|---|---|---|')
+    for (const group of groups.slice(0, COMMENT_GROUPS)) {
+      const fix =
+        group.fix.code !== undefined
+          ? `${escapeMarkdown(group.fix.text)}: <code>${escapeMarkdown(group.fix.code)}</code>`
+          : escapeMarkdown(group.fix.text)
+      lines.push(
+        `| ${MARKS.failed} | ${escapeMarkdown(groupSubject(group))} | ${escapeMarkdown(group.why)} | ${fix} |`
+      )
+    }
+    if (groups.length > COMMENT_GROUPS) {
+      lines.push(
+        '',
+        `${groups.length - COMMENT_GROUPS} more kinds of failure: see the job summary.`
+      )
+    }
+  }
   const plan = planLines(report)
   if (plan.length > 0) {
     lines.push(
       '',
-      '<details><summary>Cluster plan</summary>',
+      `<details><summary>Cluster plan (${plan.length} objects)</summary>`,
       '',
       `<pre>${plan.map(escapeHtml).join('\n')}</pre>`,
       '',
@@ -33,6 +61,18 @@ export function commentBody(report: RunReport, descriptionName: string): string 
     )
   }
   return `${lines.join('\n')}\n`
+}
+
+/**
+ * The run's page from the runner's variables (GITHUB_SERVER_URL, GITHUB_REPOSITORY,
+ * GITHUB_RUN_ID); undefined outside a runner or when one looks wrong.
+ */
+export function runUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const { GITHUB_SERVER_URL: server, GITHUB_REPOSITORY: repository, GITHUB_RUN_ID: run } = env
+  if (!server || !repository || !run) return undefined
+  if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?(\/[A-Za-z0-9._~-]+)*$/.test(server)) return undefined
+  if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository) || !/^\d+$/.test(run)) return undefined
+  return `${server}/${repository}/actions/runs/${run}`
 }
 
 export interface PullRequestContext {

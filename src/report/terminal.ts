@@ -6,6 +6,8 @@ import { countResults } from '../verify/index.ts'
 import type { CheckResult } from '../verify/types.ts'
 import { stoppedBeforeChange, type RunReport } from '../engine/report.ts'
 import { oneLine } from './escape.ts'
+import { fixLine, failureGroups, groupSubject, headline } from './overview.ts'
+import { phaseLine } from './phases.ts'
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
 
@@ -68,3 +70,46 @@ export function reportLines(report: RunReport): string[] {
   )
   return lines.map(oneLine)
 }
+
+/**
+ * The CLI's closing block, in the job summary's order: the headline, what failed with its fix,
+ * then the details (cluster, counts, where each host's time went). One line each.
+ */
+export function humanReport(report: RunReport): string[] {
+  const h = headline(report)
+  const lines = [`${report.ok ? '✓' : '✗'} ${h.title}: ${h.counts.join(' · ')}`]
+  const groups = failureGroups(report)
+  if (groups.length > 0) {
+    lines.push('', 'What failed, and how to fix it:')
+    for (const group of groups) {
+      lines.push(`  ✗ ${groupSubject(group)}: ${group.why}`, `    fix: ${fixLine(group.fix)}`)
+    }
+  }
+  lines.push('', 'Details:')
+  // the counts and the final line are in the headline already
+  const details = reportLines(report).slice(0, -1)
+  // a problem of a failed host or check is listed above; any other one stays here
+  const failed = report.hosts
+    .filter(host => host.status === 'failed')
+    .map(host => `problem: ${host.host}: `)
+  const listed = (line: string): boolean =>
+    report.failedPhase !== null
+      ? line.startsWith('problem: ')
+      : line.startsWith('problem: check "') || failed.some(prefix => line.startsWith(prefix))
+  lines.push(...details.filter(line => !listed(line)).map(line => `  ${line}`))
+  const hosts = [...report.hosts].sort((a, b) => b.totalMs - a.totalMs)
+  const shown = hosts.length > TIME_LINES ? hosts.slice(0, TIME_LINES) : report.hosts
+  if (shown.length > 0) {
+    lines.push(
+      hosts.length > TIME_LINES
+        ? `  time, the ${TIME_LINES} slowest of ${hosts.length} hosts:`
+        : '  time:'
+    )
+    for (const host of shown)
+      lines.push(`    ${host.host} ${seconds(host.totalMs)}: ${phaseLine(host.phases)}`)
+  }
+  return lines.map(oneLine)
+}
+
+/** Hosts whose phase times the CLI prints (the slowest, past this many). */
+const TIME_LINES = 10
