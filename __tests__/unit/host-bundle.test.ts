@@ -9,10 +9,10 @@ import {
   officialPackageUrl,
   officialPackageUrlTemplate,
   remoteCommand,
-  shQuote,
   type HostFiles,
   type InstallParams
 } from '../../src/host/bundle.ts'
+import { shellQuote } from '../../src/util/shell.ts'
 import { LocalTransport } from '../../src/host/local.ts'
 
 const files: HostFiles = {
@@ -122,7 +122,7 @@ describe('bundle', () => {
     const withWait = { ...params, lockWaitSec: 17 }
     assert.match(
       buildBundle({ files, params: withWait }).payload.toString(),
-      /^MX_LOCK_WAIT='17'; export MX_LOCK_WAIT$/m
+      /^MX_LOCK_WAIT=17; export MX_LOCK_WAIT$/m
     )
     assert.equal(
       buildBundle({ files, params: withWait }).configSha256,
@@ -186,8 +186,8 @@ cd "$2" && for f in *; do [ "$f" = install.sh ] || printf '%s %s\\n' "$f" "$(wc 
     assert.doesNotMatch(buildBundle({ files: legacy, params }).payload.toString(), /KEY-SECRET/)
   })
 
-  test('shQuote survives quotes', () => {
-    assert.equal(shQuote("it's"), `'it'\\''s'`)
+  test('the shell quoter survives quotes', () => {
+    assert.equal(shellQuote("it's"), `'it'"'"'s'`)
   })
 
   test('official package URLs (never fetched in tests)', () => {

@@ -201,7 +201,7 @@ describe('onboardHost', () => {
   test('a small pushed package travels inside the second exec: no SFTP, two channels', async () => {
     const host = new FakeHost((payload, pushed) => {
       assert.deepEqual(pushed, [])
-      return payload.includes("MX_PKG_INLINE='1'")
+      return payload.includes('MX_PKG_INLINE=1;')
         ? { stdout: OK }
         : { code: 20, stdout: 'MX-NEED push family=deb arch=amd64\n' }
     })
@@ -340,7 +340,7 @@ describe('onboardHost', () => {
     assert.equal(result.status, 'ok')
     assert.equal(result.package, 'kept')
     assert.match(host.payloads[0] ?? '', /install\.sh" uninstall /)
-    assert.match(host.payloads[0] ?? '', /MX_KEEP_PACKAGE='1'/)
+    assert.match(host.payloads[0] ?? '', /MX_KEEP_PACKAGE=1;/)
     assert.doesNotMatch(host.payloads[0] ?? '', /istio-token/)
   })
 })

@@ -3,6 +3,7 @@
 // (`ps` would show it): the token travels inside the payload. Pure.
 import { createHash } from 'node:crypto'
 import { VM_FILE_NAMES } from '../istio/vmFileNames.ts'
+import { shellQuote } from '../util/shell.ts'
 import { INSTALL_SCRIPT } from './installScript.ts'
 
 /**
@@ -110,11 +111,6 @@ export function pushedPackagePath(sha256: string): string {
   return `/var/tmp/mesh-expansion-${sha256.slice(0, 16)}.pkg`
 }
 
-/** POSIX single quotes. */
-export function shQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`
-}
-
 function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex')
 }
@@ -208,7 +204,7 @@ export function buildBundle(input: {
   const env = environment(params)
   if (input.inlinePackage) env.MX_PKG_INLINE = '1'
   for (const [key, value] of Object.entries(env))
-    parts.push(`${key}=${shQuote(value)}; export ${key}`)
+    parts.push(`${key}=${shellQuote(value)}; export ${key}`)
   parts.push(
     'rc=0',
     `/bin/sh "$MX_WORK/install.sh" ${params.mode} "$MX_WORK" </dev/null || rc=$?`,
@@ -234,5 +230,5 @@ export function remoteCommand(timeoutSec: number): string {
     `if command -v timeout >/dev/null 2>&1; then set -- "$@" timeout -k 5 ${seconds}; fi;`,
     'exec "$@" /bin/sh -s'
   ].join(' ')
-  return `/bin/sh -c ${shQuote(inner)}`
+  return `/bin/sh -c ${shellQuote(inner)}`
 }

@@ -2,7 +2,7 @@
 // ones onboarding opened), and the question "what is your address?" asked over them.
 import type { Description, Vm } from '../config/defaults.ts'
 import { errorMessage } from '../util/errors.ts'
-import { shQuote } from './bundle.ts'
+import { shellQuote } from '../util/shell.ts'
 import { hostTarget, type SshSecrets } from './targets.ts'
 import type { HostTransport } from './transport.ts'
 
@@ -54,7 +54,7 @@ export function askOver(
     const command =
       what === 'host-primary'
         ? PRIMARY_ADDRESS_COMMAND
-        : `curl -fsS --max-time 5 ${shQuote(publicLookupUrl ?? '')}`
+        : `curl -fsS --max-time 5 ${shellQuote(publicLookupUrl ?? '')}`
     const result = await host.exec(command, { timeoutMs: 15_000 })
     const answer = result.stdout.trim().split(/\s+/)[0] ?? ''
     return result.code === 0 && answer !== '' ? answer : null
