@@ -87,6 +87,26 @@ describe('install.sh on hostile ground', () => {
     return { file, dir }
   }
 
+  test("thousands of planted temporary names go in one pass with one line; the proxy user's own directory is left alone", () => {
+    const { root, env } = scratch('planted-names')
+    const { file: victim } = victims(root)
+    const envoy = join(root, 'var/lib/istio/envoy')
+    const certs = join(root, 'etc/certs')
+    mkdirSync(envoy, { recursive: true })
+    mkdirSync(certs, { recursive: true })
+    for (let pid = 1; pid <= 3000; pid++)
+      symlinkSync(victim, join(envoy, `cluster.env.mx-tmp.${pid}`))
+    symlinkSync(victim, join(certs, 'root-cert.pem.mx-tmp.1'))
+    const r = sh('clean_old_temporaries', env)
+    assert.equal(r.code, 0, r.out + r.err)
+    assert.deepEqual(r.out.trim().split('\n'), [
+      'MX-LOG removed 3000 temporary name(s) of an older build from /var/lib/istio/envoy'
+    ])
+    assert.deepEqual(readdirSync(envoy), [])
+    assert.equal(readFileSync(victim, 'utf8'), 'root only\n', "the links' target is unchanged")
+    assert.deepEqual(readdirSync(certs), ['root-cert.pem.mx-tmp.1'])
+  })
+
   test('place_file replaces a link planted at its destination, never writes through it', () => {
     const { root, work, env } = scratch('link-dest')
     const { file: victim } = victims(root)

@@ -16,6 +16,35 @@ export interface SidecarDebOptions {
   architecture?: string
   /** File name inside outDir; default istio-sidecar.deb, the real download's name. */
   fileName?: string
+  /**
+   * `never`: an agent that starts, gets its certificate and captures traffic like the good one,
+   * but whose readiness (:15021/healthz/ready) answers 503 for ever: a bad update, for the
+   * tests of the host's rollback. Default `normal`.
+   */
+  readiness?: 'normal' | 'never'
+  /**
+   * Text of one more file, `usr/share/doc/istio-sidecar/lab-marker`: a package that installs
+   * and runs as the plain one but whose bytes differ (a tampered copy, for the checksum tests).
+   */
+  marker?: string
+}
+
+/** The agent's readiness lines, and what a `readiness: 'never'` package has instead. */
+const READY_LINE =
+  "    STATE.set(True, 'ok')\n" +
+  "    log('info', 'default', 'Envoy proxy is ready (outbound %d, inbound %d)' % (OUTBOUND_PORT, INBOUND_PORT))\n"
+const NEVER_READY_LINES =
+  "    STATE.set(False, 'this lab package never becomes ready (readiness: never)')\n" +
+  "    log('warn', 'default', 'lab: this package never becomes ready (readiness: never)')\n"
+
+/** pilot-agent.py of a package that never becomes ready (see SidecarDebOptions.readiness). */
+export function neverReadyAgent(content: string): string {
+  if (content.split(READY_LINE).length !== 2) {
+    throw new Error(
+      "pilot-agent.py: the readiness lines (STATE.set(True, 'ok')...) are not there once"
+    )
+  }
+  return content.replace(READY_LINE, NEVER_READY_LINES)
 }
 
 /** Where each file of lab/mesh/sidecar/ goes in the package, with its mode. */
@@ -95,8 +124,19 @@ export async function buildSidecarDeb(outDir: string, options: SidecarDebOptions
         await readFile(join(sources, file.source), 'utf8'),
         options.version
       )
-      await writeFile(target, content)
+      await writeFile(
+        target,
+        file.source === 'pilot-agent.py' && options.readiness === 'never'
+          ? neverReadyAgent(content)
+          : content
+      )
       await chmod(target, file.mode)
+    }
+    if (options.marker !== undefined) {
+      const doc = join(staging, 'usr/share/doc/istio-sidecar')
+      await mkdir(doc, { recursive: true, mode: 0o755 })
+      await writeFile(join(doc, 'lab-marker'), options.marker)
+      await chmod(join(doc, 'lab-marker'), 0o644)
     }
     await writeFile(join(staging, 'DEBIAN/control'), controlFile(options.version, architecture))
     await chmod(staging, 0o755)

@@ -1111,14 +1111,20 @@ files() {
 }
 
 # clean_old_temporaries: what older builds left beside our files when a run was cut (their
-# predictable "<file>.mx-tmp.<pid>"), or anyone planted there under that name: removed (a link
-# itself, never its target).
+# predictable "<file>.mx-tmp.<pid>"), or anyone planted there under that name while an older build
+# had given the directory to the proxy user: removed in one pass per directory (\`find -delete\`
+# removes a link itself, never its target), with one log line, so that thousands of planted names
+# cost a run one process, not one each. Only root's directories (checked by this run): the proxy
+# user's own /etc/certs is left as it is, since whatever lies there that user could put there
+# itself at any time.
 clean_old_temporaries() {
-  for f in "$CERTS_DIR"/*.mx-tmp.* "$ENVOY_DIR"/*.mx-tmp.* "$CONFIG_DIR"/*.mx-tmp.* \\
-    "$TOKENS_DIR"/*.mx-tmp.* "\${MX_HOSTS_FILE%/*}"/hosts.mx-tmp.* "\${MX_TMPFILES%/*}"/*.mx-tmp.*; do
-    if [ -e "$f" ] || [ -L "$f" ]; then
-      remove_file "$f" && echo "MX-LOG removed \${f#"$MX_ROOT"} (a temporary name of an older build)"
-    fi
+  for co in "$ENVOY_DIR|*.mx-tmp.*" "$CONFIG_DIR|*.mx-tmp.*" "$TOKENS_DIR|*.mx-tmp.*" \\
+    "\${MX_HOSTS_FILE%/*}|hosts.mx-tmp.*" "\${MX_TMPFILES%/*}|*.mx-tmp.*"; do
+    co_dir=\${co%%|*}
+    if [ ! -d "$co_dir" ] || [ -L "$co_dir" ]; then continue; fi
+    co_n=$(find "$co_dir" -maxdepth 1 -name "\${co#*|}" -print -delete 2>/dev/null | wc -l)
+    [ "$co_n" -eq 0 ] ||
+      echo "MX-LOG removed $co_n temporary name(s) of an older build from \${co_dir#"$MX_ROOT"}"
   done
 }
 
