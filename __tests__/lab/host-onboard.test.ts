@@ -542,7 +542,7 @@ describe('host side on the lab VMs', labTestOptions(), () => {
     )
   })
 
-  test('the host downloads the package from a URL and checks it (bad checksum refused)', async () => {
+  test('the host downloads the package from a URL and checks it (bad checksum and an unpinned http URL refused)', async () => {
     const v = vm(2)
     const removed = await uninstallHost(await target(v), {
       keepPackage: false,
@@ -575,10 +575,21 @@ describe('host side on the lab VMs', labTestOptions(), () => {
         new RegExp(`checksum: the package's SHA-256 is ${sum}, expected f{64}`)
       )
       assert.equal((await runInVm(v, 'dpkg -s istio-sidecar')).code !== 0, true)
-      const result = await onboardHost(await target(v), {
+      // a plain http URL without a pinned sha256: anyone on the path could swap the package and
+      // its .sha256 beside it, so it is refused before the download
+      const unpinned = await onboardHost(await target(v), {
         files: files(),
         version: VERSION,
         package: { kind: 'url', url },
+        commandTimeoutMs: 60_000
+      })
+      assert.equal(unpinned.status, 'failed')
+      assert.match(unpinned.error?.message ?? '', /is not https and no sha256 is given: refused/)
+      assert.equal((await runInVm(v, 'dpkg -s istio-sidecar')).code !== 0, true)
+      const result = await onboardHost(await target(v), {
+        files: files(),
+        version: VERSION,
+        package: { kind: 'url', url, sha256: sum },
         commandTimeoutMs: 60_000,
         readyTimeoutSec: 45
       })

@@ -128,7 +128,7 @@ ssh: {user: ${vm1.user}}
       const r = await run(fault)
       assert.equal(r.code, 2, r.stdout)
       assert.match(r.stdout, problem)
-      const problems = r.stdout.split('\n').filter(line => line.startsWith('problem: '))
+      const problems = r.stdout.split('\n').filter(line => /^\s*✗ the run: /.test(line))
       assert.equal(problems.length, 1, `only the fault is a problem:\n${r.stdout}`)
       assert.match(r.stdout, /stopped in preflight: nothing was changed/)
       assert.equal(r.writes, 0, 'write requests to the sandbox API')
@@ -146,7 +146,7 @@ ssh: {user: ${vm1.user}}
     }
     const r = await run(all)
     assert.equal(r.code, 2, r.stdout)
-    const problems = r.stdout.split('\n').filter(line => line.startsWith('problem: '))
+    const problems = r.stdout.split('\n').filter(line => /^\s*✗ the run: /.test(line))
     assert.equal(problems.length, 3, r.stdout)
     assert.match(r.stdout, /SSH_PRIVATE_KEY is empty or unset/)
     assert.match(r.stdout, /vm-2: SSH_KNOWN_HOSTS has no known_hosts line/)

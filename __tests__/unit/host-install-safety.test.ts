@@ -281,6 +281,8 @@ echo "placed=$PLACED"`
     mkdirSync(join(root, 'var/lib/istio/envoy'), { recursive: true })
     writeFileSync(join(root, 'var/lib/istio/envoy/sidecar.env'), '# the package\n')
     writeFileSync(join(root, 'etc/hosts'), '127.0.0.1 localhost\n')
+    // a key someone else provisioned before our first run
+    writeFileSync(join(root, 'etc/certs/key.pem'), 'SOMEONE ELSE\n')
     const r = sh(`WORK="${work}"; manifest_init; files`, env)
     assert.equal(r.code, 0, r.out + r.err)
     const manifest = readFileSync(join(root, 'var/lib/mesh-expansion/manifest'), 'utf8')
@@ -299,7 +301,9 @@ echo "placed=$PLACED"`
     assert.doesNotMatch(manifest, /^dir \/etc\/certs$/m, 'a directory that was there is not ours')
     assert.doesNotMatch(manifest, /^package /m)
     assert.doesNotMatch(manifest, /sidecar\.env/)
-    // the agent's outputs: one in a directory that was there (stays), one in ours (goes)
+    // the agent's outputs: written by the sidecar we started (go), or there before us (stay)
+    assert.match(manifest, /^agent \/etc\/certs\/cert-chain\.pem$/m)
+    assert.doesNotMatch(manifest, /^agent \/etc\/certs\/key\.pem$/m)
     writeFileSync(join(root, 'etc/certs/cert-chain.pem'), 'AGENT\n')
     writeFileSync(join(root, 'var/run/secrets/tokens/key.pem'), 'AGENT\n')
     writeFileSync(join(root, 'etc/istio/config/other'), 'not ours\n')
@@ -311,6 +315,7 @@ echo "placed=$PLACED"`
     assert.match(u.out, /failed=0/)
     for (const gone of [
       'etc/certs/root-cert.pem',
+      'etc/certs/cert-chain.pem',
       'var/lib/istio/envoy/cluster.env',
       'etc/istio/config/mesh',
       'var/run/secrets/tokens',
@@ -318,7 +323,7 @@ echo "placed=$PLACED"`
     ])
       assert.equal(existsSync(join(root, gone)), false, `${gone} is left`)
     for (const kept of [
-      'etc/certs/cert-chain.pem',
+      'etc/certs/key.pem',
       'var/lib/istio/envoy/sidecar.env',
       'etc/istio/config/other'
     ])

@@ -1026,6 +1026,16 @@ files() {
   resolve_owner ||
     die owner "user $owner does not exist (is the istio-sidecar package installed?)" 30
   secure_dirs fix || stop_files
+  # The agent writes the workload's certificate and key into /etc/certs (OUTPUT_CERTS): the
+  # sidecar this product starts makes them ours to remove at uninstall (an identity must not
+  # outlive its sidecar on the host), unless they were there before our first run.
+  for out in cert-chain.pem key.pem; do
+    [ ! -f "$WORK/$out" ] || continue
+    if ! grep -q " ${CERTS_DIR#"$MX_ROOT"}/$out\$" "$MX_STATE_DIR/manifest" 2>/dev/null &&
+      [ ! -e "$CERTS_DIR/$out" ] && [ ! -L "$CERTS_DIR/$out" ]; then
+      manifest_add agent "$CERTS_DIR/$out"
+    fi
+  done
   place_root_cert
   FILES_CHANGED=$((FILES_CHANGED | PLACED))
   # Before 1.8 the workload certificate came with the files (secret istio.<sa>), not by token.
@@ -1543,11 +1553,27 @@ state_dir() {
   }
 }
 
+# forget_new_state: on the way out of a run that changed nothing (a failed preflight, a package
+# that must be pushed first or was refused) on a host that had no state directory before it,
+# that directory (the lock, a copy of a pushed package) goes again: such a run leaves no trace.
+STATE_EXISTED=1
+forget_new_state() {
+  fn_rc=$?
+  untrack_sessions
+  case $fn_rc in 10 | 20 | 21) ;; *) return 0 ;; esac
+  [ "$STATE_EXISTED" = 0 ] && [ "$PKG_CHANGED" = 0 ] && [ "$FILES_CHANGED" = 0 ] || return 0
+  if [ -d "$MX_STATE_DIR" ] && [ ! -L "$MX_STATE_DIR" ]; then rm -rf "$MX_STATE_DIR"; fi
+}
+
 take_lock() {
   PHASE=preflight
   PHASE_START=$(now_ms)
   command -v flock >/dev/null 2>&1 ||
     die lock 'flock (util-linux) is missing on this host: install util-linux; the run is refused rather than unlocked' 12
+  # a host this product never touched (or left): a run that stops before its first change takes
+  # the state directory it made for the lock with it (forget_new_state)
+  STATE_EXISTED=1
+  [ -d "$MX_STATE_DIR" ] || STATE_EXISTED=0
   state_dir
   lock=$MX_STATE_DIR/lock
   if [ -L "$lock" ] || { [ -e "$lock" ] && [ ! -f "$lock" ]; }; then
@@ -1599,6 +1625,7 @@ paths_check() {
 
 install_main() {
   preflight
+  trap forget_new_state EXIT
   take_lock
   manifest_init
   paths_check
@@ -1613,7 +1640,7 @@ install_main() {
       snapshot
     fi
   fi
-  trap untrack_sessions EXIT
+  trap forget_new_state EXIT
   track_sessions
   package
   files
@@ -1638,7 +1665,7 @@ uninstall_files() {
   : >"$WORK/empty"
   manifest=$MX_STATE_DIR/manifest
   if [ -f "$manifest" ] && [ ! -L "$manifest" ]; then
-    grep -E '^(file|block|dir) /' "$manifest" | grep -v -e '/\.\./' -e '/\.\.$' >"$WORK/entries" || true
+    grep -E '^(file|block|dir|agent) /' "$manifest" | grep -v -e '/\.\./' -e '/\.\.$' >"$WORK/entries" || true
   else
     for f in $LEGACY_FILES; do echo "file $f"; done >"$WORK/entries"
     # only a sidecar.env we placed: the package's own goes with the package
@@ -1649,7 +1676,7 @@ uninstall_files() {
   while read -r kind path; do
     p=$MX_ROOT$path
     case $kind in
-      file)
+      file | agent)
         if [ -e "$p" ] || [ -L "$p" ]; then
           remove_file "$p" && changed=1
         fi
@@ -1724,9 +1751,10 @@ uninstall_main() {
     end_phase fail
     exit 51
   fi
-  # the state directory (its lock with it: a run waiting for it goes on with a new one)
+  # the state directory (its lock with it: a run waiting for it goes on with a new one); one this
+  # run made only for its lock is no change
   rm -rf "$MX_STATE_DIR"
-  changed=1
+  [ "$STATE_EXISTED" = 0 ] || changed=1
   end_phase ok
   echo "MX-RESULT changed=$changed restarted=0 ready=0 package=$PKG_ACTION"
 }

@@ -104,6 +104,18 @@ const HOST_RULES: readonly Rule[] = [
 /** Problems that stopped the run (preflight, cluster, register). */
 const PROBLEM_RULES: readonly Rule[] = [
   {
+    kind: 'ssh-key',
+    test: /no SSH private key|private key .*(cannot|could not|unreadable|passphrase)|passphrase/i,
+    text: 'Give the SSH private key (and its passphrase) through the inputs or the variables the description names',
+    code: 'ssh-private-key / ssh.privateKeyEnv / ssh.passphraseEnv'
+  },
+  {
+    kind: 'package-file',
+    test: /sidecar\.package of .*: cannot read/i,
+    text: 'Point sidecar.package at a readable package file on the runner, or at an https URL',
+    code: 'sidecar.package'
+  },
+  {
     kind: 'kube-unreachable',
     test: /cannot reach the Kubernetes API|ECONNREFUSED|Connect Timeout/i,
     text: 'Make the API server of the kubeconfig reachable from the runner',
