@@ -132,5 +132,27 @@ describe('the npm package', () => {
     })
     assert.equal(result.status, 0, result.stderr)
     assert.match(result.stdout, /valid: 1 workload group, 3 VMs/)
+    // configure, offline, from the installed package
+    writeFileSync(
+      join(project, 'wg.yaml'),
+      'apiVersion: networking.istio.io/v1\nkind: WorkloadGroup\nmetadata: {name: db, namespace: vm}\n' +
+        'spec:\n  template: {serviceAccount: db, ports: {tcp: 3306}}\n'
+    )
+    writeFileSync(join(project, 'mesh.yaml'), 'trustDomain: cluster.local\n')
+    writeFileSync(join(project, 'root.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
+    const configure = spawnSync(
+      process.execPath,
+      [bin, 'configure', '-f', 'wg.yaml', '--mesh-config', 'mesh.yaml', '--root-cert', 'root.pem',
+        '-o', 'out', '--clusterID', 'Kubernetes', '--internalIP', '10.10.10.10'],
+      { cwd: project, encoding: 'utf8' }
+    )
+    assert.equal(configure.status, 0, configure.stderr)
+    assert.match(readFileSync(join(project, 'out/cluster.env'), 'utf8'), /^ISTIO_SVC_IP='10\.10\.10\.10'$/m)
+    // and on an older Node, the one line that says which Node it needs
+    const old = spawnSync('/usr/bin/node', [bin, '--version'], { encoding: 'utf8' })
+    if (old.status !== null && /^v(1\d|2[0-3])\./.test(spawnSync('/usr/bin/node', ['--version'], { encoding: 'utf8' }).stdout)) {
+      assert.equal(old.status, 2)
+      assert.match(old.stderr, /^mesh-expansion needs Node\.js 24 or later; this is v\d+/)
+    }
   })
 })
