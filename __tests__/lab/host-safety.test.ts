@@ -567,7 +567,7 @@ EOF`,
       (
         await inVm(
           v,
-          'test ! -e /var/lib/mesh-expansion/lock || flock -n /var/lib/mesh-expansion/lock true'
+          'test ! -e /run/mesh-expansion.lock || flock -n /run/mesh-expansion.lock true'
         )
       ).code,
       0,

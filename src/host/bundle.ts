@@ -61,7 +61,7 @@ export interface InstallParams {
   runnerTime: number
   keepPackage: boolean
   /** How long a run waits for another run's lock on the same host (install.sh: flock on
-   * /var/lib/mesh-expansion/lock) before it gives up, changing nothing (exit 12). */
+   * /run/mesh-expansion.lock) before it gives up, changing nothing (exit 12). */
   lockWaitSec?: number
 }
 

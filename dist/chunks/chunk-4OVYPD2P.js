@@ -47,7 +47,7 @@ ${e}`}};var mA=2**32,ld=(()=>{try{return new Function("return 2n ** 32n")()}catc
 # directories only root writes and renames them into place (rename replaces a link, it never
 # follows it), writes into the directories the proxy user owns only AS that user (setpriv), and
 # never changes the owner of a directory it did not just check or create.
-# State (root, 0700): /var/lib/mesh-expansion/ holds \`lock\` (flock), \`manifest\` (what we placed,
+# State (root, 0700): /var/lib/mesh-expansion/ holds \`manifest\` (what we placed,
 # for an exact uninstall), \`last-good/\` (the files and package of the last sidecar that was ready
 # before we changed it), \`package.<family>\` (a copy of the package we installed).
 set -eu
@@ -68,6 +68,7 @@ MX_RUNNER_TIME=\${MX_RUNNER_TIME:-}
 MX_KEEP_PACKAGE=\${MX_KEEP_PACKAGE:-0}
 MX_OWNER=\${MX_OWNER:-istio-proxy}
 MX_LOCK_WAIT=\${MX_LOCK_WAIT:-300}
+MX_LOCK_FILE=\${MX_LOCK_FILE:-$MX_ROOT/run/mesh-expansion.lock}
 # outbound, inbound, agent status, readiness, Envoy metrics
 MX_SIDECAR_PORTS=\${MX_SIDECAR_PORTS:-15001 15006 15020 15021 15090}
 MX_HOSTS_FILE=\${MX_HOSTS_FILE:-$MX_ROOT/etc/hosts}
@@ -1561,8 +1562,10 @@ service() {
 }
 
 # ---- the host's lock --------------------------------------------------------------------------
-# One run at a time per host: flock on $MX_STATE_DIR/lock, in our root-only directory (a link
-# there is refused). A second run waits up to MX_LOCK_WAIT seconds, saying so, then gives up
+# One run at a time per host: flock on /run/mesh-expansion.lock (a file only root can create:
+# /run is root's; a link or anything but a root-owned regular file there is refused). Not in our
+# state directory: a run that ends removes that directory (uninstall; a first run that changed
+# nothing), and a lock file removed under a waiting run would let a third run in beside it. A second run waits up to MX_LOCK_WAIT seconds, saying so, then gives up
 # having changed nothing (exit 12). The lock is held by file descriptor 9 until the script ends.
 # flock is util-linux, on every Debian/Ubuntu and RHEL-like host (essential / required): without
 # it the run is refused rather than run unlocked or with a home-made lock that a killed run
@@ -1578,7 +1581,8 @@ state_dir() {
 
 # forget_new_state: on the way out of a run that changed nothing (a failed preflight, a package
 # that must be pushed first or was refused) on a host that had no state directory before it,
-# that directory (the lock, a copy of a pushed package) goes again: such a run leaves no trace.
+# that directory (a copy of a pushed package, the manifest it started) goes again: such a run
+# leaves no trace.
 STATE_EXISTED=1
 forget_new_state() {
   fn_rc=$?
@@ -1594,24 +1598,28 @@ take_lock() {
   command -v flock >/dev/null 2>&1 ||
     die lock 'flock (util-linux) is missing on this host: install util-linux; the run is refused rather than unlocked' 12
   # a host this product never touched (or left): a run that stops before its first change takes
-  # the state directory it made for the lock with it (forget_new_state)
+  # the state directory it made with it (forget_new_state)
   STATE_EXISTED=1
   [ -d "$MX_STATE_DIR" ] || STATE_EXISTED=0
-  state_dir
-  lock=$MX_STATE_DIR/lock
-  if [ -L "$lock" ] || { [ -e "$lock" ] && [ ! -f "$lock" ]; }; then
-    die lock "$lock is not a regular file (a symlink?): refused, nothing changed" 12
+  lock=$MX_LOCK_FILE
+  secure_dir "\${lock%/*}" '' '' fix || {
+    end_phase fail
+    exit 12
+  }
+  if [ -L "$lock" ] || { [ -e "$lock" ] && { [ ! -f "$lock" ] || [ "$(stat -c %u "$lock")" != 0 ]; }; }; then
+    die lock "$lock is not a regular file of root's (a symlink?): refused, nothing changed" 12
   fi
   exec 9>>"$lock"
   if ! flock -n 9; then
-    holder=$(cat "$MX_STATE_DIR/lock.pid" 2>/dev/null || true)
+    holder=$(head -n 1 "$lock" 2>/dev/null || true)
     echo "MX-LOG waiting for another mesh-expansion run on this host (pid \${holder:-?})"
     if ! flock -w "$MX_LOCK_WAIT" 9; then
-      holder=$(cat "$MX_STATE_DIR/lock.pid" 2>/dev/null || true)
+      holder=$(head -n 1 "$lock" 2>/dev/null || true)
       die lock "another mesh-expansion run holds this host's lock (pid \${holder:-?}) after waiting \${MX_LOCK_WAIT}s" 12
     fi
   fi
-  echo "$$" >"$MX_STATE_DIR/lock.pid"
+  # the holder's pid, for the message of a run that waits (same file, same lock)
+  echo "$$" >"$lock"
 }
 
 # ---- install ----------------------------------------------------------------------------------
@@ -1650,6 +1658,7 @@ install_main() {
   preflight
   trap forget_new_state EXIT
   take_lock
+  state_dir
   manifest_init
   paths_check
   # the sidecar to go back to when the new one does not come up
