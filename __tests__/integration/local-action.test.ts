@@ -21,7 +21,7 @@ interface Step {
 let dir = ''
 
 /** One step through the harness; `inputs` become its .env file. */
-async function step(inputs: Record<string, string>): Promise<Step> {
+async function step(inputs: Record<string, string>, entry = 'src/main.ts'): Promise<Step> {
   const envFile = join(dir, `step-${Math.random().toString(36).slice(2)}.env`)
   await writeFile(
     envFile,
@@ -37,7 +37,7 @@ async function step(inputs: Record<string, string>): Promise<Step> {
       join(repoRoot, 'node_modules/@github/local-action/bin/local-action.js'),
       'run',
       '.',
-      'src/main.ts',
+      entry,
       envFile
     ],
     {
@@ -93,6 +93,23 @@ describe('the Action through @github/local-action', () => {
       valid: true,
       file: 'examples/lab.yaml'
     })
+  })
+
+  test('the built dist/main.js and dist/post.js: run() exported, called by the harness', async () => {
+    // the bundle carries its own @actions/core (the harness cannot stub it): its outputs come as
+    // the workflow commands core writes without a GITHUB_OUTPUT file
+    const main = await step(
+      { command: 'validate', 'config-file': 'examples/lab.yaml' },
+      'dist/main.js'
+    )
+    assert.equal(main.code, 0, main.stdout)
+    assert.equal(JSON.parse(main.outputs.report ?? '{}').valid, true)
+    const post = await step(
+      { command: 'validate', 'config-file': 'examples/lab.yaml' },
+      'dist/post.js'
+    )
+    assert.equal(post.code, 0, post.stdout)
+    assert.match(post.stdout, /main recorded no state; nothing to clean up/)
   })
 
   test('validate of a broken description: annotated at its line, the step fails with exit 2', async () => {
