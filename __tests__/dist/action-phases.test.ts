@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot, runAction } from '../../lab/github.ts'
 import { startSandboxCluster, type SandboxCluster } from '../../lab/cluster/index.ts'
+import { isWrite } from '../../lab/cluster/observe.ts'
 import type { RunReport } from '../../src/engine/report.ts'
 
-const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 /** The log groups of a step's output: each `::group::` title, checked to be closed in order. */
 function groups(stdout: string): string[] {
@@ -89,7 +89,7 @@ describe('the Action: phases as log groups, preflight before the first write', (
     assert.match(run.stdout, /::error title=mesh-expansion%3A preflight::vm-2: SSH_KNOWN_HOSTS has no known_hosts line for 198\.18\.2\.3/)
     assert.match(run.stdout, /::error title=mesh-expansion%3A preflight::vm-3: SSH_KNOWN_HOSTS has no known_hosts line for 198\.18\.2\.4/)
     assert.match(run.stdout, /::error::apply stopped in preflight with 3 problem\(s\); nothing was changed/)
-    const writes = sandbox.requestLog.entries.slice(from).filter(e => WRITES.has(e.method))
+    const writes = sandbox.requestLog.entries.slice(from).filter(isWrite)
     assert.deepEqual(writes, [], 'no write request reached the API')
     assert.ok(sandbox.requestLog.entries.length > from, 'preflight did read the cluster')
 

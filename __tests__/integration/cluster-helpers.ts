@@ -9,6 +9,7 @@ import {
   type SandboxClusterOptions
 } from '../../lab/cluster/index.ts'
 import type { ClusterClient, RetryPolicy } from '../../src/cluster/index.ts'
+import { isWrite } from '../../lab/cluster/observe.ts'
 
 /** Fast retries for tests (the policy's bounds are what is under test, not its sizes). */
 export const FAST_RETRY: RetryPolicy = { attempts: 5, baseMs: 5, maxDelayMs: 50, totalMs: 5_000 }
@@ -87,11 +88,9 @@ vms:
     host: 198.18.2.4
 `
 
-const WRITES = ['create', 'update', 'patch', 'delete', 'deletecollection']
-
-/** The writes the sandbox received so far (its request log). */
+/** The writes the sandbox received so far (its request log; access reviews store nothing). */
 export function writeCount(sb: SandboxCluster): number {
-  return sb.requestLog.entries.filter(e => WRITES.includes(e.verb)).length
+  return sb.requestLog.entries.filter(isWrite).length
 }
 
 const PLURALS: Readonly<Record<string, string>> = {

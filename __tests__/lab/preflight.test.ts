@@ -14,8 +14,7 @@ import {
   type LabEnvironment
 } from '../../lab/environment.ts'
 import { sshLogins } from '../../lab/vms/logins.ts'
-
-const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+import { isWrite } from '../../lab/cluster/observe.ts'
 
 interface Fault {
   /** environment the run gets instead of the lab's secrets */
@@ -87,9 +86,7 @@ ssh: {user: ${vm1.user}}
         }
       )
     })
-    const writes = env.cluster.requestLog.entries
-      .slice(from)
-      .filter(entry => WRITES.has(entry.method)).length
+    const writes = env.cluster.requestLog.entries.slice(from).filter(isWrite).length
     return {
       code: result.code,
       stdout: result.out,

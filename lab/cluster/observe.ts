@@ -35,6 +35,19 @@ export interface LogFilter {
   path?: RegExp
 }
 
+/**
+ * Whether a request can change what the API stores: a write method, but not the reviews (a
+ * SelfSubjectAccessReview, SelfSubjectRulesReview, TokenReview is a POST that stores nothing:
+ * kubernetes/kubernetes pkg/registry/authorization/selfsubject{access,rules}review/rest.go, pkg/registry/authentication/tokenreview/storage.go)
+ * and not a dry run.
+ */
+export function isWrite(entry: Pick<RequestInfo, 'method' | 'group' | 'path'>): boolean {
+  if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(entry.method)) return false
+  if (entry.group === 'authorization.k8s.io' || entry.group === 'authentication.k8s.io')
+    return false
+  return !/[?&]dryRun=All(&|$)/.test(entry.path)
+}
+
 function matches(entry: RequestInfo & { status?: number }, f: LogFilter): boolean {
   return (
     (f.verb === undefined || entry.verb === f.verb) &&

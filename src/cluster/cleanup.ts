@@ -121,6 +121,12 @@ async function othersIn(
 
 export interface CleanupOptions {
   readonly log?: (line: string) => void
+  /**
+   * Called once with everything found (the owner's objects and namespaces) before the first
+   * delete; throwing stops the cleanup with nothing deleted (the access check of the commands
+   * that have no description: src/cluster/access.ts deletePermissions).
+   */
+  readonly beforeDeleting?: (objects: readonly KubeObject[]) => Promise<void>
 }
 
 /** Deletes everything labelled with `owner`, dependants first; a second call deletes nothing. */
@@ -155,8 +161,10 @@ export async function cleanup(
     )
   }
 
+  // everything is found before anything is deleted, so that options.beforeDeleting sees it all
   // entries istiod created for our groups (garbage-collected with the group on a real cluster,
   // but not before the group is gone): deleted first with the manual ones
+  const stages: KubeObject[][] = []
   if (networking) {
     const groups = await client.list(`networking.istio.io/${networking}`, 'WorkloadGroup', {
       labelSelector: selector
@@ -165,19 +173,20 @@ export async function cleanup(
       const entries = await client.list(`networking.istio.io/${networking}`, 'WorkloadEntry', {
         namespace: group.metadata.namespace ?? ''
       })
-      await remove(
+      stages.push(
         entries.filter(
           e => e.metadata.annotations?.[AUTO_REGISTRATION_GROUP_ANNOTATION] === group.metadata.name
         )
       )
     }
   }
-  for (const { apiVersion, kind } of order(networking)) {
-    await remove(await client.list(apiVersion, kind, { labelSelector: selector }))
-  }
+  for (const { apiVersion, kind } of order(networking))
+    stages.push(await client.list(apiVersion, kind, { labelSelector: selector }))
+  const namespaces = await client.list('v1', 'Namespace', { labelSelector: selector })
+  await options.beforeDeleting?.([...stages.flat(), ...namespaces])
+  for (const stage of stages) await remove(stage)
   // a namespace goes only when we created it (our labels: a namespace is never taken over) and
   // nothing in it, of any resource type the API serves, is someone else's
-  const namespaces = await client.list('v1', 'Namespace', { labelSelector: selector })
   const keep = (ns: KubeObject, reason: string): void => {
     kept.push({ ref: refOf(ns), reason })
     options.log?.(`kept Namespace ${ns.metadata.name}: ${reason}`)
@@ -255,14 +264,23 @@ export async function sweep(
     if (owner === undefined || options.except?.includes(owner)) continue
     oldest.set(owner, Math.min(oldest.get(owner) ?? Number.POSITIVE_INFINITY, createdAtOf(o)))
   }
+  const expired = [...oldest]
+    .sort((a, b) => a[1] - b[1])
+    .filter(([, created]) => Number.isFinite(created) && now - created >= olderThanSeconds * 1000)
+  const { beforeDeleting, ...perOwner } = options
+  if (beforeDeleting) {
+    const owners = new Set(expired.map(([owner]) => owner))
+    await beforeDeleting(
+      lists.flat().filter(o => owners.has(o.metadata.labels?.[OWNER_LABEL] ?? ''))
+    )
+  }
   const swept: SweptOwner[] = []
-  for (const [owner, created] of [...oldest].sort((a, b) => a[1] - b[1])) {
-    if (!Number.isFinite(created) || now - created < olderThanSeconds * 1000) continue
+  for (const [owner, created] of expired) {
     options.log?.(`sweeping owner ${owner} (created ${new Date(created).toISOString()})`)
     swept.push({
       owner,
       createdAt: new Date(created).toISOString(),
-      result: await cleanup(client, owner, options)
+      result: await cleanup(client, owner, perOwner)
     })
   }
   return swept

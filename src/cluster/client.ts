@@ -96,6 +96,7 @@ export async function createClusterClient(
   const core = kc.makeApiClient(k8s.CoreV1Api)
   const apis = kc.makeApiClient(k8s.ApisApi)
   const versionApi = kc.makeApiClient(k8s.VersionApi)
+  const authorization = kc.makeApiClient(k8s.AuthorizationV1Api)
   const server = kc.getCurrentCluster()?.server ?? '(no server)'
   const user = kc.getCurrentUser()?.name ?? '(no user)'
   const context = { server, user }
@@ -279,6 +280,15 @@ export async function createClusterClient(
           return token
         }
       ),
+
+    canI: question =>
+      run({ verb: 'create', resource: 'selfsubjectaccessreviews' }, async () => {
+        const review = await authorization.createSelfSubjectAccessReview({
+          body: { spec: { resourceAttributes: { ...question } } }
+        })
+        const reason = review.status?.reason ?? review.status?.evaluationError
+        return { allowed: review.status?.allowed === true, ...(reason ? { reason } : {}) }
+      }),
 
     servedVersions: async (group: string) => (await servedGroups()).get(group) ?? [],
 

@@ -2,7 +2,7 @@
 // every request the cluster side, the engine and the checks make (read from the code that makes
 // them, cited per rule), as RBAC sees it: verb, API group, resource, subresource, namespace and,
 // where the request's URL carries the name, the names. Pure: no I/O. Used by `mesh-expansion
-// rbac` (src/commands/rbac.ts) and meant for the preflight's access reviews (issue #16).
+// rbac` (src/commands/rbac.ts) and by the preflight's access reviews (./access.ts).
 //
 // How RBAC sees a request (kube-apiserver's RequestInfo and the RBAC authorizer): a server-side
 // apply is a `patch` of the named object, also when it creates it (no `create` is checked); a
@@ -55,6 +55,8 @@ export interface PermissionOptions {
   readonly createNamespaces?: boolean
   /** the checks run under a STRICT PeerAuthentication (the engine's strictMtls option) */
   readonly strictMtls?: boolean
+  /** false: apply and verify run no checks (apply's `verify: false`, `plan`); default true */
+  readonly checks?: boolean
 }
 
 const ISTIO = 'networking.istio.io'
@@ -382,7 +384,7 @@ export function permissionsFor(description: Description, options: PermissionOpti
   }
 
   // --- verify (src/verify/podExec.ts, vmChecks.ts, strictMtls.ts) ---
-  if (commands.has('apply') || commands.has('verify')) {
+  if ((commands.has('apply') || commands.has('verify')) && options.checks !== false) {
     const podNamespaces = uniq(
       description.checks.flatMap(check =>
         [check.from, check.to].flatMap(e => (e && e.kind === 'pod' ? [e.namespace] : []))
@@ -771,7 +773,7 @@ function addLegacyCleanup(
 
 /**
  * The SelfSubjectAccessReview attributes that check a permission: one per name (a rule with
- * names grants only those), else one without a name. For the preflight (issue #16).
+ * names grants only those), else one without a name. For the preflight (./access.ts).
  */
 export function accessReviewsOf(p: Permission): Array<{
   readonly verb: string

@@ -15,6 +15,8 @@ export interface PrepareOptions extends DiscoverOptions {
   readonly addresses?: ReadonlyMap<string, string>
   /** plan only: read, compare, write nothing */
   readonly dryRun?: boolean
+  /** what an earlier discover() of this run found (not read again) */
+  readonly discovery?: Discovery
   readonly log?: (line: string) => void
 }
 
@@ -31,11 +33,13 @@ export async function prepareCluster(
   description: Description,
   options: PrepareOptions
 ): Promise<Prepared> {
-  const discovery = await discover(
-    client,
-    description.cluster,
-    options.resolveHost ? { resolveHost: options.resolveHost } : {}
-  )
+  const discovery =
+    options.discovery ??
+    (await discover(
+      client,
+      description.cluster,
+      options.resolveHost ? { resolveHost: options.resolveHost } : {}
+    ))
   const ownership: Ownership = {
     owner: options.owner,
     createdAt: (options.now ?? new Date()).toISOString()

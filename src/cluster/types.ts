@@ -52,6 +52,25 @@ export interface ServedResource {
   readonly plural: string
 }
 
+/** What a SelfSubjectAccessReview asks (authorization.k8s.io/v1 ResourceAttributes). */
+export interface AccessQuestion {
+  readonly verb: string
+  /** '' = the core group */
+  readonly group: string
+  readonly resource: string
+  readonly subresource?: string
+  /** absent = cluster scope, or every namespace */
+  readonly namespace?: string
+  /** absent = any name */
+  readonly name?: string
+}
+
+export interface AccessAnswer {
+  readonly allowed: boolean
+  /** the authorizer's reason or evaluation error, when it gave one */
+  readonly reason?: string
+}
+
 export interface TokenOptions {
   readonly audiences: readonly string[]
   readonly expirationSeconds: number
@@ -82,6 +101,8 @@ export interface ClusterClient {
   delete(ref: ObjectRef): Promise<boolean>
   /** a TokenRequest; the token is returned, never logged */
   createToken(namespace: string, serviceAccount: string, options: TokenOptions): Promise<string>
+  /** a SelfSubjectAccessReview: may the kubeconfig's identity do this? Stores nothing. */
+  canI(question: AccessQuestion): Promise<AccessAnswer>
   /** versions of an API group the server serves, preferred first; [] = not served */
   servedVersions(group: string): Promise<string[]>
   /**

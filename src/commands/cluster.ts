@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util'
 import type { Description } from '../config/defaults.ts'
 import { loadDescription } from './validate.ts'
 import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
-import { cleanup, sweep, type CleanupResult } from '../cluster/cleanup.ts'
+import { checkAccess, deletePermissions, missingPermissionProblem } from '../cluster/access.ts'
+import { cleanup, sweep, type CleanupOptions, type CleanupResult } from '../cluster/cleanup.ts'
 import { connect, type Connection } from '../cluster/connection.ts'
 import { renderDiscovery } from '../cluster/discovery.ts'
 import { conflictProblem, planConflicts, renderPlan } from '../cluster/plan.ts'
@@ -149,6 +150,50 @@ export const planCommand: Command = async (args, io) => {
   }
 }
 
+/** The identity lacks permissions a cleanup or sweep needs: nothing was deleted. */
+class AccessRefused extends Error {
+  readonly problems: readonly string[]
+  constructor(problems: readonly string[]) {
+    super('permissions missing')
+    this.problems = problems
+  }
+}
+
+/**
+ * Before the first delete, asks the API whether every delete (and namespace check) is allowed;
+ * refuses listing all that are not. An API that does not answer the reviews gets a warning.
+ */
+function checkedDeletes(
+  connection: Connection,
+  io: CommandIO,
+  phase: string
+): Required<Pick<CleanupOptions, 'beforeDeleting'>> {
+  return {
+    beforeDeleting: async objects => {
+      const checked = await checkAccess(connection.client, deletePermissions(objects, phase))
+      if (checked.unavailable !== undefined)
+        io.stderr(
+          `warning: permissions not checked before deleting: the API did not answer an access review (${logLine(checked.unavailable)})\n`
+        )
+      else if (checked.missing.length > 0)
+        throw new AccessRefused(checked.missing.map(missingPermissionProblem))
+    }
+  }
+}
+
+/** Runs a cleanup or sweep; a refusal of the access check is printed, exit 1. */
+async function refusedOr(io: CommandIO, work: () => Promise<void>): Promise<number> {
+  try {
+    await work()
+    return ExitCode.ok
+  } catch (error) {
+    if (!(error instanceof AccessRefused)) throw error
+    for (const line of error.problems) io.stderr(`${line}\n`)
+    io.stderr('nothing was deleted\n')
+    return ExitCode.failed
+  }
+}
+
 function printCleanup(io: CommandIO, owner: string, result: CleanupResult): void {
   for (const ref of result.deleted) io.stdout(`deleted ${describeRef(ref)}\n`)
   for (const k of result.kept) io.stdout(`kept ${describeRef(k.ref)}: ${k.reason}\n`)
@@ -175,8 +220,14 @@ export const cleanupCommand: Command = async (args, io) => {
   if (!owner) throw new UsageError(`give --owner OWNER or -c FILE\n\n${CLEANUP_HELP}`)
   const connection = await openClusterOrRefuse(common, io, description)
   try {
-    printCleanup(io, owner, await cleanup(connection.client, owner))
-    return ExitCode.ok
+    return await refusedOr(io, async () => {
+      const result = await cleanup(
+        connection.client,
+        owner,
+        checkedDeletes(connection, io, 'cleanup')
+      )
+      printCleanup(io, owner, result)
+    })
   } finally {
     await connection.close()
   }
@@ -215,10 +266,14 @@ export const sweepCommand: Command = async (args, io) => {
     : undefined
   const connection = await openClusterOrRefuse(common, io, description)
   try {
-    const swept = await sweep(connection.client, seconds, { except })
-    for (const s of swept) printCleanup(io, s.owner, s.result)
-    io.stdout(`${swept.length} owner${swept.length === 1 ? '' : 's'} swept\n`)
-    return ExitCode.ok
+    return await refusedOr(io, async () => {
+      const swept = await sweep(connection.client, seconds, {
+        except,
+        ...checkedDeletes(connection, io, 'sweep')
+      })
+      for (const s of swept) printCleanup(io, s.owner, s.result)
+      io.stdout(`${swept.length} owner${swept.length === 1 ? '' : 's'} swept\n`)
+    })
   } finally {
     await connection.close()
   }

@@ -1,6 +1,7 @@
 // preflight: everything that can be known before the first write, checked without writing:
-// the inputs' problems, the kubeconfig and that its cluster answers, discovery, the plan (a
-// read), and what discovery decides for the hosts (the sidecar version). Any problem stops the
+// the inputs' problems, the kubeconfig and that its cluster answers, every permission the run
+// will use (access reviews, ./access.ts), discovery, the plan (a read), and what discovery
+// decides for the hosts (the sidecar version). Any problem stops the
 // run here with all of them listed; the cluster and the hosts are untouched.
 import type { Connection } from '../../cluster/connection.ts'
 import { discover } from '../../cluster/discovery.ts'
@@ -14,6 +15,10 @@ import { chooseStrategy } from '../generation.ts'
 import { clusterReport } from '../report.ts'
 import type { Phase, PhaseContext } from '../runner.ts'
 import type { RunState } from '../state.ts'
+import { runAccess } from './access.ts'
+
+/** The access check found permissions missing: listed already, nothing more to read. */
+class MissingAccess extends Error {}
 
 export interface PreflightOptions {
   /** discovery and the plan (apply, verify, plan) or discovery alone, a failure of which only
@@ -77,17 +82,27 @@ export function preflightPhase(what: PreflightOptions): Phase<RunState> {
         problems.push(message.startsWith(what) ? message : `${what}: ${message}`)
       }
       const { connection } = state
-      if (connection) {
+      // every permission the run will use, asked before discovery reads anything
+      const access = connection ? runAccess(connection.client, state) : undefined
+      const before = access ? await access.first() : undefined
+      problems.push(...(before?.problems ?? []))
+      if (connection && before?.blocksDiscovery !== true) {
         const ownership = { owner: options.owner, createdAt: new Date().toISOString() }
         try {
+          const discovery = await discover(connection.client, description.cluster)
+          const after = access ? await access.second(discovery.generation) : undefined
+          // a plan would read what the identity may not: the missing permissions say it all
+          if (after && after.problems.length > 0) {
+            problems.push(...after.problems)
+            throw new MissingAccess()
+          }
           const prepared = what.plan
             ? await prepareCluster(connection.client, description, {
                 owner: options.owner,
-                dryRun: true
+                dryRun: true,
+                discovery
               })
             : undefined
-          const discovery =
-            prepared?.discovery ?? (await discover(connection.client, description.cluster))
           if (prepared) {
             state.prepared = prepared
             report.cluster = clusterReport(prepared)
@@ -127,12 +142,14 @@ export function preflightPhase(what: PreflightOptions): Phase<RunState> {
             }
           }
         } catch (error) {
-          if (what.plan) problems.push(`cluster: ${errorMessage(error)}`)
+          if (error instanceof MissingAccess) state.strategy = null
+          else if (what.plan) problems.push(`cluster: ${errorMessage(error)}`)
           else {
             options.warn(
               `discovery failed (${errorMessage(error)}): only the owner's objects are removed`
             )
             state.strategy = null
+            problems.push(...((await access?.second())?.problems ?? []))
           }
         }
       }
