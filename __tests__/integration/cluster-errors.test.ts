@@ -32,7 +32,8 @@ describe('errors and retries', () => {
   const own = { owner: 'errors', createdAt: '2026-11-23T10:00:00Z' }
 
   before(async () => {
-    sb = await sandbox()
+    // refusals come from the deny list alone (any other request of a test user is allowed)
+    sb = await sandbox({ authorization: 'AlwaysAllow' })
     c = await connectTo(sb.kubeconfig)
     discovery = await discover(c.connection.client, description.cluster)
   })

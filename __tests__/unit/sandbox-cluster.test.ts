@@ -121,6 +121,9 @@ describe('sandbox cluster API (loopback)', () => {
 
   before(async () => {
     cluster = await startSandboxCluster({
+      // the API's behaviour, not its authorization: any authenticated user may act (as with
+      // --authorization-mode=AlwaysAllow), the deny list aside; RBAC: sandbox-rbac.test.ts
+      authorization: 'AlwaysAllow',
       istioVersion: '1.30.3',
       clusterID: 'cluster1',
       network: 'net1',

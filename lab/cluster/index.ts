@@ -96,9 +96,12 @@ export interface SandboxClusterOptions {
   /** more resource types served, e.g. custom resources of a made-up API group (customResourceType) */
   customResources?: ResourceType[]
   /**
-   * 'AlwaysAllow' (default): any authenticated user may do anything but what the deny list
-   * refuses; 'RBAC': the Role/ClusterRole/bindings in the store decide, as on a real cluster
-   * (the admin is in system:masters, allowed everything in both). See lab/cluster/rbac.ts.
+   * 'RBAC' (default, as kubeadm's `--authorization-mode=Node,RBAC` for everyone but nodes): the
+   * Role/ClusterRole/bindings in the store decide; 'AlwaysAllow': any authenticated user may do
+   * anything. The admin is in system:masters, allowed everything in both. In front of either,
+   * the deny list acts as a webhook authorizer that answers `denied` does (the union authorizer
+   * stops at the first Deny: k8s.io/apiserver pkg/authorization/union/union.go). See
+   * lab/cluster/rbac.ts.
    */
   authorization?: AuthorizationMode
 }
@@ -126,7 +129,10 @@ export interface SandboxCluster {
   denyList: DenyList
   /** the authorization mode in force; settable at any time (lab/cluster/rbac.ts) */
   authorization: AuthorizationMode
-  /** Denies `user` the `verb` on `resource` ('configmaps', 'pods/exec', '*'); returns an undo. */
+  /**
+   * Denies `user` the `verb` on `resource` ('configmaps', 'pods/exec', '*') ahead of RBAC, as a
+   * webhook authorizer's explicit deny; returns an undo.
+   */
   deny(user: string, verb: string, resource: string): () => void
   /** The TokenReview logic in-process (for the istiod stand-in); audiences default: the API's. */
   reviewToken(token: string, audiences?: string[]): TokenReviewResult
@@ -215,7 +221,7 @@ export async function startSandboxCluster(
     requestLog: new RequestLog(),
     faults: new Faults(),
     denyList: new DenyList(),
-    authorizationMode: options.authorization ?? 'AlwaysAllow',
+    authorizationMode: options.authorization ?? 'RBAC',
     users,
     kubernetesVersion: options.kubernetesVersion ?? 'v1.33.0',
     serverAddress: '',
