@@ -12,7 +12,7 @@ import 'reflect-metadata'
 import * as x509 from '@peculiar/x509'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
-import { isIP } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { LabCa } from '../pki.ts'
 import type { TokenReviewer } from './tokens.ts'
@@ -120,9 +120,35 @@ export interface IstiodEvent {
     | 'rejected'
     | 'health'
     | 'hook-failed'
+    | 'certificate-refused'
   /** The identity involved when known. */
   identity?: string
   detail: string
+}
+
+/**
+ * Faults for tests of a control plane under load. What a proxy sees is what it would see of a
+ * real istiod: nothing listening (the kernel's RST: `connect: connection refused`), a
+ * connection accepted and never answered (the agent's dial gives up: `i/o timeout`), a CSR
+ * refused by the CA with `InvalidArgument` `CSR signing error (...)` (a CSRError:
+ * security/pkg/server/ca/server.go CreateCertificate, security/pkg/pki/error HTTPErrorCode).
+ */
+export interface IstiodFaults {
+  /** For `ms`, nothing listens: new connections are refused. Open streams stay. */
+  refuseNew(ms: number): void
+  /** For `ms`, new connections are accepted and never answered (no TLS handshake); each is held
+   * until its client gives up. Open streams stay. */
+  stallNew(ms: number): void
+  /** CSRs of a proxy whose identity (SPIFFE id), pod name (hostname) or address matches are
+   * refused for a reason of that host's, after authentication. */
+  refuseCertificate(
+    match: { identity?: string; podName?: string; address?: string },
+    reason?: string
+  ): { hits(): number; remove(): void }
+  /** What the faults did so far. */
+  counts(): { refusing: boolean; stalling: boolean; stalled: number; certificatesRefused: number }
+  /** Listening and answering again at once; certificate refusals removed. */
+  clear(): void
 }
 
 export interface Istiod {
@@ -139,6 +165,7 @@ export interface Istiod {
     predicate: (proxy: ConnectedProxy) => boolean,
     timeoutMs: number
   ): Promise<ConnectedProxy>
+  faults: IstiodFaults
   close(): Promise<void>
 }
 
@@ -261,6 +288,12 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     validForSeconds: 7 * 86400
   })
 
+  const certificateRefusals = new Set<{
+    match: { identity?: string; podName?: string; address?: string }
+    reason: string | undefined
+    hits: number
+  }>()
+  let certificatesRefused = 0
   const log: IstiodEvent[] = []
   const record = (event: Omit<IstiodEvent, 'time'>): void => {
     log.push({ time: new Date(), ...event })
@@ -358,6 +391,23 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
       )
     }
     const identity = `spiffe://${trustDomain}/ns/${tokenNamespace}/sa/${tokenAccount}`
+    const node = asNode(body.node)
+    const address = node.ip || (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '')
+    const refusal = [...certificateRefusals].find(
+      r =>
+        (r.match.identity === undefined || r.match.identity === identity) &&
+        (r.match.podName === undefined || r.match.podName === node.podName) &&
+        (r.match.address === undefined || r.match.address === address)
+    )
+    if (refusal) {
+      refusal.hits++
+      certificatesRefused++
+      const reason =
+        refusal.reason ??
+        `certificate request of ${node.podName ?? '?'} (${address}) for ${identity} refused: the CSR's key is not allowed by the CA's policy`
+      record({ kind: 'certificate-refused', identity, detail: reason })
+      throw new RpcError(400, 'InvalidArgument', `CSR signing error (${reason})`)
+    }
     const wanted = typeof body.validitySeconds === 'number' ? body.validitySeconds : undefined
     const validity = Math.min(wanted ?? Infinity, options.certificateValiditySeconds ?? 86400)
     let leaf: string
@@ -370,7 +420,6 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     } catch (error) {
       throw new RpcError(400, 'InvalidArgument', `failed to sign the CSR: ${String(error)}`)
     }
-    const node = asNode(body.node)
     record({
       kind: 'certificate-issued',
       identity,
@@ -544,7 +593,11 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
       servers.map(
         server =>
           new Promise<void>(resolve => {
-            if (!server.listening) return resolve()
+            // not listening: never started, or refusing new connections (the open ones go too)
+            if (!server.listening) {
+              server.closeAllConnections()
+              return resolve()
+            }
             server.close(() => resolve())
             server.closeAllConnections()
           })
@@ -572,6 +625,70 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
     throw error
   }
   const [port = 0, ...extraPorts] = ports
+
+  // The fault switch. A stalled connection never reaches TLS: the server's own 'connection'
+  // listeners (the TLS handshake) are called only for the others.
+  let stallUntil = 0
+  let stalled = 0
+  const held = new Set<Socket>()
+  for (const server of servers) {
+    const own = server.listeners('connection') as Array<(socket: Socket) => void>
+    server.removeAllListeners('connection')
+    server.on('connection', (socket: Socket) => {
+      if (Date.now() < stallUntil) {
+        stalled++
+        held.add(socket)
+        socket.on('error', () => undefined)
+        socket.on('data', () => undefined) // read and ignored: no ServerHello, ever
+        socket.on('end', () => socket.destroy())
+        socket.on('close', () => held.delete(socket))
+        return
+      }
+      for (const listener of own) listener.call(server, socket)
+    })
+  }
+  let refuseTimer: NodeJS.Timeout | undefined
+  let closing = false
+  const listenAgain = async (): Promise<void> => {
+    refuseTimer = undefined
+    for (const [index, server] of servers.entries()) {
+      if (closing || server.listening) continue
+      await new Promise<void>(resolve => {
+        server.once('error', () => resolve())
+        server.listen(ports[index], options.host, () => resolve())
+      })
+    }
+  }
+  const faults: IstiodFaults = {
+    refuseNew(ms) {
+      if (refuseTimer) clearTimeout(refuseTimer)
+      // net.Server.close stops accepting at once and keeps the open connections (the streams)
+      for (const server of servers) if (server.listening) server.close()
+      refuseTimer = setTimeout(() => void listenAgain(), Math.max(0, ms))
+    },
+    stallNew(ms) {
+      stallUntil = Date.now() + Math.max(0, ms)
+    },
+    refuseCertificate(match, reason) {
+      const entry = { match, reason, hits: 0 }
+      certificateRefusals.add(entry)
+      return { hits: () => entry.hits, remove: () => void certificateRefusals.delete(entry) }
+    },
+    counts: () => ({
+      refusing: refuseTimer !== undefined,
+      stalling: Date.now() < stallUntil,
+      stalled,
+      certificatesRefused
+    }),
+    clear() {
+      stallUntil = 0
+      certificateRefusals.clear()
+      if (refuseTimer) {
+        clearTimeout(refuseTimer)
+        void listenAgain()
+      }
+    }
+  }
 
   return {
     host: options.host,
@@ -608,7 +725,11 @@ export async function startIstiod(options: IstiodOptions): Promise<Istiod> {
         check()
       })
     },
+    faults,
     async close() {
+      closing = true
+      if (refuseTimer) clearTimeout(refuseTimer)
+      for (const socket of held) socket.destroy()
       for (const timer of timers) clearInterval(timer)
       timers.clear()
       await closeAll()

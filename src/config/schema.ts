@@ -384,7 +384,15 @@ export const adoptSchema = z
 
 export const settingsSchema = z
   .strictObject({
-    parallelism: int(1, 1000, 'from 1 to 1000', 'Hosts worked on at the same time.').default(10),
+    parallelism: int(
+      1,
+      1000,
+      'from 1 to 1000',
+      'The most hosts worked on at the same time. apply starts with min(parallelism, 4) and adds ' +
+        'one for each host ready in good time; when sidecars are not ready because istiod does ' +
+        'not answer or throttles, it halves and tries those hosts again (up to 3 attempts); a ' +
+        "host's own failure (certificate, token) is not retried."
+    ).default(10),
     tokenDuration: seconds(600, UINT32, 'Lifetime of each bootstrap token.').default(3600),
     owner: text(f.labelValue, 'Value of the owner label on everything created.').default(
       'mesh-expansion'

@@ -1,6 +1,7 @@
 // The run's report: one JSON-serialisable record that the CLI, the Action's outputs and job
 // summary, and other tools all read.
 import type { Prepared } from '../cluster/prepare.ts'
+import type { ConcurrencyPoint } from '../host/adaptive.ts'
 import type { HostResult } from '../host/onboard.ts'
 import type { CheckResult } from '../verify/types.ts'
 import type { PhaseName, PhaseRecord } from './runner.ts'
@@ -33,6 +34,9 @@ export interface RunReport {
   hosts: HostResult[]
   /** hosts of this shard that were not worked on (fail-fast, max-failures) */
   skippedHosts: string[]
+  /** apply: the hosts worked on at once over time (every change of the adaptive limit; ms
+   * since the hosts phase began) */
+  concurrency?: ConcurrencyPoint[]
   checks: CheckResult[]
   /** cleanup: what was removed */
   removed: string[]

@@ -4,9 +4,11 @@
 // time, so a token is minted only when its host is about to be worked on.
 import type { Description, Vm } from '../config/defaults.ts'
 import type { HostFiles } from './bundle.ts'
-import { fanOut, selectShard, type FanoutReport } from './fanout.ts'
+import { DEFAULT_PARAMS } from './bundle.ts'
+import { fanOut, selectShard, type AdaptiveFanout, type FanoutReport } from './fanout.ts'
 import { onboardHost, type HostResult, type HostTarget } from './onboard.ts'
 import type { PackageSource } from './package.ts'
+import { diagnoseReadiness } from './readiness.ts'
 import { hostTarget, sshSecretsFrom, type SshSecrets } from './targets.ts'
 import type { HostTransport } from './transport.ts'
 import { uninstallHost } from './uninstall.ts'
@@ -35,6 +37,11 @@ export interface OnboardFleetOptions extends FleetOptions {
    * closes it), so the checks that follow need no second handshake.
    */
   keepOpen?: Map<string, HostTransport>
+  /** The control plane's addresses as the VMs dial them (the east-west gateway), so that a
+   * timeout to them reads as the control plane's (istiod's names and ports always do). */
+  controlPlaneHosts?: string[]
+  /** The adaptive limit and retries (tests tune them); false: `parallelism` at once, no retry. */
+  adaptive?: Partial<Omit<AdaptiveFanout, 'diagnose'>> | false
 }
 
 /** The transport as onboarding sees it, except that closing it is left to whoever holds it. */
@@ -63,7 +70,10 @@ function keepingOpen(target: HostTarget, into: Map<string, HostTransport> | unde
     name: target.name,
     connect: async () => {
       const transport = await target.connect()
+      // a host tried again: the connection of its earlier attempt is not needed any more
+      const earlier = into.get(target.name)
       into.set(target.name, transport)
+      if (earlier && earlier !== transport) await earlier.close().catch(() => {})
       return held(transport)
     }
   }
@@ -127,6 +137,17 @@ export async function onboardFleet(options: OnboardFleetOptions): Promise<Fanout
   const targets = vms.map(vm =>
     keepingOpen(hostTarget(vm, description.ssh, secrets, options.warn), options.keepOpen)
   )
+  const readyBudgetMs = (options.readyTimeoutSec ?? DEFAULT_PARAMS.readyTimeoutSec) * 1000
+  const controlPlaneHosts = options.controlPlaneHosts ?? []
+  const adaptive: AdaptiveFanout | undefined =
+    options.adaptive === false
+      ? undefined
+      : {
+          diagnose: result => diagnoseReadiness(result, controlPlaneHosts),
+          // ready in the first half of its budget: the control plane keeps up
+          slowMs: readyBudgetMs / 2,
+          ...options.adaptive
+        }
   return fanOut(
     targets,
     async target => {
@@ -143,7 +164,7 @@ export async function onboardFleet(options: OnboardFleetOptions): Promise<Fanout
           : {})
       })
     },
-    fanOutOptions(options)
+    { ...fanOutOptions(options), ...(adaptive ? { adaptive } : {}) }
   )
 }
 

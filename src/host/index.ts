@@ -35,7 +35,16 @@ export {
   type PhaseTiming
 } from './onboard.ts'
 export { uninstallHost, type UninstallOptions } from './uninstall.ts'
-export { fanOut, selectShard, shardOf, type FanoutOptions, type FanoutReport } from './fanout.ts'
+export {
+  fanOut,
+  selectShard,
+  shardOf,
+  type AdaptiveFanout,
+  type FanoutOptions,
+  type FanoutReport
+} from './fanout.ts'
+export { AdaptiveLimit, concurrencyLine, type ConcurrencyPoint } from './adaptive.ts'
+export { diagnoseReadiness, type ReadinessDiagnosis } from './readiness.ts'
 export { hostKeyPolicy, hostTarget, sshSecretsFrom, type SshSecrets } from './targets.ts'
 export {
   onboardFleet,

@@ -13,6 +13,7 @@ import {
   type PackagePlan
 } from './bundle.ts'
 import { cachedOfficialPackage, packageSha256, type PackageSource } from './package.ts'
+import type { ReadinessDiagnosis } from './readiness.ts'
 import { parseRemoteOutput, type RemoteReport } from './results.ts'
 import {
   TransportError,
@@ -55,6 +56,12 @@ export interface HostResult {
   error?: { phase: string; message: string }
   /** istio.log / dpkg lines the host sent back on failure. */
   logs: string[]
+  /** Times the host was worked on in this run (set by an adaptive fan-out: a host whose
+   * sidecar was not ready for a control-plane reason is tried again). */
+  attempts?: number
+  /** Why the sidecar was not ready (a failed readiness, adaptive fan-out): the control plane's
+   * fault (retried) or the host's own (not retried), with the agent's line that says so. */
+  diagnosis?: ReadinessDiagnosis
   stats: TransportStats
   totalMs: number
 }

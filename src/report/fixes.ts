@@ -165,6 +165,14 @@ export function hostFix(host: HostResult): Fix {
       code: 'journalctl -u istio -n 50'
     }
   }
+  if (host.diagnosis?.cause === 'control-plane') {
+    // tried again in the run already (src/host/fanout.ts adaptive): istiod did not keep up
+    return {
+      kind: 'control-plane',
+      text: 'istiod did not answer the new sidecars in time (timeouts, refusals, rate limits): run again (it starts with few hosts and adapts), lower settings.parallelism, or give istiod and the east-west gateway more capacity',
+      code: 'settings.parallelism'
+    }
+  }
   const what = `${host.error?.phase ?? ''}: ${host.error?.message ?? ''}`
   const rule = HOST_RULES.find(r => r.test.test(what))
   return rule ? fixOf(rule) : OTHER

@@ -20,7 +20,7 @@ import {
 } from './overview.ts'
 import { duration, flatten, phaseRows, phaseTree, type PhaseNode } from './phases.ts'
 import { planLines } from './summary.ts'
-import { reportLines } from './terminal.ts'
+import { concurrencySummary, reportLines } from './terminal.ts'
 
 export interface SummaryContext {
   /** the description's file name */
@@ -54,6 +54,8 @@ export function summaryMarkdown(report: RunReport, context: SummaryContext): str
   if (failures.length > 0) parts.push(failuresHtml(failures))
   const glance = glanceHtml(report)
   if (glance) parts.push(glance)
+  const concurrency = concurrencySummary(report)
+  if (concurrency) parts.push(`<p>${text(concurrency)}</p>`)
   if (report.checks.length > 0) {
     parts.push(`<h3>Checks: who reached whom</h3>`, mermaidBlock(checkGraph(report)))
   }

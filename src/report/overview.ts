@@ -3,6 +3,7 @@
 // failures of one kind grouped so 300 hosts refused the same way are one entry. Pure, plain text.
 import { stoppedBeforeChange, type RunReport } from '../engine/report.ts'
 import type { HostResult } from '../host/onboard.ts'
+import { diagnosisTail } from '../host/readiness.ts'
 import { countResults } from '../verify/index.ts'
 import type { CheckResult } from '../verify/types.ts'
 import { checkFix, hostFix, problemFix, type Fix } from './fixes.ts'
@@ -79,7 +80,7 @@ export interface FailureGroup {
 }
 
 function hostWhy(host: HostResult): string {
-  const message = host.error?.message ?? 'failed'
+  const message = `${host.error?.message ?? 'failed'}${diagnosisTail(host)}`
   if (host.rolledBack) return `rolled back to the previous sidecar: ${message}`
   return `${host.error?.phase ?? '?'}: ${message}`
 }

@@ -1,7 +1,9 @@
 // Human output of a run, line by line: pure functions of results, so the CLI and the Action's
 // log print the same words. Each is one line whatever the names and messages hold (oneLine), and
 // starts with our own words, so nothing from outside can begin a line (a workflow command).
+import { concurrencyLine } from '../host/adaptive.ts'
 import type { HostResult } from '../host/onboard.ts'
+import { diagnosisTail } from '../host/readiness.ts'
 import { countResults } from '../verify/index.ts'
 import type { CheckResult } from '../verify/types.ts'
 import { stoppedBeforeChange, type RunReport } from '../engine/report.ts'
@@ -19,8 +21,8 @@ function hostText(result: HostResult): string {
   if (result.status === 'failed') {
     // the update was not ready: the previous sidecar is back and ready, the host still failed
     if (result.rolledBack)
-      return `✗ ${result.host}: rolled back to the previous sidecar after ${seconds(result.totalMs)}: ${result.error?.message ?? ''}`
-    return `✗ ${result.host}: failed in ${result.error?.phase ?? '?'} after ${seconds(result.totalMs)}: ${result.error?.message ?? ''}`
+      return `✗ ${result.host}: rolled back to the previous sidecar after ${seconds(result.totalMs)}: ${result.error?.message ?? ''}${diagnosisTail(result)}`
+    return `✗ ${result.host}: failed in ${result.error?.phase ?? '?'} after ${seconds(result.totalMs)}: ${result.error?.message ?? ''}${diagnosisTail(result)}`
   }
   if (result.status === 'skipped') return `- ${result.host}: skipped`
   if (result.package === 'removed' || result.package === 'kept') {
@@ -29,7 +31,9 @@ function hostText(result: HostResult): string {
   const what = result.changed ? (result.restarted ? 'changed, restarted' : 'changed') : 'unchanged'
   const ready = result.ready ? 'ready' : 'not ready'
   const { connections, channels } = result.stats
-  return `✓ ${result.host}: ${ready}, ${what}, package ${result.package || 'n/a'} (${seconds(result.totalMs)}; ${connections} connection, ${channels} channels)`
+  // a host tried again after the control plane failed it: the figures are its last attempt's
+  const attempt = (result.attempts ?? 1) > 1 ? `, attempt ${result.attempts}` : ''
+  return `✓ ${result.host}: ${ready}, ${what}, package ${result.package || 'n/a'} (${seconds(result.totalMs)}; ${connections} connection, ${channels} channels${attempt})`
 }
 
 export function checkLine(result: CheckResult): string {
@@ -52,6 +56,8 @@ export function reportLines(report: RunReport): string[] {
     const ready = report.hosts.filter(h => h.status === 'ok' && h.ready).length
     const failed = report.hosts.filter(h => h.status === 'failed').length
     lines.push(`hosts: ${ready} ready, ${failed} failed, ${report.skippedHosts.length} skipped`)
+    const concurrency = concurrencySummary(report)
+    if (concurrency) lines.push(concurrency)
   }
   if (report.checks.length > 0) {
     const { passed, failed, skipped } = countResults(report.checks)
@@ -113,3 +119,18 @@ export function humanReport(report: RunReport): string[] {
 
 /** Hosts whose phase times the CLI prints (the slowest, past this many). */
 const TIME_LINES = 10
+
+/**
+ * `concurrency 4 → 8 → 4 → 5 (2 hosts tried again for the control plane)`: the hosts worked on
+ * at once as the adaptive limit moved; '' when it never moved and no host was tried again.
+ */
+export function concurrencySummary(report: RunReport): string {
+  const series = report.concurrency ?? []
+  const retried = report.hosts.filter(h => (h.attempts ?? 1) > 1).length
+  if (series.length <= 1 && retried === 0) return ''
+  const again =
+    retried > 0
+      ? ` (${retried} ${retried === 1 ? 'host' : 'hosts'} tried again for the control plane)`
+      : ''
+  return `concurrency ${concurrencyLine(series)}${again}`
+}

@@ -3,6 +3,7 @@
 import { closeTransports, askOver, openTransports } from '../../host/connections.ts'
 import { onboardFleet, uninstallFleet } from '../../host/fleet.ts'
 import type { HostResult } from '../../host/onboard.ts'
+import { diagnosisTail } from '../../host/readiness.ts'
 import type { HostTransport } from '../../host/transport.ts'
 import { errorMessage } from '../../util/errors.ts'
 import { knownAddresses, meshAddress } from '../addresses.ts'
@@ -12,7 +13,10 @@ import type { RunState } from '../state.ts'
 function hostProblems(results: readonly HostResult[]): string[] {
   return results
     .filter(result => result.status === 'failed')
-    .map(r => `${r.host}: ${r.error?.phase ?? 'host'}: ${r.error?.message ?? 'failed'}`)
+    .map(
+      r =>
+        `${r.host}: ${r.error?.phase ?? 'host'}: ${r.error?.message ?? 'failed'}${diagnosisTail(r)}`
+    )
 }
 
 const ofShard = (state: RunState): string =>
@@ -29,6 +33,7 @@ export const onboard: Phase<RunState> = {
     const render = produced(state, 'render')
     const strategy = produced(state, 'strategy')
     const { addressOptions } = produced(state, 'inputs')
+    const { discovery } = produced(state, 'prepared')
     // each host's one connection serves the checks too; closed when the run ends
     const transports = new Map<string, HostTransport>()
     state.transports = transports
@@ -47,12 +52,16 @@ export const onboard: Phase<RunState> = {
         if (report.cluster) report.cluster.writes += writes
         return render(vm)
       },
-      istioVersion: produced(state, 'prepared').discovery.istioVersion ?? '',
+      istioVersion: discovery.istioVersion ?? '',
+      controlPlaneHosts: [discovery.gateway.address, discovery.gateway.hostname ?? ''].filter(
+        host => host !== ''
+      ),
       ...(options.onHostResult ? { onResult: options.onHostResult } : {}),
       ...(options.runnerPackageCache ? { runnerPackageCache: options.runnerPackageCache } : {}),
       ...(options.readyTimeoutSec !== undefined ? { readyTimeoutSec: options.readyTimeoutSec } : {})
     })
     state.fleet = fleet
+    if (fleet.concurrency) report.concurrency = fleet.concurrency
     report.hosts = fleet.results.filter(result => result.status !== 'skipped')
     report.skippedHosts = fleet.results.filter(r => r.status === 'skipped').map(r => r.host)
     report.problems.push(...hostProblems(fleet.results))
