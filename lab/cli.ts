@@ -1,5 +1,7 @@
-// `npm run lab -- up [--vms N] [--latency MS] [--node] | down | status`
+// `npm run lab -- up [--vms N] [--latency MS] [--node] | down | status | cluster [--for SECONDS]`
 import { parseArgs } from 'node:util'
+import type { AuthorizationMode } from './cluster/index.ts'
+import { runSandboxSession } from './cluster/session.ts'
 import { downLab, labStatus, sshCommand, upLab, type LabState } from './vms/index.ts'
 
 const usage = `usage: npm run lab -- <command> [options]
@@ -7,7 +9,13 @@ const usage = `usage: npm run lab -- <command> [options]
                                          relay in front of each sshd (round trip MS); --node makes
                                          this Node binary available in each VM at /opt/node/bin/node
   down                                   remove every VM, namespace, bridge, mount and process
-  status                                 show the lab (add --json for the state as JSON)`
+  status                                 show the lab (add --json for the state as JSON)
+  cluster [--for SECONDS] [--istio V] [--authorization RBAC|AlwaysAllow]
+          [--host H] [--port P] [--log]
+                                         run the sandbox Kubernetes API in the foreground for
+                                         kubectl: prints \`export KUBECONFIG=...\`, serves until
+                                         Ctrl-C or SECONDS (default 3600), then removes it all;
+                                         no root needed (on 198.18.0.1 when the lab is up)`
 
 const log = (line: string): void => console.log(`lab: ${line}`)
 
@@ -23,6 +31,11 @@ function printLab(state: LabState): void {
   }
 }
 
+function authorizationMode(value: string): AuthorizationMode {
+  if (value === 'RBAC' || value === 'AlwaysAllow') return value
+  throw new Error(`--authorization wants RBAC or AlwaysAllow, got ${value}`)
+}
+
 async function main(): Promise<number> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -31,6 +44,12 @@ async function main(): Promise<number> {
       latency: { type: 'string', default: '0' },
       node: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      for: { type: 'string', default: '3600' },
+      istio: { type: 'string' },
+      authorization: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string', default: '0' },
+      log: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     }
   })
@@ -80,6 +99,24 @@ async function main(): Promise<number> {
         console.log(`leftover namespaces (run "down"): ${status.strayNetns.join(' ')}`)
       }
       return status.up ? 0 : 1
+    }
+    case 'cluster': {
+      // its own command, not part of `up`: `up` needs root and returns while the VMs run on,
+      // but the sandbox API lives in this process, so it runs in the foreground until stopped
+      const seconds = Number(values.for)
+      const port = Number(values.port)
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new Error(`--port wants a port number, got ${values.port}`)
+      const why = await runSandboxSession({
+        seconds,
+        port,
+        ...(values.authorization ? { authorization: authorizationMode(values.authorization) } : {}),
+        logRequests: values.log,
+        ...(values.istio ? { istioVersion: values.istio } : {}),
+        ...(values.host ? { host: values.host } : {})
+      })
+      console.log(`sandbox API stopped (${why}); its kubeconfig is removed`)
+      return 0
     }
     default:
       console.error(`unknown command: ${command}\n${usage}`)

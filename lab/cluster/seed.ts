@@ -139,7 +139,23 @@ function deployment(
       readyReplicas: 1,
       availableReplicas: 1,
       updatedReplicas: 1,
-      observedGeneration: 1
+      observedGeneration: 1,
+      // the deployment controller's conditions of a rolled-out Deployment (`kubectl wait
+      // --for=condition=Available`): pkg/controller/deployment/util/deployment_util.go
+      conditions: [
+        {
+          type: 'Available',
+          status: 'True',
+          reason: 'MinimumReplicasAvailable',
+          message: 'Deployment has minimum availability.'
+        },
+        {
+          type: 'Progressing',
+          status: 'True',
+          reason: 'NewReplicaSetAvailable',
+          message: `ReplicaSet "${name}" has successfully progressed.`
+        }
+      ]
     }
   }
 }

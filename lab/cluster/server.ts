@@ -1,6 +1,9 @@
 // The HTTP side of the sandbox API: routing like kube-apiserver, authentication (admin token, user
 // tokens, ServiceAccount JWTs), the deny list, faults, the request log, discovery, CRUD with
-// preconditions, server-side apply, patches, TokenRequest/TokenReview and watches.
+// preconditions, server-side apply, patches, TokenRequest/TokenReview and watches. What kubectl
+// needs besides lives in its own files, wired in here: OpenAPI documents (openapi.ts), Tables
+// (table.ts), protobuf bodies (protobuf.ts), strategic merge patch (strategic.ts), strict field
+// validation (fieldValidation.ts) and impersonation (impersonation.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -46,7 +49,7 @@ import {
 } from './store.ts'
 import { apiAudience, type TokenAuthority, type TokenReviewResult } from './tokens.ts'
 import { parseServiceProxyPath, serveServiceProxy, type IstiodDebug } from './serviceProxy.ts'
-import { decodeSelfReview } from './protobuf.ts'
+import { decodeObject, decodeSelfReview } from './protobuf.ts'
 import {
   authorize,
   forbiddenError,
@@ -56,6 +59,19 @@ import {
   type Attributes,
   type AuthorizationMode
 } from './rbac.ts'
+import {
+  definitionName,
+  OPENAPI_V2_PROTOBUF,
+  OPENAPI_V2_PROTOBUF_RESPONSE,
+  openApiV2Document,
+  openApiV2Protobuf,
+  openApiV3Document,
+  openApiV3Index
+} from './openapi.ts'
+import { impersonate } from './impersonation.ts'
+import { strategicMergePatch } from './strategic.ts'
+import { strictDecodingError, unknownFields } from './fieldValidation.ts'
+import { toTable, wantsTable, type IncludeObject } from './table.ts'
 import { validateGeneric, validateIstio, validateServiceClusterIp } from './validate.ts'
 
 export interface UserInfo {
@@ -407,6 +423,8 @@ export async function handleRequest(
     }
     user = authenticate(ctx, req.headers.authorization)
     if (!user) throw unauthorized()
+    // `kubectl --as`: the rest of the request acts as the impersonated user
+    user = impersonate(ctx.store, ctx.authorizationMode, user, req.headers)
     authorizeRequest(ctx, user, info)
     if (info.verb === 'watch' && info.type) {
       await serveWatch(ctx, info, req, res)
@@ -417,8 +435,14 @@ export async function handleRequest(
       ? await readBody(req)
       : Buffer.alloc(0)
     const contentType = String(req.headers['content-type'] ?? 'application/json').toLowerCase()
-    const result = await dispatch(ctx, info, user, raw, contentType)
-    send(res, result.code, result.body)
+    const result = await dispatch(ctx, info, user, raw, contentType, req.headers.accept)
+    if (result.raw) {
+      res.writeHead(result.code, {
+        'Content-Type': result.raw.contentType,
+        'Content-Length': String(result.raw.data.length)
+      })
+      res.end(result.raw.data)
+    } else send(res, result.code, result.body)
     log(result.code)
   } catch (error) {
     const apiError =
@@ -440,6 +464,8 @@ export async function handleRequest(
 interface Result {
   code: number
   body: unknown
+  /** a body that is not JSON (the protobuf OpenAPI v2 document) */
+  raw?: { contentType: string; data: Buffer }
 }
 
 async function dispatch(
@@ -447,9 +473,10 @@ async function dispatch(
   info: ParsedRequest,
   user: UserInfo,
   raw: Buffer,
-  contentType: string
+  contentType: string,
+  accept: string | undefined
 ): Promise<Result> {
-  if (info.nonResource) return discovery(ctx, info)
+  if (info.nonResource) return discovery(ctx, info, accept)
   const type = info.type
   if (!type || !type.versions.includes(info.version)) {
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {})
@@ -465,7 +492,13 @@ async function dispatch(
   if (!type.namespaced && info.namespace !== undefined) {
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {})
   }
-  const body = (): unknown => parseBody(raw, contentType)
+  // kubectl sends built-in kinds as protobuf (lab/cluster/protobuf.ts); raw.length 0: no body
+  const body = (): unknown =>
+    contentType.includes('protobuf') && raw.length > 0
+      ? info.subresource === 'token'
+        ? decodeObject(raw, 'authentication.k8s.io', 'v1', 'TokenRequest')
+        : decodeObject(raw, type.group, info.version, type.kind)
+      : parseBody(raw, contentType)
   const q = info.query
   const dryRun = q.getAll('dryRun').includes('All')
   const manager = q.get('fieldManager') ?? fieldManagerFromAgent(info.userAgent)
@@ -530,12 +563,13 @@ async function dispatch(
       const fieldSelector = q.get('fieldSelector') ?? undefined
       parseLabelSelector(labelSelector)
       checkFieldSelector(parseFieldSelector(fieldSelector), type.kind)
-      const items = ctx.store
-        .list(type, info.namespace, {
-          ...(labelSelector !== undefined ? { labelSelector } : {}),
-          ...(fieldSelector !== undefined ? { fieldSelector } : {})
-        })
-        .map(o => listItem(o, type, info.version))
+      const found = ctx.store.list(type, info.namespace, {
+        ...(labelSelector !== undefined ? { labelSelector } : {}),
+        ...(fieldSelector !== undefined ? { fieldSelector } : {})
+      })
+      const table = tableOf(type, info, accept, found, ctx.store.currentResourceVersion)
+      if (table) return { code: 200, body: table }
+      const items = found.map(o => listItem(o, type, info.version))
       return {
         code: 200,
         body: {
@@ -549,7 +583,10 @@ async function dispatch(
     case 'get': {
       const found = ctx.store.get(type, info.namespace, info.name ?? '')
       if (!found) throw notFound(type.group, type.plural, info.name ?? '')
-      return { code: 200, body: present(found, type, info.version) }
+      return {
+        code: 200,
+        body: tableOf(type, info, accept, [found]) ?? present(found, type, info.version)
+      }
     }
     case 'create':
       return create(ctx, type, info, requireObject(body()), manager, dryRun)
@@ -582,6 +619,29 @@ async function dispatch(
   throw methodNotAllowed('the server does not allow this method on the requested resource')
 }
 
+/** The Table kubectl asks for with its Accept header (lab/cluster/table.ts), else undefined. */
+function tableOf(
+  type: ResourceType,
+  info: ParsedRequest,
+  accept: string | undefined,
+  objects: KubeObject[],
+  resourceVersion?: string
+): Obj | undefined {
+  const version = wantsTable(accept)
+  if (!version) return undefined
+  const include = info.query.get('includeObject') ?? 'Metadata'
+  if (!['None', 'Metadata', 'Object'].includes(include))
+    throw badRequest(
+      `includeObject: Unsupported value: "${include}": supported values: "Metadata", "None", "Object"`
+    )
+  return toTable(type, objects, {
+    version,
+    includeObject: include as IncludeObject,
+    ...(resourceVersion !== undefined ? { resourceVersion } : {}),
+    present: o => present(o, type, info.version)
+  })
+}
+
 /** Kubernetes names an unnamed updater after its user agent's program name. */
 function fieldManagerFromAgent(userAgent: string | undefined): string {
   const name = (userAgent ?? '').split('/')[0]?.trim()
@@ -610,6 +670,26 @@ function listItem(obj: KubeObject, type: ResourceType, version: string): KubeObj
 function objectMeta(obj: Obj): NonNullable<KubeObject['metadata']> {
   if (!isObject(obj.metadata)) obj.metadata = {}
   return obj.metadata as NonNullable<KubeObject['metadata']>
+}
+
+const strict = (info: ParsedRequest): boolean => info.query.get('fieldValidation') === 'Strict'
+
+/** `fieldValidation=Strict`: undeclared fields are a 400 (lab/cluster/fieldValidation.ts). */
+function checkStrictDecoding(
+  type: ResourceType,
+  info: ParsedRequest,
+  obj: Obj,
+  whole = true
+): void {
+  if (!strict(info)) return
+  const unknown = unknownFields(type, info.version, obj)
+  if (unknown.length === 0) return
+  const error = strictDecodingError(unknown)
+  throw badRequest(
+    whole
+      ? `${type.kind} in version "${info.version}" cannot be handled as a ${type.kind}: ${error}`
+      : error
+  )
 }
 
 function checkKind(type: ResourceType, obj: Obj): void {
@@ -706,6 +786,7 @@ function create(
   if (!(type.group === '' && type.plural === 'namespaces')) delete obj.status
   obj.apiVersion = apiVersionOf(type, info.version)
   obj.kind = type.kind
+  checkStrictDecoding(type, info, obj)
   validate(type, info.version, obj)
   checkNewService(type, obj)
   requireNamespace(ctx, type, info.namespace)
@@ -732,6 +813,7 @@ function update(
 ): Result {
   checkKind(type, obj)
   checkNamespaceMatch(obj, info.namespace, type)
+  checkStrictDecoding(type, info, obj)
   const m = objectMeta(obj)
   if (m.name !== info.name) {
     throw badRequest(
@@ -799,6 +881,13 @@ function patch(
     }
     checkKind(type, config)
     checkNamespaceMatch(config, info.namespace, type)
+    if (strict(info)) {
+      const unknown = unknownFields(type, info.version, config)
+      if (unknown.length > 0)
+        throw badRequest(
+          `failed to create typed patch object (${info.namespace ? `${info.namespace}/` : ''}${name}; ${type.group}/${info.version}, Kind=${type.kind}): .${unknown[0] ?? ''}: field not declared in schema`
+        )
+    }
     const cm = objectMeta(config)
     if (cm.name !== name)
       throw badRequest(
@@ -831,17 +920,22 @@ function patch(
   if (force) throw badRequest('force must be unset for non-apply patch requests')
   if (!live) throw notFound(type.group, type.plural, name)
   let next: unknown
-  if (
-    media === 'application/merge-patch+json' ||
-    media === 'application/strategic-merge-patch+json'
-  ) {
-    // strategic merge patch is served as a merge patch (no patch strategies for lists)
+  if (media === 'application/merge-patch+json') {
     const p = requireObject(body)
+    checkStrictDecoding(type, info, p, false)
     if (isObject(p.metadata)) checkPrecondition(type, live, p.metadata.resourceVersion)
     next = mergePatch(live, p)
+  } else if (media === 'application/strategic-merge-patch+json') {
+    // built-in kinds only, as kube-apiserver: custom resources have no patch strategies (415)
+    if (type.istio || type.custom) throw unsupportedMediaType(false)
+    const p = requireObject(body)
+    checkStrictDecoding(type, info, p, false)
+    if (isObject(p.metadata)) checkPrecondition(type, live, p.metadata.resourceVersion)
+    next = strategicMergePatch(live, p, definitionName(type, info.version))
   } else if (media === 'application/json-patch+json') {
     next = jsonPatch(live, body)
-  } else throw unsupportedMediaType(media)
+    if (isObject(next)) checkStrictDecoding(type, info, next, false)
+  } else throw unsupportedMediaType(!type.istio && !type.custom)
   const n = requireObject(next)
   const nm = objectMeta(n)
   if (nm.name !== name || (type.namespaced && nm.namespace !== info.namespace)) {
@@ -983,7 +1077,7 @@ function tokenReview(ctx: ServerContext, body: Obj): Result {
   }
 }
 
-function discovery(ctx: ServerContext, info: ParsedRequest): Result {
+function discovery(ctx: ServerContext, info: ParsedRequest, accept: string | undefined): Result {
   const path = new URL(info.path, 'https://x').pathname.replace(/\/+$/, '')
   const types = ctx.store.types
   const groups = new Map<string, string[]>()
@@ -1054,6 +1148,27 @@ function discovery(ctx: ServerContext, info: ParsedRequest): Result {
     }
   }
   if (path === '/api/v1') return { code: 200, body: resourceList('', 'v1') }
+  // OpenAPI documents (lab/cluster/openapi.ts)
+  if (path === '/openapi/v2') {
+    // kubectl asks for protobuf (and before 1.27 parses nothing else): lab/cluster/openapiProto.ts
+    if ((accept ?? '').includes(OPENAPI_V2_PROTOBUF))
+      return {
+        code: 200,
+        body: undefined,
+        raw: {
+          contentType: OPENAPI_V2_PROTOBUF_RESPONSE,
+          data: openApiV2Protobuf(types, ctx.kubernetesVersion)
+        }
+      }
+    return { code: 200, body: openApiV2Document(types, ctx.kubernetesVersion) }
+  }
+  if (path === '/openapi/v3')
+    return { code: 200, body: openApiV3Index(types, ctx.kubernetesVersion) }
+  const gv = /^\/openapi\/v3\/(?:api\/([^/]+)|apis\/([^/]+)\/([^/]+))$/.exec(path)
+  if (gv) {
+    const doc = openApiV3Document(types, gv[2] ?? '', gv[1] ?? gv[3] ?? '', ctx.kubernetesVersion)
+    if (doc) return { code: 200, body: doc }
+  }
   if (path === '/apis') {
     return {
       code: 200,
@@ -1097,8 +1212,14 @@ async function serveWatch(
     'Transfer-Encoding': 'chunked',
     'Cache-Control': 'no-cache, private'
   })
+  // the headers go out at once, as kube-apiserver's do: a client (kubectl wait) waits for them
+  // before it counts the watch as started, also when no event is due yet
+  res.flushHeaders()
+  // `kubectl get -w` asks for Table events: each object as a one-row Table
   const write = (t: string, obj: KubeObject): void => {
-    res.write(JSON.stringify({ type: t, object: present(obj, type, info.version) }) + '\n')
+    const object =
+      tableOf(type, info, req.headers.accept, [obj]) ?? present(obj, type, info.version)
+    res.write(JSON.stringify({ type: t, object }) + '\n')
   }
   const fields = parseFieldSelector(fieldSelector)
   const wanted = (event: StoreEvent): boolean => {

@@ -147,10 +147,21 @@ export function methodNotAllowed(message: string): ApiError {
   return new ApiError(405, 'MethodNotAllowed', message)
 }
 
-export function unsupportedMediaType(contentType: string): ApiError {
+/**
+ * 415 for a patch type the resource does not take, worded as apimachinery's
+ * negotiation.NewUnsupportedMediaTypeError (apiserver pkg/endpoints/handlers/patch.go); custom
+ * resources take no strategic merge patch.
+ */
+export function unsupportedMediaType(strategic: boolean): ApiError {
+  const accepted = [
+    'application/json-patch+json',
+    'application/merge-patch+json',
+    ...(strategic ? ['application/strategic-merge-patch+json'] : []),
+    'application/apply-patch+yaml'
+  ]
   return new ApiError(
     415,
     'UnsupportedMediaType',
-    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got ${contentType})`
+    `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`
   )
 }

@@ -29,7 +29,10 @@ const TOOLS: Record<string, string> = {
   // __tests__/unit/host-install-script.test.ts lints install.sh
   shellcheck: 'shellcheck',
   // __tests__/integration/report-render.test.ts renders the job summary headless
-  chromium: 'chromium'
+  chromium: 'chromium',
+  // __tests__/integration/kubectl.test.ts drives the sandbox API with the real kubectl; only
+  // installed when no kubectl is on PATH (Debian bookworm's is 1.20, the oldest the test takes)
+  kubectl: 'kubernetes-client'
 }
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
