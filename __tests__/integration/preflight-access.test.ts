@@ -244,7 +244,7 @@ describe('preflight: the permissions a run needs, asked before its first write',
     }
   })
 
-  test('cleanup --owner and sweep: every delete asked first; one refused, nothing deleted', async () => {
+  test('cleanup --owner and sweep: every list and delete asked first; one refused, nothing done', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'preflight-access-'))
     try {
       const kubeconfig = join(dir, 'kubeconfig')
@@ -283,6 +283,28 @@ describe('preflight: the permissions a run needs, asked before its first write',
         )
         assert.match(refused.err, /nothing was deleted/)
         assert.deepEqual(writes(sb, since), [])
+      }
+      // the ClusterRole without the cluster-wide list of ServiceEntries: refused before any list
+      await grant(role => {
+        if (role.kind !== 'ClusterRole') return
+        for (const rule of role.rules ?? [])
+          if ((rule.resources ?? []).includes('serviceentries'))
+            rule.verbs = rule.verbs.filter(v => v !== 'list')
+        role.rules = (role.rules ?? []).filter(rule => rule.verbs.length > 0)
+      })
+      for (const [command, args] of [
+        [cleanupCommand, ['--owner', 'access-test']],
+        [sweepCommand, ['--older-than', '0s']]
+      ] as const) {
+        const since = sb.requestLog.entries.length
+        const refused = await cli(command, [...args])
+        assert.equal(refused.code, 1, refused.err + refused.out)
+        assert.match(
+          refused.err,
+          /^permission missing: list serviceentries\.networking\.istio\.io cluster-wide, needed by (cleanup|sweep): find the owner's objects/m
+        )
+        const listed = sb.requestLog.entries.slice(since).filter(e => e.verb === 'list')
+        assert.deepEqual(listed, [], 'nothing listed before the check')
       }
       await grant()
       const swept = await cli(sweepCommand, ['--older-than', '0s'])

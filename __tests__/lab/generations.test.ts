@@ -3,9 +3,14 @@
 // 1.4 istiocoredns), the product detects the generation, onboards a VM with that era's files,
 // registers it that era's way, and the checks prove traffic through the sidecar both ways. A
 // second apply writes nothing; cleanup leaves no object, no file and no gateway port behind.
+// Apply and cleanup run as a ServiceAccount bound to exactly what `mesh-expansion rbac
+// --generation <that generation>` prints (issue #16), with the sandbox API enforcing RBAC
+// (lab/cluster/rbac.ts, as plugin/pkg/auth/authorizer/rbac/rbac.go): the older generations' own
+// grants (Citadel's secrets, the gateway Service's ports, CoreDNS) are proven by these runs.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { labTestOptions } from '../helpers/lab.ts'
+import { bindServiceAccount } from '../helpers/serviceAccount.ts'
 import {
   LAB_SIDECAR_PACKAGE,
   startLabEnvironment,
@@ -16,6 +21,7 @@ import { runInVm } from '../../lab/vms/index.ts'
 import { parseDescription, type Description } from '../../src/config/index.ts'
 import { connect } from '../../src/cluster/connection.ts'
 import { apply, cleanup, type EngineOptions } from '../../src/engine/run.ts'
+import { renderRbac } from '../../src/commands/rbac.ts'
 import type { RunReport } from '../../src/engine/report.ts'
 
 const OWNER = 'gen-e2e'
@@ -90,10 +96,28 @@ interface Case {
   generation: LabGeneration
   legacy: string
   url: string
+  /** the cluster before the run: the gateway without its meshExpansion ports */
+  meshExpansionPorts?: false
+  /** kubeadm's CoreDNS ConfigMap, which the .global stub goes into */
+  coreDns?: true
+  /** requests only this generation's grants allow: the ServiceAccount must have made each */
+  legacyRequests: string[]
   /** what the VM must hold after apply */
   onVm: (env: LabEnvironment) => Promise<void>
   /** what the cluster must hold after apply */
   inCluster: (env: LabEnvironment) => void
+}
+
+/** what Helm's meshExpansion adds to the ingress gateway (src/istio/legacy/meshExpansion.ts) */
+const MESH_EXPANSION_PORTS = [15011, 15004, 8060, 853]
+const COREFILE = '.:53 {\n    errors\n    forward . /etc/resolv.conf\n}\n'
+
+/** istio-ingressgateway's ports, when the generation has one. */
+function gatewayPorts(env: LabEnvironment): number[] | undefined {
+  const gateway = env.cluster.store.get('services', 'istio-system', 'istio-ingressgateway') as {
+    spec?: { ports?: { port: number }[] }
+  } | null
+  return gateway ? (gateway.spec?.ports ?? []).map(p => p.port).sort((a, b) => a - b) : undefined
 }
 
 const serviceEntry = (env: LabEnvironment, ns: string, name: string): unknown =>
@@ -104,6 +128,11 @@ const cases: Case[] = [
     generation: 'scripts-0.8',
     legacy: '    controlPlaneAuth: MUTUAL_TLS',
     url: 'http://echo.sample.svc.cluster.local/',
+    legacyRequests: [
+      'GET /api/v1/namespaces/vm/secrets/istio.echo-vm',
+      'GET /api/v1/namespaces/istio-system/services/istio-pilot-ilb',
+      'GET /api/v1/namespaces/kube-system/services/dns-ilb'
+    ],
     onVm: async env => {
       const env_ = await inVm(
         env,
@@ -138,6 +167,10 @@ const cases: Case[] = [
     generation: 'meshexpansion-1.1',
     legacy: '    services: [echo.sample]',
     url: 'http://echo.sample.svc.cluster.local/',
+    legacyRequests: [
+      'GET /api/v1/namespaces/vm/secrets/istio.echo-vm',
+      'GET /api/v1/namespaces/istio-system/services/istio-ingressgateway'
+    ],
     onVm: async env => {
       const hosts = await inVm(env, 'cat /etc/hosts')
       assert.match(
@@ -173,8 +206,17 @@ const cases: Case[] = [
   },
   {
     generation: 'multinetwork-1.4',
-    legacy: '    services: [echo.sample]\n    fixGlobalDns: true',
+    // the shared edits too: the gateway's ports and CoreDNS's .global stub, given back by cleanup
+    legacy:
+      '    services: [echo.sample]\n    fixGlobalDns: true\n    enableMeshExpansionPorts: true',
     url: 'http://echo.sample.global/',
+    meshExpansionPorts: false,
+    coreDns: true,
+    legacyRequests: [
+      'GET /api/v1/namespaces/vm/secrets/istio.echo-vm',
+      'PATCH /api/v1/namespaces/istio-system/services/istio-ingressgateway',
+      'PATCH /api/v1/namespaces/kube-system/configmaps/coredns'
+    ],
     onVm: async env => {
       const hosts = await inVm(env, 'cat /etc/hosts')
       assert.match(hosts.stdout, /^127\.255\.\d+\.\d+ echo\.sample\.global$/m)
@@ -204,13 +246,56 @@ for (const c of cases) {
         meshedPod: true,
         generation: c.generation
       })
-      const connection = await connect({ kubeconfigPath: env.kubeconfigPath })
+      if (c.meshExpansionPorts === false) {
+        // taken off once the lab's meshed pod is onboarded (its run does not add them)
+        const gateway = env.cluster.store.get('services', 'istio-system', 'istio-ingressgateway')
+        assert.ok(gateway)
+        const spec = gateway.spec as { ports: { port: number }[] }
+        const helm = spec.ports.filter(p => !MESH_EXPANSION_PORTS.includes(p.port))
+        env.cluster.store.put({ ...gateway, spec: { ...spec, ports: helm } }, { manager: 'helm' })
+      }
+      if (c.coreDns)
+        env.cluster.store.put(
+          {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name: 'coredns', namespace: 'kube-system' },
+            data: { Corefile: COREFILE }
+          },
+          { manager: 'kubeadm' }
+        )
+      const gatewayPortsBefore = gatewayPorts(env)
+      const d = description(env, c.generation, c.legacy, c.url)
+      // what `mesh-expansion rbac --command apply,cleanup --generation <it>` prints
+      const rbac = renderRbac(d, {
+        subject: { kind: 'ServiceAccount', namespace: 'ci', name: 'mesh-bot' },
+        commands: ['apply', 'cleanup'],
+        generation: c.generation,
+        name: 'mesh-expansion'
+      })
+      const sa = await bindServiceAccount(env.cluster, env.kubeconfigPath, rbac).catch(
+        async (error: unknown) => {
+          await env.close()
+          throw error
+        }
+      )
+      const connection = await connect({ kubeconfigPath: sa.kubeconfigPath })
+      // requests the printed RBAC refused (their 403 messages are in the run's problems)
+      const refused = (): string[] =>
+        env.cluster.requestLog.entries
+          .filter(e => e.user === sa.user && e.status === 403)
+          .map(e => `${e.method} ${e.path}`)
       try {
-        const d = description(env, c.generation, c.legacy, c.url)
         const lines: string[] = []
         const first = await apply(d, connection, engineOptions(env, lines))
+        // kept for the end, so that the run's other assertions are made first
+        const refusedToApply = refused()
         assert.equal(first.cluster?.generation, c.generation)
         assert.ok(first.ok, explain(first, lines))
+        assert.ok(
+          env.cluster.requestLog.entries.some(e => e.user === sa.user && e.method === 'PATCH'),
+          'apply wrote as the ServiceAccount'
+        )
         // pilot before 1.8 serves no /debug/connections: that check is skipped, not failed
         assert.deepEqual(
           first.checks.map(check => [check.name, check.status]),
@@ -225,12 +310,18 @@ for (const c of cases) {
         assert.ok(!lines.some(line => /east-west gateway|cluster ID/.test(line)), lines.join('\n'))
         await c.onVm(env)
         c.inCluster(env)
+        const made = env.cluster.requestLog.entries
+          .filter(e => e.user === sa.user && e.status < 400)
+          .map(e => `${e.method} ${e.path.split('?')[0] ?? ''}`)
+        for (const request of c.legacyRequests)
+          assert.ok(made.includes(request), `${request} as the ServiceAccount`)
 
         const again = await apply(d, connection, engineOptions(env, []))
         assert.ok(again.ok, again.problems.join('\n'))
         assert.equal(again.cluster?.writes, 0, 'a re-run writes nothing to the cluster')
         assert.equal(again.hosts[0]?.restarted, false, 'a re-run restarts no sidecar')
 
+        const beforeCleanup = refused().length
         const gone = await cleanup(d, connection, engineOptions(env, []))
         assert.ok(gone.ok, gone.problems.join('\n'))
         const managed = ['namespaces', 'serviceaccounts', 'serviceentries', 'services', 'endpoints']
@@ -240,23 +331,31 @@ for (const c of cases) {
           managed.map(o => `${o.kind}/${o.metadata?.name}`),
           []
         )
-        const gateway = env.cluster.store.get(
-          'services',
-          'istio-system',
-          'istio-ingressgateway'
-        ) as {
-          spec?: { ports?: { port: number }[] }
-        } | null
-        const gatewayPorts = (gateway?.spec?.ports ?? []).map(p => p.port)
-        if (gateway) assert.ok(gatewayPorts.includes(15011), "Helm's ports are kept")
+        // the gateway as the run found it: Helm's ports kept, the run's own given back
+        assert.deepEqual(gatewayPorts(env), gatewayPortsBefore)
+        if (gatewayPortsBefore?.includes(15011))
+          assert.ok(gatewayPorts(env)?.includes(15011), "Helm's ports are kept")
+        if (c.coreDns) {
+          const dns = env.cluster.store.get('configmaps', 'kube-system', 'coredns') as {
+            data?: { Corefile?: string }
+          } | null
+          assert.equal(dns?.data?.Corefile, COREFILE, 'CoreDNS as it was')
+        }
         const files = await inVm(
           env,
           'ls /etc/certs/key.pem /etc/dnsmasq.d/kubedns 2>/dev/null; grep -c mesh-expansion /etc/hosts'
         )
         assert.doesNotMatch(files.stdout, /key\.pem|kubedns/)
         assert.match(files.stdout.trim(), /^0$/)
+        // nothing the printed RBAC does not grant was asked (a 403 the run tolerated included)
+        assert.deepEqual(
+          { apply: refusedToApply, cleanup: refused().slice(beforeCleanup) },
+          { apply: [], cleanup: [] },
+          'requests refused to the ServiceAccount'
+        )
       } finally {
         await connection.close()
+        await sa.close()
         await env.close()
       }
     })

@@ -96,6 +96,19 @@ export function missingPermissionProblem(m: MissingPermission): string {
   return `permission missing: ${describePermission(m.permission, m.name)}, needed by ${m.permission.phase}; granted by ${where} with the rule {${ruleText}} (mesh-expansion rbac prints them all)`
 }
 
+/** The lists by label in every namespace that cleanup and sweep begin with. */
+export function listPermissions(
+  kinds: readonly { apiVersion: string; kind: string }[],
+  phase: string
+): Permission[] {
+  return kinds.map(k => ({
+    verb: 'list',
+    group: groupOf(k.apiVersion),
+    resource: pluralOf(k.kind),
+    phase: `${phase}: find the owner's objects (label selector, all namespaces)`
+  }))
+}
+
 /**
  * What deleting these objects (found by cleanup or sweep, src/cluster/cleanup.ts) will ask of
  * the API: each one's delete; for a namespace, also a list of every resource type in it (is

@@ -127,6 +127,8 @@ export interface CleanupOptions {
    * that have no description: src/cluster/access.ts deletePermissions).
    */
   readonly beforeDeleting?: (objects: readonly KubeObject[]) => Promise<void>
+  /** Called once with the kinds about to be listed by label in every namespace, before the first list. */
+  readonly beforeListing?: (kinds: readonly { apiVersion: string; kind: string }[]) => Promise<void>
 }
 
 /** Deletes everything labelled with `owner`, dependants first; a second call deletes nothing. */
@@ -136,6 +138,7 @@ export async function cleanup(
   options: CleanupOptions = {}
 ): Promise<CleanupResult> {
   const networking = chooseNetworkingVersion(await client.servedVersions('networking.istio.io'))
+  await options.beforeListing?.([...order(networking), { apiVersion: 'v1', kind: 'Namespace' }])
   const selector = managedSelector(owner)
   const deleted: ObjectRef[] = []
   const kept: { ref: ObjectRef; reason: string }[] = []
@@ -255,6 +258,7 @@ export async function sweep(
   const now = options.now ?? Date.now()
   const networking = chooseNetworkingVersion(await client.servedVersions('networking.istio.io'))
   const kinds = [...order(networking), { apiVersion: 'v1', kind: 'Namespace' }]
+  await options.beforeListing?.(kinds)
   const lists = await Promise.all(
     kinds.map(k => client.list(k.apiVersion, k.kind, { labelSelector: managedSelector() }))
   )
@@ -267,7 +271,9 @@ export async function sweep(
   const expired = [...oldest]
     .sort((a, b) => a[1] - b[1])
     .filter(([, created]) => Number.isFinite(created) && now - created >= olderThanSeconds * 1000)
-  const { beforeDeleting, ...perOwner } = options
+  const { beforeDeleting } = options
+  // checked once above for every owner: each owner's cleanup asks nothing again
+  const perOwner: CleanupOptions = options.log ? { log: options.log } : {}
   if (beforeDeleting) {
     const owners = new Set(expired.map(([owner]) => owner))
     await beforeDeleting(

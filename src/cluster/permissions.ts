@@ -400,19 +400,19 @@ export function permissionsFor(description: Description, options: PermissionOpti
         'verify: curl from the pod (kubectl exec)'
       )
     }
-    // src/verify/deps.ts: istiod[-rev] (istio-pilot before 1.5), monitoring port 15014
-    const istiod = modern
-      ? revisionSuffix === undefined
-        ? null
-        : `istiod${revisionSuffix}`
-      : 'istio-pilot'
-    c.add(
-      ['get'],
-      '',
-      'services/proxy',
-      { namespace: istioNs, names: istiod === null ? null : [`${istiod}:15014`] },
-      "verify: istiod's /debug/connections through the API server's service proxy"
-    )
+    // src/verify/deps.ts: istiod[-rev], monitoring port 15014 (pilot before 1.5 has no
+    // /debug/connections there: the older generations do not ask)
+    if (modern)
+      c.add(
+        ['get'],
+        '',
+        'services/proxy',
+        {
+          namespace: istioNs,
+          names: revisionSuffix === undefined ? null : [`istiod${revisionSuffix}:15014`]
+        },
+        "verify: istiod's /debug/connections through the API server's service proxy"
+      )
     if (modern) {
       c.add(
         ['list'],

@@ -4,7 +4,13 @@ import { parseArgs } from 'node:util'
 import type { Description } from '../config/defaults.ts'
 import { loadDescription } from './validate.ts'
 import { ExitCode, UsageError, type Command, type CommandIO } from './types.ts'
-import { checkAccess, deletePermissions, missingPermissionProblem } from '../cluster/access.ts'
+import {
+  checkAccess,
+  deletePermissions,
+  listPermissions,
+  missingPermissionProblem
+} from '../cluster/access.ts'
+import type { Permission } from '../cluster/permissions.ts'
 import { cleanup, sweep, type CleanupOptions, type CleanupResult } from '../cluster/cleanup.ts'
 import { connect, type Connection } from '../cluster/connection.ts'
 import { renderDiscovery } from '../cluster/discovery.ts'
@@ -160,24 +166,32 @@ class AccessRefused extends Error {
 }
 
 /**
- * Before the first delete, asks the API whether every delete (and namespace check) is allowed;
- * refuses listing all that are not. An API that does not answer the reviews gets a warning.
+ * Before the first list and again before the first delete, asks the API whether each is allowed
+ * (the lists by label in every namespace; then each delete, and for a namespace the list of
+ * everything in it); refuses listing all that are not. An API that does not answer the reviews
+ * gets one warning, and the work goes on.
  */
-function checkedDeletes(
+function checkedAccess(
   connection: Connection,
   io: CommandIO,
   phase: string
-): Required<Pick<CleanupOptions, 'beforeDeleting'>> {
+): Required<Pick<CleanupOptions, 'beforeDeleting' | 'beforeListing'>> {
+  const known = new Map<string, boolean>()
+  let unanswered = false
+  const check = async (permissions: Permission[]): Promise<void> => {
+    if (unanswered) return
+    const checked = await checkAccess(connection.client, permissions, known)
+    if (checked.unavailable !== undefined) {
+      unanswered = true
+      io.stderr(
+        `warning: permissions not checked before ${phase}: the API did not answer an access review (${logLine(checked.unavailable)})\n`
+      )
+    } else if (checked.missing.length > 0)
+      throw new AccessRefused(checked.missing.map(missingPermissionProblem))
+  }
   return {
-    beforeDeleting: async objects => {
-      const checked = await checkAccess(connection.client, deletePermissions(objects, phase))
-      if (checked.unavailable !== undefined)
-        io.stderr(
-          `warning: permissions not checked before deleting: the API did not answer an access review (${logLine(checked.unavailable)})\n`
-        )
-      else if (checked.missing.length > 0)
-        throw new AccessRefused(checked.missing.map(missingPermissionProblem))
-    }
+    beforeListing: kinds => check(listPermissions(kinds, phase)),
+    beforeDeleting: objects => check(deletePermissions(objects, phase))
   }
 }
 
@@ -224,7 +238,7 @@ export const cleanupCommand: Command = async (args, io) => {
       const result = await cleanup(
         connection.client,
         owner,
-        checkedDeletes(connection, io, 'cleanup')
+        checkedAccess(connection, io, 'cleanup')
       )
       printCleanup(io, owner, result)
     })
@@ -269,7 +283,7 @@ export const sweepCommand: Command = async (args, io) => {
     return await refusedOr(io, async () => {
       const swept = await sweep(connection.client, seconds, {
         except,
-        ...checkedDeletes(connection, io, 'sweep')
+        ...checkedAccess(connection, io, 'sweep')
       })
       for (const s of swept) printCleanup(io, s.owner, s.result)
       io.stdout(`${swept.length} owner${swept.length === 1 ? '' : 's'} swept\n`)

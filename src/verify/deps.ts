@@ -24,7 +24,10 @@ export interface EngineVerifyInput {
   revision: string
   /** networking.istio.io version for WorkloadEntry (e.g. v1, v1beta1). */
   networkingVersion: string
-  /** The discovered generation: before 1.5 the control plane is istio-pilot. */
+  /**
+   * The discovered generation. Before 1.5 the control plane is istio-pilot, which has no
+   * /debug/connections on its monitoring port: the "connected to istiod" check is not made.
+   */
   generation?: string
   strictMtls?: boolean
   onResult?: (result: CheckResult) => void
@@ -36,13 +39,11 @@ export function istiodServiceName(revision: string): string {
 }
 
 export function verifyDeps(input: EngineVerifyInput): VerifyDeps {
+  const legacy = input.generation !== undefined && input.generation !== 'modern'
   const kube = createKubeVerifyClients(input.kubeConfig, {
     client: input.client,
     istioNamespace: input.istioNamespace,
-    istiodService:
-      input.generation !== undefined && input.generation !== 'modern'
-        ? 'istio-pilot'
-        : istiodServiceName(input.revision),
+    istiodService: istiodServiceName(input.revision),
     istiodRevision: input.revision,
     networkingApiVersion: `networking.istio.io/${input.networkingVersion}`
   })
@@ -58,7 +59,9 @@ export function verifyDeps(input: EngineVerifyInput): VerifyDeps {
     },
     vmAddress: name => input.addresses.get(name),
     pods: kube.pods,
-    controlPlane: kube.controlPlane,
+    controlPlane: legacy
+      ? { ...kube.controlPlane, connectedProxies: () => Promise.resolve(null) }
+      : kube.controlPlane,
     policy: kube.policy,
     ...(input.strictMtls !== undefined ? { strictMtls: input.strictMtls } : {}),
     ...(input.onResult ? { onResult: input.onResult } : {})

@@ -35,6 +35,7 @@ export const checks: Phase<RunState> = {
         istioNamespace: discovery.istioNamespace,
         revision: discovery.revision,
         networkingVersion: discovery.networkingVersion,
+        generation: discovery.generation,
         ...(options.strictMtls !== undefined ? { strictMtls: options.strictMtls } : {}),
         ...(options.onCheckResult ? { onResult: options.onCheckResult } : {})
       })
