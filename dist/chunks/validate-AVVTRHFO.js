@@ -4,4 +4,4 @@ import { dirname as __meDirname } from 'node:path';
 const require = __meCreateRequire(import.meta.url);
 const __filename = __meFileURLToPath(import.meta.url);
 const __dirname = __meDirname(__filename);
-import{a,b,c}from"./chunk-ZU63A72L.js";import"./chunk-JQAXXHYG.js";import"./chunk-W2OFBG4P.js";import"./chunk-7DJ32ZUO.js";import"./chunk-EOGCE72U.js";import"./chunk-QRFW3W46.js";export{a as DescriptionError,b as loadDescription,c as validate};
+import{a,b,c}from"./chunk-N4AHGFLZ.js";import"./chunk-JQAXXHYG.js";import"./chunk-W2OFBG4P.js";import"./chunk-GUBLRBW7.js";import"./chunk-EOGCE72U.js";import"./chunk-QRFW3W46.js";export{a as DescriptionError,b as loadDescription,c as validate};
