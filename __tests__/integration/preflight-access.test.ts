@@ -261,6 +261,21 @@ describe('preflight: the permissions a run needs, asked before its first write',
         })
         return { code, out, err }
       }
+      /** cleanup --owner, then sweep: each refused (exit 1) with a line matching `line` */
+      const bothRefused = async (line: RegExp) => {
+        const runs = []
+        for (const [command, args] of [
+          [cleanupCommand, ['--owner', 'access-test']],
+          [sweepCommand, ['--older-than', '0s']]
+        ] as const) {
+          const since = sb.requestLog.entries.length
+          const refused = await cli(command, [...args])
+          assert.equal(refused.code, 1, refused.err + refused.out)
+          assert.match(refused.err, line)
+          runs.push({ ...refused, since })
+        }
+        return runs
+      }
       const applied = await run(apply)
       assert.equal(applied.report.ok, true, applied.report.problems.join('\n'))
       // the Role of the workload namespace without the ServiceEntry's delete
@@ -270,19 +285,11 @@ describe('preflight: the permissions a run needs, asked before its first write',
             rule.verbs = rule.verbs.filter(v => v !== 'delete')
         role.rules = (role.rules ?? []).filter(rule => rule.verbs.length > 0)
       })
-      for (const [command, args] of [
-        [cleanupCommand, ['--owner', 'access-test']],
-        [sweepCommand, ['--older-than', '0s']]
-      ] as const) {
-        const since = sb.requestLog.entries.length
-        const refused = await cli(command, [...args])
-        assert.equal(refused.code, 1, refused.err + refused.out)
-        assert.match(
-          refused.err,
-          /^permission missing: delete serviceentries\.networking\.istio\.io "mysql" in namespace vm, needed by (cleanup|sweep)/m
-        )
+      for (const refused of await bothRefused(
+        /^permission missing: delete serviceentries\.networking\.istio\.io "mysql" in namespace vm, needed by (cleanup|sweep)/m
+      )) {
         assert.match(refused.err, /nothing was deleted/)
-        assert.deepEqual(writes(sb, since), [])
+        assert.deepEqual(writes(sb, refused.since), [])
       }
       // the ClusterRole without the cluster-wide list of ServiceEntries: refused before any list
       await grant(role => {
@@ -292,18 +299,10 @@ describe('preflight: the permissions a run needs, asked before its first write',
             rule.verbs = rule.verbs.filter(v => v !== 'list')
         role.rules = (role.rules ?? []).filter(rule => rule.verbs.length > 0)
       })
-      for (const [command, args] of [
-        [cleanupCommand, ['--owner', 'access-test']],
-        [sweepCommand, ['--older-than', '0s']]
-      ] as const) {
-        const since = sb.requestLog.entries.length
-        const refused = await cli(command, [...args])
-        assert.equal(refused.code, 1, refused.err + refused.out)
-        assert.match(
-          refused.err,
-          /^permission missing: list serviceentries\.networking\.istio\.io cluster-wide, needed by (cleanup|sweep): find the owner's objects/m
-        )
-        const listed = sb.requestLog.entries.slice(since).filter(e => e.verb === 'list')
+      for (const refused of await bothRefused(
+        /^permission missing: list serviceentries\.networking\.istio\.io cluster-wide, needed by (cleanup|sweep): find the owner's objects/m
+      )) {
+        const listed = sb.requestLog.entries.slice(refused.since).filter(e => e.verb === 'list')
         assert.deepEqual(listed, [], 'nothing listed before the check')
       }
       await grant()

@@ -205,6 +205,24 @@ function bindingCells(b: KubeObject): { role: string; users: string; groups: str
   }
 }
 
+/** RoleBinding and ClusterRoleBinding: the same columns (printers.go printRoleBinding / printClusterRoleBinding). */
+function bindingTable(kind: 'roleBinding' | 'clusterRoleBinding'): Printer {
+  return {
+    columns: [
+      nameColumn,
+      col('Role', 'Role of this binding'),
+      ageColumn,
+      col('Users', `Users in the ${kind}`, 1),
+      col('Groups', `Groups in the ${kind}`, 1),
+      col('ServiceAccounts', `ServiceAccounts in the ${kind}`, 1)
+    ],
+    cells: (o, age) => {
+      const b = bindingCells(o)
+      return [b.role, age, b.users, b.groups, b.sas]
+    }
+  }
+}
+
 const createdAt = (o: KubeObject): string => str(o.metadata?.creationTimestamp)
 
 const builtIn: Record<string, Printer> = {
@@ -373,34 +391,8 @@ const builtIn: Record<string, Printer> = {
     columns: [nameColumn, col('Created At', 'Time at which the object was created', 0, 'date')],
     cells: o => [createdAt(o)]
   },
-  'rbac.authorization.k8s.io/rolebindings': {
-    columns: [
-      nameColumn,
-      col('Role', 'Role of this binding'),
-      ageColumn,
-      col('Users', 'Users in the roleBinding', 1),
-      col('Groups', 'Groups in the roleBinding', 1),
-      col('ServiceAccounts', 'ServiceAccounts in the roleBinding', 1)
-    ],
-    cells: (o, age) => {
-      const b = bindingCells(o)
-      return [b.role, age, b.users, b.groups, b.sas]
-    }
-  },
-  'rbac.authorization.k8s.io/clusterrolebindings': {
-    columns: [
-      nameColumn,
-      col('Role', 'Role of this binding'),
-      ageColumn,
-      col('Users', 'Users in the clusterRoleBinding', 1),
-      col('Groups', 'Groups in the clusterRoleBinding', 1),
-      col('ServiceAccounts', 'ServiceAccounts in the clusterRoleBinding', 1)
-    ],
-    cells: (o, age) => {
-      const b = bindingCells(o)
-      return [b.role, age, b.users, b.groups, b.sas]
-    }
-  },
+  'rbac.authorization.k8s.io/rolebindings': bindingTable('roleBinding'),
+  'rbac.authorization.k8s.io/clusterrolebindings': bindingTable('clusterRoleBinding'),
   'admissionregistration.k8s.io/mutatingwebhookconfigurations': {
     columns: [
       nameColumn,

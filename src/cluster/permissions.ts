@@ -13,6 +13,7 @@
 import type { Description, WorkloadGroup } from '../config/defaults.ts'
 import { ingressServiceRef } from '../istio/hosts.ts'
 import type { ConcreteGeneration } from './discovery.ts'
+import type { AccessQuestion } from './types.ts'
 
 export type RunCommand = 'apply' | 'verify' | 'cleanup' | 'sweep'
 export const RUN_COMMANDS: readonly RunCommand[] = ['apply', 'verify', 'cleanup', 'sweep']
@@ -775,14 +776,7 @@ function addLegacyCleanup(
  * The SelfSubjectAccessReview attributes that check a permission: one per name (a rule with
  * names grants only those), else one without a name. For the preflight (./access.ts).
  */
-export function accessReviewsOf(p: Permission): Array<{
-  readonly verb: string
-  readonly group: string
-  readonly resource: string
-  readonly subresource?: string
-  readonly namespace?: string
-  readonly name?: string
-}> {
+export function accessReviewsOf(p: Permission): AccessQuestion[] {
   const base = {
     verb: p.verb,
     group: p.group,
