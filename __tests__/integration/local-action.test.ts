@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { SandboxCluster } from '../../lab/cluster/index.ts'
+import { isWrite } from '../../lab/cluster/observe.ts'
 import { repoRoot } from '../../lab/github.ts'
 import { BASIC, sandbox } from './cluster-helpers.ts'
 
@@ -124,9 +125,7 @@ describe('the Action through @github/local-action', () => {
   })
 
   test('plan against the sandbox API: the cluster discovered, nothing written', async () => {
-    const writesBefore = sb.requestLog.entries.filter(
-      e => e.verb !== 'get' && e.verb !== 'list'
-    ).length
+    const writesBefore = sb.requestLog.entries.filter(isWrite).length
     const r = await step({ command: 'plan', 'config-file': join(dir, 'mesh.yaml') })
     assert.equal(r.code, 0, r.stdout)
     const report = JSON.parse(r.outputs.report ?? '{}') as {
@@ -136,7 +135,8 @@ describe('the Action through @github/local-action', () => {
     }
     assert.deepEqual([report.command, report.ok], ['plan', true], r.outputs.report)
     assert.ok(report.cluster?.istioVersion, r.outputs.report)
-    const writes = sb.requestLog.entries.filter(e => e.verb !== 'get' && e.verb !== 'list')
+    // access reviews are POSTs that store nothing (lab/cluster/observe.ts isWrite)
+    const writes = sb.requestLog.entries.filter(isWrite)
     assert.equal(writes.length, writesBefore, 'plan wrote to the cluster')
   })
 

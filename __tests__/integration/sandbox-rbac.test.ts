@@ -787,16 +787,8 @@ vms:
     await legacy.readIdentity()
     const addresses = new Map([['vm-1', '198.18.2.2']])
     assert.ok((await legacy.register(addresses)) > 0)
-    // verify: pilot's /debug/connections through the service proxy (before 1.5: istio-pilot)
-    const kube = createKubeVerifyClients(bot.connection.kubeConfig, {
-      client,
-      istioNamespace: 'istio-system',
-      istiodService: 'istio-pilot',
-      networkingApiVersion: 'networking.istio.io/v1alpha3'
-    })
-    await kube.controlPlane.connectedProxies().catch((error: unknown) => {
-      assert.doesNotMatch(String(error), /403|forbidden/i)
-    })
+    // verify asks pilot nothing before 1.8: it has no /debug/connections on its monitoring port
+    // (src/verify/deps.ts), so the RBAC grants no services/proxy
     await cleanupLegacy(
       {
         client,
