@@ -10,8 +10,13 @@ export interface BenchVm {
   sshPort: number
 }
 
-/** The YAML text (the CLI reads it from a file). */
-export function benchDescriptionText(vms: readonly BenchVm[], sidecarPackage: string): string {
+/** The YAML text (the CLI reads it from a file). `parallelism`: settings.parallelism (default:
+ * every host at once). */
+export function benchDescriptionText(
+  vms: readonly BenchVm[],
+  sidecarPackage: string,
+  parallelism = vms.length
+): string {
   const hosts = vms
     .map(
       vm =>
@@ -43,7 +48,7 @@ ${hosts}ssh:
   privateKeyEnv: SSH_PRIVATE_KEY
   knownHostsEnv: SSH_KNOWN_HOSTS
 settings:
-  parallelism: ${Math.max(1, vms.length)}
+  parallelism: ${Math.max(1, Math.floor(parallelism))}
 `
 }
 

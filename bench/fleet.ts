@@ -3,6 +3,7 @@
 // sandbox cluster logged. Then the re-run on the same, unchanged VMs.
 import { spawn } from 'node:child_process'
 import { readFile, rm, writeFile } from 'node:fs/promises'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { LAB_SIDECAR_PACKAGE, type LabEnvironment } from '../lab/environment.ts'
 import type { LabVm } from '../lab/vms/index.ts'
@@ -10,7 +11,13 @@ import { sshLogins } from '../lab/vms/logins.ts'
 import type { RunReport } from '../src/engine/report.ts'
 import { cpuBetween, cpuSnapshot } from './cpu.ts'
 import { benchDescriptionText } from './description.ts'
-import { countApiRequests, toolRequests, type FleetRun, type RerunResult } from './results.ts'
+import {
+  countApiRequests,
+  runDetails,
+  toolRequests,
+  type FleetRun,
+  type RerunResult
+} from './results.ts'
 
 export interface CliRun {
   code: number | null
@@ -73,6 +80,30 @@ export interface FleetContext {
   workdir: string
   rttMs: number
   log: (line: string) => void
+  /** settings.parallelism (default: every host at once) */
+  parallelism?: number
+}
+
+/** The CLI's bound: 10 minutes, and 12 s per host for larger fleets (a fleet of 100 that the
+ * control plane slows down must be given the time to converge). */
+export function applyTimeoutMs(hosts: number): number {
+  return Math.max(600_000, hosts * 12_000)
+}
+
+/** Samples the 1-minute load average every 2 s until stopped: the highest, and the last. */
+function loadSampler(): { stop: () => { peak: number; end: number } } {
+  let peak = loadavg()[0] ?? 0
+  const timer = setInterval(() => {
+    peak = Math.max(peak, loadavg()[0] ?? 0)
+  }, 2000)
+  timer.unref()
+  return {
+    stop: () => {
+      clearInterval(timer)
+      const end = loadavg()[0] ?? 0
+      return { peak: Math.round(Math.max(peak, end) * 10) / 10, end: Math.round(end * 10) / 10 }
+    }
+  }
 }
 
 function cliEnv(env: LabEnvironment): NodeJS.ProcessEnv {
@@ -84,9 +115,14 @@ function cliEnv(env: LabEnvironment): NodeJS.ProcessEnv {
   }
 }
 
+function parallelismOf(ctx: FleetContext, vms: readonly LabVm[]): number {
+  return Math.max(1, Math.min(ctx.parallelism ?? vms.length, vms.length))
+}
+
 async function descriptionFile(ctx: FleetContext, vms: readonly LabVm[]): Promise<string> {
-  const file = join(ctx.workdir, `bench-${vms.length}.yaml`)
-  await writeFile(file, benchDescriptionText(vms, LAB_SIDECAR_PACKAGE))
+  const parallelism = parallelismOf(ctx, vms)
+  const file = join(ctx.workdir, `bench-${vms.length}-p${parallelism}.yaml`)
+  await writeFile(file, benchDescriptionText(vms, LAB_SIDECAR_PACKAGE, parallelism))
   return file
 }
 
@@ -103,11 +139,14 @@ async function measuredApply(
   logins: number
   api: ReturnType<typeof countApiRequests>
   cpu: ReturnType<typeof cpuBetween>
+  load: { peak: number; end: number }
 }> {
   const log = ctx.env.cluster.requestLog
   const loginsBefore = await sshLogins(vms)
   const from = log.entries.length
   const cpuBefore = await cpuSnapshot(vms)
+  const sampler = loadSampler()
+  let load: { peak: number; end: number } | undefined
   const run = await runCli(
     ctx.root,
     [
@@ -121,25 +160,29 @@ async function measuredApply(
       '--json'
     ],
     cliEnv(ctx.env),
-    ctx.workdir
-  )
+    ctx.workdir,
+    applyTimeoutMs(vms.length)
+  ).finally(() => {
+    load = sampler.stop()
+  })
   const cpu = cpuBetween(cpuBefore, await cpuSnapshot(vms))
   const api = countApiRequests(toolRequests(log.entries.slice(from)))
   const logins = (await sshLogins(vms)) - loginsBefore
   if (!run.report)
     throw new Error(`apply gave no report (exit ${run.code}): ${run.stderr.slice(-2000)}`)
-  return { run, logins, api, cpu }
+  return { run, logins, api, cpu, load: load ?? { peak: 0, end: 0 } }
 }
 
 /** The product onboards `vms` (fresh): one measured apply. */
 export async function productRun(ctx: FleetContext, vms: readonly LabVm[]): Promise<FleetRun> {
   const file = await descriptionFile(ctx, vms)
-  const { run, logins, api, cpu } = await measuredApply(ctx, vms, file)
+  const { run, logins, api, cpu, load } = await measuredApply(ctx, vms, file)
   const report = run.report as RunReport
   const hosts = report.hosts
+  const details = runDetails(report)
   const per = (pick: (h: RunReport['hosts'][number]) => number): number =>
     Math.max(0, ...hosts.map(pick))
-  if (!report.ok) ctx.log(`product: problems: ${report.problems.join('; ')}`)
+  if (!report.ok) ctx.log(`product: problems: ${report.problems.slice(0, 5).join('; ')}`)
   return {
     tool: 'product',
     hosts: vms.length,
@@ -159,15 +202,21 @@ export async function productRun(ctx: FleetContext, vms: readonly LabVm[]): Prom
     engineMs: report.durationMs,
     slowestHostPhases: Object.fromEntries(
       ([...hosts].sort((a, b) => b.totalMs - a.totalMs)[0]?.phases ?? []).map(p => [p.name, p.ms])
-    )
+    ),
+    parallelism: parallelismOf(ctx, vms),
+    ...details,
+    loadAvgPeak: load.peak,
+    loadAvgEnd: load.end
   }
 }
 
 /** A second apply on the same VMs, nothing changed in between. */
 export async function rerun(ctx: FleetContext, vms: readonly LabVm[]): Promise<RerunResult> {
   const file = await descriptionFile(ctx, vms)
-  const { run, api } = await measuredApply(ctx, vms, file)
+  const { run, api, load } = await measuredApply(ctx, vms, file)
   const report = run.report as RunReport
+  const details = runDetails(report)
+  if (!report.ok) ctx.log(`re-run: problems: ${report.problems.slice(0, 5).join('; ')}`)
   return {
     hosts: vms.length,
     rttMs: ctx.rttMs,
@@ -176,7 +225,15 @@ export async function rerun(ctx: FleetContext, vms: readonly LabVm[]): Promise<R
     apiWrites: api.writes,
     changedHosts: report.hosts.filter(h => h.changed).length,
     restartedHosts: report.hosts.filter(h => h.restarted).length,
-    ready: report.hosts.filter(h => h.status === 'ok' && h.ready).length
+    ready: report.hosts.filter(h => h.status === 'ok' && h.ready).length,
+    parallelism: parallelismOf(ctx, vms),
+    failed: report.hosts.filter(h => h.status === 'failed').length,
+    concurrency: details.concurrency,
+    retriedHosts: details.retriedHosts,
+    retries: details.retries,
+    loadAvgPeak: load.peak,
+    failureReasons: details.failureReasons,
+    failures: details.failures
   }
 }
 
@@ -191,7 +248,8 @@ export async function cleanupRun(
     ctx.root,
     ['cleanup', '-c', file, '--kubeconfig', ctx.env.kubeconfigPath, '--owner', ownerName, '--json'],
     cliEnv(ctx.env),
-    ctx.workdir
+    ctx.workdir,
+    applyTimeoutMs(vms.length)
   )
   if (run.code !== 0)
     throw new Error(

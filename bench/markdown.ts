@@ -1,14 +1,24 @@
-// Prints the tables of bench/results.json as Markdown (for the README's Performance section):
-// node bench/markdown.ts [FILE]
-import { readFileSync } from 'node:fs'
+// Prints the tables of bench/results.json as Markdown (for the README's Performance section),
+// with the per-host figures and the projection to 1,000 hosts: node bench/markdown.ts [FILE]
+// (round trips per host, when FILE measured one RTT only, come from bench/results.json)
+import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FleetRun, RerunResult, Target } from './results.ts'
+import { projectionInputs, renderProjection, roundTripsPerHost } from './projection.ts'
+import {
+  scaleRows,
+  type FleetRun,
+  type RerunResult,
+  type ScaleRow,
+  type Target
+} from './results.ts'
 import type { StartupRow } from './startup.ts'
 
 interface Results {
   date: string
   commit?: string
   uncommittedChanges?: boolean
+  measuredCodeChanges?: string[]
   node: string
   machine: { cpus: number; cpuModel: string; memoryMiB: number }
   startup: StartupRow[]
@@ -22,27 +32,34 @@ interface Results {
     speedup: number
   }>
   reruns: RerunResult[]
+  scale?: ScaleRow[]
   targets: Target[]
 }
 
+/** A Markdown table ('' without rows: a part the file did not measure is left out). */
 function table(header: string[], rows: Array<Array<string | number>>): string {
+  if (rows.length === 0) return ''
   const line = (cells: Array<string | number>): string => `| ${cells.join(' | ')} |`
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n')
 }
 
 const s = (ms: number): string => (ms / 1000).toFixed(2)
+const dash = (v: number | null | undefined): string | number =>
+  v === null || v === undefined ? '–' : v
 
-const file = process.argv[2] ?? fileURLToPath(new URL('results.json', import.meta.url))
+const defaultFile = fileURLToPath(new URL('results.json', import.meta.url))
+const file = process.argv[2] ?? defaultFile
 const r = JSON.parse(readFileSync(file, 'utf8')) as Results
 const out: string[] = []
 out.push(
-  `Measured ${r.date.slice(0, 10)} at commit ${(r.commit ?? 'unknown').slice(0, 12)}${r.uncommittedChanges ? ' (with uncommitted changes)' : ''} on ${r.machine.cpus} CPU(s) (${r.machine.cpuModel}), ${r.machine.memoryMiB} MiB, Node ${r.node}.`
+  `Measured ${r.date.slice(0, 10)} at commit ${(r.commit ?? 'unknown').slice(0, 12)}${r.uncommittedChanges ? ` (with uncommitted changes${r.measuredCodeChanges?.length ? `, to the code measured: ${r.measuredCodeChanges.join(', ')}` : r.measuredCodeChanges ? ', none to src/, dist/ or lab/' : ''})` : ''} on ${r.machine.cpus} CPU(s) (${r.machine.cpuModel}), ${r.machine.memoryMiB} MiB, Node ${r.node}.`
 )
 out.push(
   table(
     [
       'tool',
       'hosts',
+      'parallelism',
       'RTT ms',
       'all ready s',
       'ready',
@@ -59,10 +76,17 @@ out.push(
     ],
     r.fleet
       .slice()
-      .sort((a, b) => a.rttMs - b.rttMs || a.tool.localeCompare(b.tool) || a.hosts - b.hosts)
+      .sort(
+        (a, b) =>
+          a.rttMs - b.rttMs ||
+          a.tool.localeCompare(b.tool) ||
+          a.hosts - b.hosts ||
+          (b.parallelism ?? b.hosts) - (a.parallelism ?? a.hosts)
+      )
       .map(f => [
         f.tool,
         f.hosts,
+        f.tool === 'product' ? (f.parallelism ?? f.hosts) : '–',
         f.rttMs,
         s(f.wallMs),
         `${f.ready}/${f.hosts}`,
@@ -79,6 +103,84 @@ out.push(
       ])
   )
 )
+const scale = r.scale ?? scaleRows(r.fleet, r.machine.cpus)
+if (scale.length > 0)
+  out.push(
+    table(
+      [
+        'per host: hosts',
+        'parallelism',
+        'RTT ms',
+        'ready',
+        'runner CPU ms/host',
+        'peak RSS MiB',
+        'RSS MiB/host',
+        'RSS over 1 host MiB',
+        'KiB per host added',
+        'API requests/host',
+        'bytes/host',
+        `CPU floor s ((runner + VM) / ${r.machine.cpus} cores)`,
+        'wall s',
+        'wall / floor'
+      ],
+      scale.map(x => [
+        x.hosts,
+        x.parallelism,
+        x.rttMs,
+        `${x.ready}/${x.hosts}`,
+        dash(x.runnerCpuMsPerHost),
+        dash(x.peakRssMiB),
+        dash(x.rssMiBPerHost),
+        dash(x.rssIncrementMiB),
+        dash(x.rssIncrementKiBPerHost),
+        x.apiRequestsPerHost,
+        x.bytesPerHost,
+        dash(x.cpuFloorSec),
+        x.wallSec,
+        dash(x.wallOverFloor)
+      ])
+    )
+  )
+const adaptive = [
+  ...r.fleet
+    .filter(f => f.concurrency !== undefined)
+    .map(f => ({ ...f, what: 'apply', failed: f.failed })),
+  ...r.reruns.filter(x => x.concurrency !== undefined).map(x => ({ ...x, what: 're-run' }))
+]
+if (adaptive.length > 0)
+  out.push(
+    table(
+      [
+        'run',
+        'hosts',
+        'parallelism',
+        'RTT ms',
+        'ready',
+        'failed',
+        'hosts tried again',
+        'extra attempts',
+        'concurrency over time',
+        'peak load (1 min)',
+        'failures'
+      ],
+      adaptive.map(x => [
+        x.what,
+        x.hosts,
+        x.parallelism ?? x.hosts,
+        x.rttMs,
+        `${x.ready}/${x.hosts}`,
+        x.failed ?? '–',
+        x.retriedHosts ?? '–',
+        x.retries ?? '–',
+        concurrencyText(x.concurrency ?? []),
+        x.loadAvgPeak ?? '–',
+        Object.entries(x.failureReasons ?? {})
+          .map(([why, n]) => `${n}× ${why.replace(/\|/g, '\\|')}`)
+          .join('; ') || '–'
+      ])
+    )
+  )
+
 out.push(
   table(
     ['hosts', 'RTT ms', 'product s', 'baseline s', 'speed-up'],
@@ -89,6 +191,7 @@ out.push(
   table(
     [
       're-run: hosts',
+      'parallelism',
       'RTT ms',
       'wall s',
       'objects written',
@@ -99,6 +202,7 @@ out.push(
     ],
     r.reruns.map(x => [
       x.hosts,
+      x.parallelism ?? x.hosts,
       x.rttMs,
       s(x.wallMs),
       x.clusterWrites,
@@ -141,4 +245,36 @@ out.push(
     ])
   )
 )
-console.log(out.join('\n\n'))
+
+// The projection: this file's per-host figures; the round trips from bench/results.json when
+// this file measured a single RTT.
+const fallback =
+  resolve(file) !== resolve(defaultFile) && existsSync(defaultFile)
+    ? (JSON.parse(readFileSync(defaultFile, 'utf8')) as Results)
+    : undefined
+const fallbackTrips = fallback ? roundTripsPerHost(fallback.fleet) : null
+const inputs = projectionInputs(
+  r.fleet,
+  fallback && fallbackTrips !== null
+    ? {
+        value: fallbackTrips,
+        source: `bench/results.json, commit ${(fallback.commit ?? 'unknown').slice(0, 12)}: its 1-host runs at two RTTs`
+      }
+    : undefined
+)
+out.push(
+  inputs
+    ? `Projection to 1,000 hosts (\`bench/projection.ts\`, from this file's figures):\n\n${renderProjection(inputs)}`
+    : 'Projection to 1,000 hosts: not computed (it needs a complete 1-host run and a larger one at the same RTT).'
+)
+console.log(out.filter(Boolean).join('\n\n'))
+
+/** "4 → 5 → … → 100 (at 12.3 s) → 50 (at 40.0 s)": the limit's changes, the last ones with their times. */
+function concurrencyText(series: ReadonlyArray<{ atMs: number; limit: number }>): string {
+  if (series.length === 0) return '–'
+  const limits = series.map(p => p.limit)
+  const head = limits.length <= 12 ? limits : [...limits.slice(0, 6), '…', ...limits.slice(-6)]
+  const last = series[series.length - 1] as { atMs: number; limit: number }
+  const peak = Math.max(...limits)
+  return `${head.join(' → ')} (peak ${peak}, last change at ${(last.atMs / 1000).toFixed(1)} s)`
+}

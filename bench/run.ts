@@ -1,7 +1,10 @@
 // `npm run bench` (as root): start-up and bundle size, then the product and the manual baseline on
 // the same lab VMs at each emulated round-trip time; prints a table per benchmark and writes
-// bench/results.json. Options (for shorter runs): --hosts 1,10,30 --rtt 0,50
-// --baseline 1@0,1@50,30@50 --rerun-rtt 50 --no-startup --out FILE
+// bench/results.json. Options (for shorter runs): --hosts 1,10,30,100@0 (N@RTT: at that RTT
+// only) --parallelism 10,100 (each host count at each value, capped at it; default: the count
+// itself, and 10 too above 30 hosts) --rtt 0,50 --baseline 1@0,1@50,30@50 --rerun-rtt 50
+// --no-startup --out FILE. The 100-host rows alone:
+// --hosts 1,100 --parallelism 100,10 --rtt 0 --baseline '' --no-startup --out bench/results-100.json
 import { cpus, release, tmpdir, totalmem } from 'node:os'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -12,7 +15,14 @@ import { startSandboxCluster } from '../lab/cluster/index.ts'
 import { startLabEnvironment } from '../lab/environment.ts'
 import { baselineRun } from './baseline.ts'
 import { cleanupRun, productRun, rerun, type FleetContext } from './fleet.ts'
-import { evaluateTargets, ratios, type FleetRun, type RerunResult } from './results.ts'
+import {
+  evaluateTargets,
+  planRows,
+  ratios,
+  scaleRows,
+  type FleetRun,
+  type RerunResult
+} from './results.ts'
 import { bundleBytes, measureStartup, type StartupRow } from './startup.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -20,7 +30,8 @@ const say = (line: string): void => console.log(`[bench] ${line}`)
 
 const { values } = parseArgs({
   options: {
-    hosts: { type: 'string', default: '1,10,30' },
+    hosts: { type: 'string', default: '1,10,30,100@0' },
+    parallelism: { type: 'string' },
     rtt: { type: 'string', default: '0,50' },
     baseline: { type: 'string', default: '1@0,1@50,30@50' },
     'rerun-rtt': { type: 'string', default: '0,50' },
@@ -34,9 +45,6 @@ const numbers = (text: string): number[] =>
     .filter(Boolean)
     .map(Number)
     .filter(n => Number.isInteger(n) && n >= 0)
-const hostCounts = numbers(values.hosts)
-  .filter(n => n >= 1 && n <= 30)
-  .sort((a, b) => a - b)
 const rtts = numbers(values.rtt).filter(n => n <= 1000)
 const rerunRtts = new Set(numbers(values['rerun-rtt']))
 const baselines = values.baseline
@@ -84,34 +92,53 @@ async function startupBench(): Promise<void> {
 
 async function fleetBench(rttMs: number): Promise<void> {
   const wanted = baselines.filter(([, rtt]) => rtt === rttMs).map(([n]) => n)
-  const vmCount = Math.max(0, ...hostCounts, ...wanted)
+  const rows = planRows(values.hosts, values.parallelism, rttMs)
+  const vmCount = Math.max(0, ...rows.map(r => r.hosts), ...wanted)
   if (vmCount === 0) return
+  // the re-run follows every row of 30 hosts or more (of the largest count when all are smaller)
+  const rerunFrom = Math.min(30, Math.max(0, ...rows.map(r => r.hosts)))
   say(`lab: ${vmCount} VM(s), ${rttMs} ms RTT`)
   const env = await startLabEnvironment({ vms: vmCount, latencyMs: rttMs, log: say })
   labBoot.push({ vms: vmCount, rttMs, reachableMs: env.lab.readyMs ?? null })
-  const ctx: FleetContext = { root, env, workdir, rttMs, log: say }
+  await save()
   try {
-    for (const n of hostCounts) {
+    for (const { hosts: n, parallelism: list } of rows) {
       const vms = env.vms.slice(0, n)
-      await step(`product ${n} host(s) at ${rttMs} ms`, async () => {
-        const result = await productRun(ctx, vms)
-        fleet.push(result)
-        say(`product: ${n} host(s) at ${rttMs} ms: ${result.ready} ready in ${result.wallMs} ms`)
-        if (n === hostCounts[hostCounts.length - 1] && rerunRtts.has(rttMs)) {
-          const again = await rerun(ctx, vms)
-          reruns.push(again)
-          say(`re-run: ${n} host(s): ${again.wallMs} ms, ${again.apiWrites} API write(s)`)
-        }
-      })
-      await step(`cleanup after product ${n} at ${rttMs} ms`, () =>
-        cleanupRun(ctx, vms, `bench-${n}-${rttMs}`)
-      )
+      for (const parallelism of list) {
+        const ctx: FleetContext = { root, env, workdir, rttMs, log: say, parallelism }
+        const what = `${n} host(s) at ${rttMs} ms, parallelism ${parallelism}`
+        await step(`product ${what}`, async () => {
+          const result = await productRun(ctx, vms)
+          fleet.push(result)
+          await save()
+          say(
+            `product: ${what}: ${result.ready}/${n} ready in ${result.wallMs} ms` +
+              `, ${result.retriedHosts ?? 0} host(s) tried again, load ≤ ${result.loadAvgPeak}` +
+              `, concurrency ${(result.concurrency ?? []).map(p => p.limit).join(' → ')}`
+          )
+          if (n >= rerunFrom && rerunRtts.has(rttMs)) {
+            const again = await rerun(ctx, vms)
+            reruns.push(again)
+            await save()
+            say(
+              `re-run: ${what}: ${again.ready}/${n} ready in ${again.wallMs} ms, ` +
+                `${again.clusterWrites} object(s) written, ${again.apiWrites} API write(s), ` +
+                `${again.restartedHosts} restart(s)`
+            )
+          }
+        })
+        await step(`cleanup after product ${what}`, () =>
+          cleanupRun(ctx, vms, `bench-${n}-${rttMs}`)
+        )
+      }
     }
+    const ctx: FleetContext = { root, env, workdir, rttMs, log: say }
     for (const [index, n] of wanted.sort((a, b) => a - b).entries()) {
       const vms = env.vms.slice(0, n)
       await step(`baseline ${n} host(s) at ${rttMs} ms`, async () => {
         const result = await baselineRun({ env, workdir, rttMs, log: say }, vms)
         fleet.push(result)
+        await save()
         say(`baseline: ${n} host(s) at ${rttMs} ms: ${result.ready} ready in ${result.wallMs} ms`)
       })
       if (index < wanted.length - 1)
@@ -124,14 +151,54 @@ async function fleetBench(rttMs: number): Promise<void> {
   }
 }
 
+const started = Date.now()
+// the code measured is the checkout as the run starts: a figure is quoted for this commit only
+const source = sourceCommit()
+const out = values.out ?? fileURLToPath(new URL('results.json', import.meta.url))
+
+function results(): Record<string, unknown> {
+  const cores = cpus().length
+  return {
+    date: new Date().toISOString(),
+    commit: source.commit,
+    uncommittedChanges: source.dirty,
+    measuredCodeChanges: source.measuredCodeChanges,
+    node: process.version,
+    machine: {
+      cpus: cores,
+      cpuModel: cpus()[0]?.model ?? '',
+      memoryMiB: Math.round(totalmem() / 2 ** 20),
+      kernel: release()
+    },
+    options: process.argv.slice(2),
+    durationSec: Math.round((Date.now() - started) / 1000),
+    startup,
+    bundleBytes: bytes,
+    labBoot,
+    fleet,
+    speedups: ratios(fleet),
+    reruns,
+    scale: scaleRows(fleet, cores),
+    targets: evaluateTargets({
+      fleet,
+      rerun: reruns.find(r => r.hosts === 30 && r.rttMs === 50) ?? reruns[reruns.length - 1],
+      reruns,
+      startup
+    }),
+    errors
+  }
+}
+
+/** Written after every measured row, so an interrupted run keeps what it measured. */
+async function save(): Promise<void> {
+  await writeFile(out, `${JSON.stringify(results(), null, 2)}\n`)
+}
+
 async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {
     console.error('npm run bench needs root: the lab boots VMs in network namespaces.')
     return 1
   }
-  const started = Date.now()
-  // the code measured is the checkout as the run starts: a figure is quoted for this commit only
-  const source = sourceCommit()
   try {
     if (!values['no-startup']) await step('start-up', startupBench)
     for (const rtt of rtts) await step(`fleet at ${rtt} ms`, () => fleetBench(rtt))
@@ -139,54 +206,37 @@ async function main(): Promise<number> {
     await rm(workdir, { recursive: true, force: true })
   }
 
+  const final = results() as { speedups: unknown[]; scale: unknown[]; targets: unknown[] }
   if (fleet.length > 0) {
     console.log(
       'Fleet: onboarding to all-ready (product = dist/cli.js apply; baseline = scp/ssh per step)'
     )
-    console.table(fleet.map(({ slowestHostPhases: _, ...row }) => row))
+    console.table(
+      fleet.map(
+        ({ slowestHostPhases: _, concurrency: __, failures: ___, failureReasons: ____, ...row }) =>
+          row
+      )
+    )
+    console.log('Per host, and against the CPU floor ((runner + VM CPU s) / cores)')
+    console.table(final.scale)
   }
-  const speedups = ratios(fleet)
-  if (speedups.length > 0) {
+  if (final.speedups.length > 0) {
     console.log('Product against baseline')
-    console.table(speedups)
+    console.table(final.speedups)
   }
   if (reruns.length > 0) {
     console.log('Re-run on unchanged VMs')
-    console.table(reruns)
+    console.table(
+      reruns.map(({ concurrency: _, failures: __, failureReasons: ___, ...row }) => row)
+    )
   }
-  const targets = evaluateTargets({
-    fleet,
-    rerun: reruns.find(r => r.hosts === 30 && r.rttMs === 50) ?? reruns[reruns.length - 1],
-    startup
-  })
   console.log('Targets')
-  console.table(targets)
+  console.table(final.targets)
   if (errors.length > 0) console.log(`Errors:\n${errors.map(e => `  ${e}`).join('\n')}`)
 
-  const results = {
-    date: new Date().toISOString(),
-    commit: source.commit,
-    uncommittedChanges: source.dirty,
-    node: process.version,
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model ?? '',
-      memoryMiB: Math.round(totalmem() / 2 ** 20),
-      kernel: release()
-    },
-    durationSec: Math.round((Date.now() - started) / 1000),
-    startup,
-    bundleBytes: bytes,
-    labBoot,
-    fleet,
-    speedups,
-    reruns,
-    targets,
-    errors
-  }
-  const out = values.out ?? fileURLToPath(new URL('results.json', import.meta.url))
-  await writeFile(out, `${JSON.stringify(results, null, 2)}\n`)
-  say(`written: ${values.out ?? 'bench/results.json'} (${results.durationSec} s)`)
+  await save()
+  const durationSec = Math.round((Date.now() - started) / 1000)
+  say(`written: ${values.out ?? 'bench/results.json'} (${durationSec} s)`)
   return errors.length === 0 ? 0 : 1
 }
 
@@ -195,18 +245,24 @@ process.exitCode = await main().catch(error => {
   return 1
 })
 
-function sourceCommit(): { commit: string; dirty: boolean } {
+/** The commit, whether the tree differs from it, and which files of the code measured (the
+ * bundle, its sources, the lab) differ. */
+function sourceCommit(): { commit: string; dirty: boolean; measuredCodeChanges: string[] } {
   const git = (...args: string[]): string =>
     execFileSync('git', args, {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
       encoding: 'utf8'
     })
   try {
+    const status = git('status', '--porcelain').split('\n').filter(Boolean)
     return {
       commit: git('rev-parse', 'HEAD').trim(),
-      dirty: git('status', '--porcelain').trim() !== ''
+      dirty: status.length > 0,
+      measuredCodeChanges: status
+        .map(line => line.slice(3))
+        .filter(path => /^(src|dist|lab)\//.test(path))
     }
   } catch {
-    return { commit: 'unknown', dirty: true }
+    return { commit: 'unknown', dirty: true, measuredCodeChanges: [] }
   }
 }
