@@ -922,6 +922,12 @@ package() {
     die checksum "the package's SHA-256 is $seen, expected $MX_PKG_SHA256: refused, nothing installed" 21
   fi
   check_dependencies "$PKG_FILE"
+  # a package that was not there is ours from the moment dpkg may install it: a run cut after
+  # dpkg and before the line below (a reboot, a killed session) would otherwise leave a package
+  # that the next run finds installed and unchanged, and that no cleanup removes
+  if [ -z "$current" ] && ! we_own_package; then
+    manifest_set_package pending
+  fi
   if ! install_package_file "$PKG_FILE"; then
     if [ "$FAMILY" = deb ]; then
       die install "dpkg -i istio-sidecar failed (missing dependencies? see the log lines)" 21
@@ -1104,10 +1110,13 @@ files() {
 # removes a link itself, never its target), with one log line, so that thousands of planted names
 # cost a run one process, not one each. Only root's directories (checked by this run): the proxy
 # user's own /etc/certs is left as it is, since whatever lies there that user could put there
-# itself at any time.
+# itself at any time. Our state directory too: a run cut before it renamed its copy of a pushed
+# package (incoming.*) or a state file (a reboot, a killed session) leaves them there; this run
+# holds the host's lock and has renamed its own by now.
 clean_old_temporaries() {
   for co in "$ENVOY_DIR|*.mx-tmp.*" "$CONFIG_DIR|*.mx-tmp.*" "$TOKENS_DIR|*.mx-tmp.*" \
-    "${MX_HOSTS_FILE%/*}|hosts.mx-tmp.*" "${MX_TMPFILES%/*}|*.mx-tmp.*"; do
+    "${MX_HOSTS_FILE%/*}|hosts.mx-tmp.*" "${MX_TMPFILES%/*}|*.mx-tmp.*" \
+    "$MX_STATE_DIR|*.mx-tmp.*" "$MX_STATE_DIR|incoming.*"; do
     co_dir=${co%%|*}
     if [ ! -d "$co_dir" ] || [ -L "$co_dir" ]; then continue; fi
     co_n=$(find "$co_dir" -maxdepth 1 -name "${co#*|}" -print -delete 2>/dev/null | wc -l)
