@@ -290,9 +290,14 @@ describe('the Istio docs manual VM steps against the lab', labTestOptions(), () 
       const before = Number((await ssh(vm, 'sudo wc -c < /var/log/istio/istio.log')).trim())
       await ssh(vm, 'sudo systemctl start istio')
       let log = ''
-      await until(`${reasons.join(' and ')} in istio.log`, 20_000, async () => {
+      // The agent logs each reason on its first certificate attempt (a few seconds here); under
+      // a loaded CI machine its gRPC dial alone has taken longer than 20 s: allow a minute, and
+      // show what it did log if the reasons never come.
+      await until(`${reasons.join(' and ')} in istio.log`, 60_000, async () => {
         log = (await ssh(vm, 'sudo cat /var/log/istio/istio.log')).slice(before)
         return reasons.every(reason => reason.test(log))
+      }).catch((error: unknown) => {
+        throw new Error(`${String(error)}; this start's istio.log:\n${log.slice(-4000)}`)
       })
       assert.equal(await readiness(vm), '503')
       assert.doesNotMatch(log, /pushed key\/cert pair/)
