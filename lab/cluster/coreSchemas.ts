@@ -7,7 +7,7 @@
 // apis__rbac.authorization.k8s.io__v1_openapi.json, apis__authentication.k8s.io__v1_openapi.json
 // in kubernetes/kubernetes). Stand-in: only the fields the lab uses are described; a nested type
 // that is not (PodSpec beyond containers, statuses) is an object that keeps unknown fields.
-import type { Obj } from './fields.ts'
+import { isObject, type Obj } from './fields.ts'
 
 const ref = (name: string): Obj => ({ allOf: [{ $ref: `#/components/schemas/${name}` }] })
 const str = (description: string, extra: Obj = {}): Obj => ({
@@ -732,4 +732,20 @@ export function looseKind(group: string, version: string, kindName: string): Obj
     ),
     'x-kubernetes-preserve-unknown-fields': true
   }
+}
+
+/** Follows `$ref` / `allOf: [{$ref}]` through coreSchemas to the schema itself (bounded). */
+export function resolveSchema(schema: Obj | undefined): Obj | undefined {
+  let s = schema
+  for (let i = 0; i < 10 && s; i++) {
+    const target =
+      typeof s.$ref === 'string'
+        ? s.$ref
+        : Array.isArray(s.allOf) && isObject(s.allOf[0]) && typeof s.allOf[0].$ref === 'string'
+          ? s.allOf[0].$ref
+          : undefined
+    if (target === undefined) return s
+    s = coreSchemas[target.replace('#/components/schemas/', '')]
+  }
+  return s
 }

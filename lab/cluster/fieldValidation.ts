@@ -8,25 +8,10 @@
 // The schemas are lab/cluster/openapi.ts's: a field under `x-kubernetes-preserve-unknown-fields`
 // or an object schema without properties is free-form (the built-in kinds' schemas describe
 // only what the lab uses, so those parts accept anything: a stand-in's leniency).
-import { coreSchemas } from './coreSchemas.ts'
+import { resolveSchema as resolve } from './coreSchemas.ts'
 import { isObject, type Obj } from './fields.ts'
 import { kindSchema } from './openapi.ts'
 import type { ResourceType } from './resources.ts'
-
-function resolve(schema: Obj | undefined): Obj | undefined {
-  let s = schema
-  for (let i = 0; i < 10 && s; i++) {
-    const target =
-      typeof s.$ref === 'string'
-        ? s.$ref
-        : Array.isArray(s.allOf) && isObject(s.allOf[0]) && typeof s.allOf[0].$ref === 'string'
-          ? s.allOf[0].$ref
-          : undefined
-    if (target === undefined) return s
-    s = coreSchemas[target.replace('#/components/schemas/', '')]
-  }
-  return s
-}
 
 function walk(value: unknown, schema: Obj | undefined, path: string, out: string[]): void {
   const s = resolve(schema)

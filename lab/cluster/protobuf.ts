@@ -20,8 +20,10 @@ import { ApiError, badRequest } from './status.ts'
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00])
 
 /** Fields of one message: number → the values (strings as Buffers; varints as numbers). */
-function fields(buf: Buffer): Map<number, Array<Buffer | number>> {
-  const out = new Map<number, Array<Buffer | number>>()
+type Fields = Map<number, Array<Buffer | number>>
+
+function fields(buf: Buffer): Fields {
+  const out: Fields = new Map()
   let i = 0
   const varint = (): number => {
     let result = 0
@@ -58,14 +60,13 @@ function fields(buf: Buffer): Map<number, Array<Buffer | number>> {
   return out
 }
 
-const bytes = (m: Map<number, Array<Buffer | number>>, n: number): Buffer | undefined => {
+const bytes = (m: Fields, n: number): Buffer | undefined => {
   const v = m.get(n)?.at(-1)
   return Buffer.isBuffer(v) ? v : undefined
 }
-const text = (m: Map<number, Array<Buffer | number>>, n: number): string | undefined =>
-  bytes(m, n)?.toString('utf8')
+const text = (m: Fields, n: number): string | undefined => bytes(m, n)?.toString('utf8')
 
-function strings(m: Map<number, Array<Buffer | number>>, names: Record<number, string>): Obj {
+function strings(m: Fields, names: Record<number, string>): Obj {
   const out: Obj = {}
   for (const [n, name] of Object.entries(names)) {
     const v = text(m, Number(n))
@@ -74,22 +75,39 @@ function strings(m: Map<number, Array<Buffer | number>>, names: Record<number, s
   return out
 }
 
+/** A body that does not decode: 400, as the server's decoder answers. */
+function decodingFailed(error: unknown): ApiError {
+  return badRequest(
+    `error decoding the request body: ${error instanceof Error ? error.message : String(error)}`
+  )
+}
+
+/**
+ * The runtime.Unknown envelope every protobuf body comes in (magic `k8s\0`, TypeMeta, raw
+ * message): its TypeMeta fields and the raw message; throws when it is not one or names another
+ * kind.
+ */
+function envelope(raw: Buffer, kind: string): { typeMeta: Fields; raw: Buffer } {
+  if (!raw.subarray(0, 4).equals(MAGIC))
+    throw new Error(
+      'provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]'
+    )
+  const unknown = fields(raw.subarray(4))
+  const typeMeta = fields(bytes(unknown, 1) ?? Buffer.alloc(0))
+  const sentKind = text(typeMeta, 2) ?? ''
+  if (sentKind !== '' && sentKind !== kind)
+    throw new Error(`the body is a ${sentKind}, not a ${kind}`)
+  return { typeMeta, raw: bytes(unknown, 2) ?? Buffer.alloc(0) }
+}
+
 /**
  * The JSON form of a protobuf SelfSubjectAccessReview or SelfSubjectRulesReview body; throws a
  * 400 (as the server's decoder would) when it is not one.
  */
 export function decodeSelfReview(raw: Buffer, kind: string): Obj {
   try {
-    if (!raw.subarray(0, 4).equals(MAGIC))
-      throw new Error(
-        'provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]'
-      )
-    const unknown = fields(raw.subarray(4))
-    const typeMeta = fields(bytes(unknown, 1) ?? Buffer.alloc(0))
-    const sentKind = text(typeMeta, 2) ?? ''
-    if (sentKind !== '' && sentKind !== kind)
-      throw new Error(`the body is a ${sentKind}, not a ${kind}`)
-    const message = fields(bytes(unknown, 2) ?? Buffer.alloc(0))
+    const { typeMeta, raw: body } = envelope(raw, kind)
+    const message = fields(body)
     const spec = fields(bytes(message, 2) ?? Buffer.alloc(0))
     const base: Obj = {
       kind,
@@ -121,9 +139,7 @@ export function decodeSelfReview(raw: Buffer, kind: string): Obj {
       }
     }
   } catch (error) {
-    throw badRequest(
-      `error decoding the request body: ${error instanceof Error ? error.message : String(error)}`
-    )
+    throw decodingFailed(error)
   }
 }
 
@@ -312,21 +328,11 @@ export function decodeObject(raw: Buffer, group: string, version: string, kind: 
   const message = messages[`${group}/${kind}`]
   if (!message) throw protobufUnsupported()
   try {
-    if (!raw.subarray(0, 4).equals(MAGIC))
-      throw new Error(
-        'provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]'
-      )
-    const unknown = fields(raw.subarray(4))
-    const typeMeta = fields(bytes(unknown, 1) ?? Buffer.alloc(0))
-    const sentKind = text(typeMeta, 2) ?? ''
-    if (sentKind !== '' && sentKind !== kind)
-      throw new Error(`the body is a ${sentKind}, not a ${kind}`)
+    const { typeMeta, raw: body } = envelope(raw, kind)
     const apiVersion = text(typeMeta, 1) || (group === '' ? version : `${group}/${version}`)
-    return { apiVersion, kind, ...decodeMessage(bytes(unknown, 2) ?? Buffer.alloc(0), message) }
+    return { apiVersion, kind, ...decodeMessage(body, message) }
   } catch (error) {
-    throw badRequest(
-      `error decoding the request body: ${error instanceof Error ? error.message : String(error)}`
-    )
+    throw decodingFailed(error)
   }
 }
 

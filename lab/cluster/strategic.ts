@@ -10,25 +10,9 @@
 // resources refuse it with 415 (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go).
 // Stand-in: the patch metadata comes from lab/cluster/coreSchemas.ts, so a field not described
 // there merges like a merge patch; server-only list items keep their place after the ordered ones.
-import { coreSchemas } from './coreSchemas.ts'
+import { coreSchemas, resolveSchema as resolve } from './coreSchemas.ts'
 import { clone, deepEqual, isObject, type Obj } from './fields.ts'
 import { badRequest } from './status.ts'
-
-/** Follows `$ref` / `allOf: [{$ref}]` to the schema itself. */
-function resolve(schema: Obj | undefined): Obj | undefined {
-  let s = schema
-  for (let i = 0; i < 10 && s; i++) {
-    const target =
-      typeof s.$ref === 'string'
-        ? s.$ref
-        : Array.isArray(s.allOf) && isObject(s.allOf[0]) && typeof s.allOf[0].$ref === 'string'
-          ? s.allOf[0].$ref
-          : undefined
-    if (target === undefined) return s
-    s = coreSchemas[target.replace('#/components/schemas/', '')]
-  }
-  return s
-}
 
 function property(schema: Obj | undefined, key: string): Obj | undefined {
   const s = resolve(schema)
