@@ -164,13 +164,16 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
   let dns: ClusterDns | undefined
   const generation = options.generation ?? 'modern'
   const legacy = generation !== 'modern'
+  // the package is shared with the lab's owner: only the environment that wrote it removes it
+  // (a waiter that gave up on the lab's lease removed the running owner's copy mid-run)
+  let wrotePackage = false
   const close = async (): Promise<void> => {
     await dns?.close()
     await istiod?.close()
     await cluster?.close()
     await downLab()
     await rm(workdir, { recursive: true, force: true })
-    await rm(LAB_SIDECAR_PACKAGE, { force: true })
+    if (wrotePackage) await rm(LAB_SIDECAR_PACKAGE, { force: true })
   }
   try {
     log(`lab: booting ${options.vms + (options.meshedPod ? 1 : 0)} VM(s)`)
@@ -216,6 +219,7 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
     log(`lab: sandbox cluster at ${cluster.url}, istiod stand-in at ${GATEWAY_ADDRESS}:15012`)
 
     const deb = await buildSidecarDeb(workdir, { version: cluster.istioVersion })
+    wrotePackage = true
     await copyFile(deb, LAB_SIDECAR_PACKAGE)
     const kubeconfigPath = join(workdir, 'kubeconfig')
     await writeFile(kubeconfigPath, cluster.kubeconfig, { mode: 0o600 })

@@ -10,6 +10,7 @@ import {
   type RetryClock,
   type RetryPolicy
 } from '../../src/cluster/index.ts'
+import { DEFAULT_RETRY, REQUEST_TIMEOUT_MS, transientApiFailure } from '../../src/cluster/retry.ts'
 
 /** An ApiException as @kubernetes/client-node throws it. */
 class FakeApiException extends Error {
@@ -197,5 +198,70 @@ describe('translateError', () => {
       e.message,
       'patch services web in namespace vm: HTTP 422: spec.ports: Invalid value'
     )
+  })
+})
+
+describe('the default budget and failures that pass', () => {
+  test('an unanswered request (the client timed it out) is sent once more, and only once', async () => {
+    let now = 0
+    const clock: RetryClock = {
+      now: () => now,
+      sleep: async ms => void (now += ms),
+      random: () => 0.5
+    }
+    let calls = 0
+    await assert.rejects(
+      withRetry(
+        async () => {
+          calls++
+          now += REQUEST_TIMEOUT_MS
+          throw Object.assign(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`), {
+            code: 'ETIMEDOUT'
+          })
+        },
+        { policy: DEFAULT_RETRY, clock }
+      ),
+      /no answer/
+    )
+    assert.equal(calls, 2)
+  })
+
+  test('transient: no answer, dropped or unaccepted connections, overload; not refusals', () => {
+    const ctx = { server: 'https://198.18.0.1:6443', user: 'u' }
+    const op = { verb: 'create', resource: 'serviceaccounts/token' }
+    const network = (code: string, message: string): Error =>
+      translateError(
+        Object.assign(new TypeError('fetch failed'), {
+          cause: Object.assign(new Error(message), { code })
+        }),
+        ctx,
+        op
+      )
+    const transient = [
+      // the 100-host bench: a server too busy to finish the TLS handshake in 10 s
+      network(
+        'UND_ERR_CONNECT_TIMEOUT',
+        'Connect Timeout Error (attempted address: 198.18.0.1:6443, timeout: 10000ms)'
+      ),
+      network('ETIMEDOUT', 'no answer within 30000 ms'),
+      network('ECONNRESET', 'read ECONNRESET'),
+      network('ECONNREFUSED', 'connect ECONNREFUSED 198.18.0.1:6443'),
+      translateError(new FakeApiException(429), ctx, op),
+      translateError(new FakeApiException(503), ctx, op),
+      new FakeApiException(500),
+      Object.assign(new Error('socket'), { code: 'UND_ERR_SOCKET' })
+    ]
+    for (const error of transient) assert.equal(transientApiFailure(error), true, String(error))
+    const lasting = [
+      translateError(new FakeApiException(401), ctx, op),
+      translateError(new FakeApiException(403), ctx, op),
+      translateError(new FakeApiException(404), ctx, op),
+      translateError(new FakeApiException(422), ctx, op),
+      network('ENOTFOUND', 'getaddrinfo ENOTFOUND k8s.example'),
+      network('CERT_HAS_EXPIRED', 'certificate has expired'),
+      new ClusterError('server', 'the TokenRequest answer holds no token', 0),
+      new Error('something else')
+    ]
+    for (const error of lasting) assert.equal(transientApiFailure(error), false, String(error))
   })
 })

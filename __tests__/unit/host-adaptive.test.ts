@@ -4,7 +4,7 @@
 // again after the limit shrank, a host's own failure is final at once.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { AdaptiveLimit, concurrencyLine } from '../../src/host/adaptive.ts'
+import { AdaptiveLimit, ReadyPace, concurrencyLine } from '../../src/host/adaptive.ts'
 import { fanOut } from '../../src/host/fanout.ts'
 import { emptyResult, type HostResult } from '../../src/host/onboard.ts'
 import { diagnoseLine, diagnoseReadiness, diagnosisTail } from '../../src/host/readiness.ts'
@@ -80,6 +80,28 @@ describe('adaptive limit', () => {
     assert.equal(limit.limit, 6)
   })
 
+  test('in good time: within the budget and not far slower than the fastest host so far', () => {
+    const pace = new ReadyPace({ slowMs: 30_000 })
+    // the first hosts set the pace; up to 5 s is always good time
+    assert.equal(pace.inGoodTime(800), true)
+    assert.equal(pace.inGoodTime(4_900), true)
+    // readiness rising past 3 × the fastest: the control plane (or the machine) queues
+    assert.equal(pace.inGoodTime(6_000), false)
+    const slower = new ReadyPace({ slowMs: 30_000 })
+    assert.equal(slower.inGoodTime(4_000), true)
+    assert.equal(slower.inGoodTime(11_000), true)
+    assert.equal(slower.inGoodTime(12_500), false)
+    // never at or beyond the budget's cap, whatever the fastest
+    const capped = new ReadyPace({ slowMs: 10_000, factor: 10 })
+    assert.equal(capped.inGoodTime(9_000), true)
+    assert.equal(capped.inGoodTime(10_000), false)
+    // the defaults: no cap, factor 3, floor 5 s
+    const plain = new ReadyPace()
+    assert.equal(plain.inGoodTime(0), true)
+    assert.equal(plain.inGoodTime(5_000), true)
+    assert.equal(plain.inGoodTime(5_001), false)
+  })
+
   test('the series is bounded and reads as one line', () => {
     const c = clock()
     const limit = new AdaptiveLimit({ max: 1000, initial: 1, maxSeries: 10, now: c.now })
@@ -152,6 +174,10 @@ describe('readiness classifier', () => {
       'ADS: rpc error: code = ResourceExhausted desc = request rate limit exceeded: context deadline exceeded',
       'ADS: istiod refused the connection: 503 {"code": "Unavailable"}',
       'rpc error: code = Unavailable desc = server is not ready to serve discovery information',
+      // a stalled XDS stream in the lab's agent, and Go's read timeout, without an address: the
+      // agent's only remote peer while it bootstraps is istiod (bench/results-100.json, vm70)
+      "unexpected error: TimeoutError('The read operation timed out')",
+      'read tcp 198.18.2.71:40112: read: connection timed out',
       // through the east-west gateway's address (given by the run)
       warm(
         'rpc error: code = Unavailable desc = connection error: desc = "transport: dial tcp 203.0.113.7:8012: i/o timeout"'
@@ -186,6 +212,9 @@ describe('readiness classifier', () => {
       'ADS: istiod refused the connection: 500 {"code": "Unknown", "message": "proxy metadata indicates that it must correspond to an existing WorkloadEntry, however WorkloadEntry vm/x is not found"}',
       // a timeout to something that is not the control plane
       'dial tcp 10.0.0.9:3306: i/o timeout',
+      // the workload's own probe, or a local port, timing out
+      'probe failed: timed out',
+      "unexpected error: TimeoutError('The read operation timed out') reading 127.0.0.1:15000",
       // anything else the agent calls an error
       'iptables capture is not installed'
     ]
@@ -246,6 +275,12 @@ describe('readiness classifier', () => {
     assert.equal(hostFix(failed).kind, 'control-plane')
     failed.diagnosis = { cause: 'host', reason: 'x509: bad' }
     assert.equal(hostFix(failed).kind, 'not-ready')
+    // a render the API failed: the control plane too, and the fix names the API server
+    const render = emptyResult('vm-1', 'failed')
+    render.error = { phase: 'render', message: 'cannot reach the Kubernetes API: ETIMEDOUT' }
+    render.diagnosis = { cause: 'control-plane', reason: render.error.message }
+    assert.equal(hostFix(render).kind, 'control-plane')
+    assert.match(hostFix(render).text, /Kubernetes API/)
   })
 })
 
@@ -366,6 +401,91 @@ describe('adaptive fan-out', () => {
     assert.equal(calls.get('vm-1'), 1)
     assert.equal(calls.get('vm-2'), 3)
     assert.equal(report.concurrency?.at(-1)?.limit, 1)
+  })
+
+  test('a render the Kubernetes API failed for a passing reason: the limit shrinks, the host is tried again and ends ready', async () => {
+    const calls = new Map<string, number>()
+    let running = 0
+    let peak = 0
+    const report = await fanOut(
+      hosts.slice(0, 6),
+      async host => {
+        const call = (calls.get(host.name) ?? 0) + 1
+        calls.set(host.name, call)
+        running++
+        peak = Math.max(peak, running)
+        await sleep(5)
+        running--
+        if (call === 1 && host.name !== 'vm-1') {
+          // what onboardHost gives for a render that threw ControlPlaneError
+          const r = emptyResult(host.name, 'failed')
+          r.error = {
+            phase: 'render',
+            message: 'cannot reach the Kubernetes API: UND_ERR_CONNECT_TIMEOUT'
+          }
+          r.diagnosis = { cause: 'control-plane', reason: r.error.message }
+          return r
+        }
+        return ok(host.name)
+      },
+      {
+        parallelism: 6,
+        failFast: false,
+        maxFailures: null,
+        // as onboardFleet diagnoses: the host's own diagnosis first
+        adaptive: { diagnose: r => r.diagnosis ?? diagnoseReadiness(r), retryDelayMs: () => 5 }
+      }
+    )
+    assert.equal(report.ok, true)
+    // vm-1 ready grew it to 5 before the failures came back
+    assert.ok(peak <= 5, `peak ${peak}`)
+    assert.deepEqual(
+      report.results.map(r => r.attempts),
+      [1, 2, 2, 2, 2, 2]
+    )
+    const limits = report.concurrency?.map(p => p.limit) ?? []
+    assert.ok(limits.includes(2), `no shrink in ${limits.join(',')}`)
+    // a render refused for good (a 403) is not retried: no diagnosis, final at once
+    const refused = await fanOut(
+      hosts.slice(0, 1),
+      async host => {
+        const r = emptyResult(host.name, 'failed')
+        r.error = { phase: 'render', message: 'forbidden: u cannot create serviceaccounts/token' }
+        return r
+      },
+      {
+        parallelism: 1,
+        failFast: false,
+        maxFailures: null,
+        adaptive: { diagnose: r => r.diagnosis ?? diagnoseReadiness(r), retryDelayMs: () => 5 }
+      }
+    )
+    assert.equal(refused.results[0]?.attempts, 1)
+  })
+
+  test('the limit holds once readiness slows: it grows on hosts ready at the pace of the fastest only', async () => {
+    let done = 0
+    const report = await fanOut(
+      hosts,
+      async host => {
+        await sleep(2)
+        const r = ok(host.name)
+        // the first four at 1 s, then every host at 20 s: the control plane queues
+        r.phases = [{ name: 'ready', ms: done++ < 4 ? 1_000 : 20_000, ok: true }]
+        return r
+      },
+      {
+        parallelism: 12,
+        failFast: false,
+        maxFailures: null,
+        adaptive: { diagnose: r => diagnoseReadiness(r), slowMs: 30_000 }
+      }
+    )
+    assert.equal(report.ok, true)
+    assert.deepEqual(
+      report.concurrency?.map(p => p.limit),
+      [4, 5, 6, 7, 8]
+    )
   })
 
   test('a host waiting to be tried again when maxFailures stops the run keeps its failed result', async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { HostFiles } from '../../src/host/bundle.ts'
-import { onboardHost, type HostTarget } from '../../src/host/onboard.ts'
+import { ControlPlaneError, onboardHost, type HostTarget } from '../../src/host/onboard.ts'
 import { parseRemoteOutput } from '../../src/host/results.ts'
 import { hostLine } from '../../src/report/terminal.ts'
 import { uninstallHost } from '../../src/host/uninstall.ts'
@@ -196,6 +196,28 @@ describe('onboardHost', () => {
       commandTimeoutMs: 5000
     })
     assert.deepEqual(failed.error, { phase: 'render', message: 'TokenRequest refused: 403' })
+    // a refusal is not diagnosed: not the control plane's, never tried again
+    assert.equal(failed.diagnosis, undefined)
+  })
+
+  test("a render the control plane failed for a passing reason is diagnosed as the control plane's", async () => {
+    const host = new FakeHost(() => ({ stdout: OK }))
+    const message =
+      'cannot reach the Kubernetes API at https://198.18.0.1:6443: UND_ERR_CONNECT_TIMEOUT Connect Timeout Error'
+    const result = await onboardHost(target(host), {
+      files: async () => {
+        throw new ControlPlaneError(message)
+      },
+      version: '',
+      package: { kind: 'none' },
+      commandTimeoutMs: 5000
+    })
+    assert.equal(result.status, 'failed')
+    assert.deepEqual(result.error, { phase: 'render', message })
+    assert.deepEqual(result.diagnosis, { cause: 'control-plane', reason: message })
+    // nothing ran on the host, and its connection was closed
+    assert.equal(host.payloads.length, 0)
+    assert.equal(host.closed, true)
   })
 
   test('a small pushed package travels inside the second exec: no SFTP, two channels', async () => {

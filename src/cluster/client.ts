@@ -9,7 +9,7 @@ import type {
 import pLimit from 'p-limit'
 import { translateError, type Operation } from './errors.ts'
 import { resourceInfo, pluralOf } from './resources.ts'
-import { withRetry, type RetryClock, type RetryPolicy } from './retry.ts'
+import { REQUEST_TIMEOUT_MS, withRetry, type RetryClock, type RetryPolicy } from './retry.ts'
 import {
   FIELD_MANAGER,
   refOf,
@@ -127,7 +127,7 @@ export async function createClusterClient(
     conflicts = false
   ): Promise<T> => {
     try {
-      const timeoutMs = options.requestTimeoutMs ?? 30_000
+      const timeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
       return await withRetry(() => within(fn(), timeoutMs), {
         ...(options.retry ? { policy: options.retry } : {}),
         ...(options.clock ? { clock: options.clock } : {}),

@@ -1,6 +1,13 @@
 // Bounded retries: exponential backoff with full jitter, the server's Retry-After honoured (but
-// capped), at most `attempts` tries and `totalMs` of waiting in all.
-import { retryDecision } from './errors.ts'
+// capped), at most `attempts` tries and `totalMs` of waiting in all. And which failures pass
+// with time (transientApiFailure), for callers that can try a whole step again later.
+import {
+  ClusterError,
+  RETRYABLE_STATUS,
+  isApiException,
+  networkCode,
+  retryDecision
+} from './errors.ts'
 
 export interface RetryPolicy {
   /** tries in all, the first included */
@@ -13,11 +20,16 @@ export interface RetryPolicy {
   readonly totalMs: number
 }
 
+/** The client gives up on an unanswered request after this long (client.ts). */
+export const REQUEST_TIMEOUT_MS = 30_000
+
 export const DEFAULT_RETRY: RetryPolicy = {
   attempts: 6,
   baseMs: 200,
   maxDelayMs: 5_000,
-  totalMs: 30_000
+  // two request timeouts: a request left unanswered is sent once more (with a budget of one
+  // timeout, the first unanswered request spent it all and was never retried)
+  totalMs: 2 * REQUEST_TIMEOUT_MS
 }
 
 export interface RetryClock {
@@ -73,4 +85,47 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions =
       await clock.sleep(delay)
     }
   }
+}
+
+/** Network failures that say the server was busy or briefly away, not that it is wrong. */
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT'
+])
+/** An unreachable API whose reason does not pass: certificates, a name that does not resolve. */
+const LASTING_UNREACHABLE =
+  /CERT_|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ENOTFOUND|certificate|altname/i
+
+/**
+ * A failure of the Kubernetes API that passes with time: no answer, a connection dropped or
+ * not accepted (a server too busy to finish a handshake), overload (429, 5xx). The request's
+ * own retries (withRetry) were spent or did not apply (a connect timeout or refusal is final
+ * for one request, so that a wrong address fails fast at the start of a run); a caller that can
+ * do its step again later (a host's render, under the adaptive limit) does so. Not transient:
+ * refusals of the request itself (401, 403, 404, 409, 422), certificate and name failures.
+ */
+export function transientApiFailure(error: unknown): boolean {
+  if (error instanceof ClusterError) {
+    if (error.status !== 0) return RETRYABLE_STATUS.has(error.status)
+    // translateError keeps the code in the message (causeText), not the original error
+    return (
+      error.kind === 'unreachable' &&
+      !LASTING_UNREACHABLE.test(error.message) &&
+      ([...TRANSIENT_CODES].some(code => error.message.includes(code)) ||
+        /fetch failed|other side closed|socket hang up/i.test(error.message))
+    )
+  }
+  if (isApiException(error)) return RETRYABLE_STATUS.has(error.code)
+  const code = networkCode(error)
+  return code !== undefined && TRANSIENT_CODES.has(code)
 }

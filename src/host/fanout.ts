@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import pLimit from 'p-limit'
 import { errorMessage } from '../util/errors.ts'
-import { AdaptiveLimit, type ConcurrencyPoint } from './adaptive.ts'
+import { AdaptiveLimit, ReadyPace, type ConcurrencyPoint } from './adaptive.ts'
 import { emptyResult, type HostResult } from './onboard.ts'
 import type { ReadinessDiagnosis } from './readiness.ts'
 
@@ -23,6 +23,10 @@ export interface AdaptiveFanout {
   retryDelayMs?: (attempt: number) => number
   /** A ready host that took this long or more does not grow the limit (default: never slow). */
   slowMs?: number
+  /** Nor does one slower than `slowFactor` × the fastest so far (default 3), unless it took at
+   * most `fastMs` (default 5 s): see ReadyPace. */
+  slowFactor?: number
+  fastMs?: number
   /** Clock (tests). */
   now?: () => number
 }
@@ -151,6 +155,11 @@ function adaptiveFanOut<T extends { name: string }>(
     ...(adaptive.initial !== undefined ? { initial: adaptive.initial } : {}),
     ...(adaptive.now ? { now: adaptive.now } : {})
   })
+  const pace = new ReadyPace({
+    ...(adaptive.slowMs !== undefined ? { slowMs: adaptive.slowMs } : {}),
+    ...(adaptive.slowFactor !== undefined ? { factor: adaptive.slowFactor } : {}),
+    ...(adaptive.fastMs !== undefined ? { floorMs: adaptive.fastMs } : {})
+  })
   const maxAttempts = Math.max(1, Math.floor(adaptive.maxAttempts ?? 3))
   const retryDelay = adaptive.retryDelayMs ?? defaultRetryDelay
   const results: Array<HostResult | undefined> = items.map(() => undefined)
@@ -200,7 +209,7 @@ function adaptiveFanOut<T extends { name: string }>(
       result.attempts = attempt
       if (result.status === 'ok') {
         const readyMs = result.phases.find(p => p.name === 'ready')?.ms ?? 0
-        limit.ready(adaptive.slowMs === undefined || readyMs < adaptive.slowMs)
+        limit.ready(pace.inGoodTime(readyMs))
         finish(index, result)
         return
       }

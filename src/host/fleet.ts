@@ -143,7 +143,8 @@ export async function onboardFleet(options: OnboardFleetOptions): Promise<Fanout
     options.adaptive === false
       ? undefined
       : {
-          diagnose: result => diagnoseReadiness(result, controlPlaneHosts),
+          // a render the control plane failed was diagnosed by onboardHost already
+          diagnose: result => result.diagnosis ?? diagnoseReadiness(result, controlPlaneHosts),
           // ready in the first half of its budget: the control plane keeps up
           slowMs: readyBudgetMs / 2,
           ...options.adaptive

@@ -13,7 +13,7 @@ import {
   type PackagePlan
 } from './bundle.ts'
 import { cachedOfficialPackage, packageSha256, type PackageSource } from './package.ts'
-import type { ReadinessDiagnosis } from './readiness.ts'
+import type { FailureCause, ReadinessDiagnosis } from './readiness.ts'
 import { parseRemoteOutput, type RemoteReport } from './results.ts'
 import {
   TransportError,
@@ -114,13 +114,25 @@ async function timed<T>(phases: PhaseTiming[], name: string, work: () => Promise
   }
 }
 
-/** A failure with the phase it belongs to. */
+/** A failure with the phase it belongs to, and whose it is when that is known. */
 export class PhaseError extends Error {
   readonly phase: string
-  constructor(phase: string, message: string) {
+  readonly whose: FailureCause | undefined
+  constructor(phase: string, message: string, whose?: FailureCause) {
     super(message)
     this.phase = phase
+    this.whose = whose
   }
+}
+
+/**
+ * Thrown by a render function (OnboardOptions.files) when the control plane failed it for a
+ * reason that passes (the Kubernetes API did not answer, dropped the connection, or was
+ * overloaded): the host is diagnosed as the control plane's, so an adaptive fan-out shrinks
+ * its limit and tries the host again later instead of failing it.
+ */
+export class ControlPlaneError extends Error {
+  override name = 'ControlPlaneError'
 }
 
 async function initialPlan(source: PackageSource): Promise<PackagePlan> {
@@ -201,7 +213,8 @@ export async function runOnHost(
       files =
         typeof given === 'function'
           ? await timed(result.phases, 'render', given).catch((e: unknown) => {
-              throw new PhaseError('render', errorMessage(e))
+              const whose = e instanceof ControlPlaneError ? 'control-plane' : undefined
+              throw new PhaseError('render', errorMessage(e), whose)
             })
           : given
     }
@@ -300,8 +313,10 @@ export async function runOnHost(
     result.status = 'ok'
   } catch (e) {
     result.status = 'failed'
-    if (e instanceof PhaseError) result.error = { phase: e.phase, message: e.message }
-    else if (e instanceof TransportError)
+    if (e instanceof PhaseError) {
+      result.error = { phase: e.phase, message: e.message }
+      if (e.whose) result.diagnosis = { cause: e.whose, reason: e.message }
+    } else if (e instanceof TransportError)
       result.error = { phase: e.kind === 'closed' ? 'exec' : e.kind, message: e.message }
     else result.error = { phase: 'internal', message: errorMessage(e) }
   } finally {

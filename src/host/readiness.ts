@@ -9,8 +9,10 @@
 //   `dial tcp 10.0.0.1:15012: i/o timeout` / `connect: connection refused`), XDS refused for rate
 //   with `code = ResourceExhausted desc = request rate limit exceeded` (pilot/pkg/xds/ads.go,
 //   WaitForRequestLimit), `server is not ready to serve discovery information` (Unavailable),
-//   Envoy's `config not received from Pilot (is Pilot running?)`, an HTTP 429/503 from istiod.
-//   A retry later, with fewer hosts at once, can succeed.
+//   Envoy's `config not received from Pilot (is Pilot running?)`, an HTTP 429/503 from istiod,
+//   a read that timed out with no address (`TimeoutError('The read operation timed out')`, `read:
+//   connection timed out`: the agent's only remote peer is istiod), unless it is about a probe
+//   or a local port. A retry later, with fewer hosts at once, can succeed.
 // - the host's own: anything else, e.g. `x509: certificate signed by unknown authority` (root
 //   cert), `authentication failure` / Unauthenticated (token, audience), `CSR signing error`
 //   with InvalidArgument (security/pkg/server/ca/server.go: a CSRError or TTLError), `lookup
@@ -56,6 +58,14 @@ const THROTTLED: RegExp[] = [
 const UNREACHABLE =
   /i\/o timeout|connection refused|connection reset by peer|context deadline exceeded|timed out|broken pipe|\bEOF\b|closed the connection/i
 const DIAL_TARGET = /dial tcp (\[[^\]]+\]|[^\s:]+):(\d+)/
+/** A read or write that timed out with no address named: while the agent bootstraps, its only
+ * remote peer is the control plane (CA and XDS). The lab's agent on a stalled XDS stream:
+ * `unexpected error: TimeoutError('The read operation timed out')`; Go's `read: connection timed
+ * out`, `context deadline exceeded`. */
+const BARE_TIMEOUT =
+  /(read|write|handshake) operation timed out|TimeoutError|socket\.timeout|read: connection timed out|i\/o timeout|context deadline exceeded/i
+/** ...unless the line is about the workload's own health check or a local port. */
+const LOCAL_CONTEXT = /probe|health ?check|127\.0\.0\.1|localhost|\[::1\]|:150(00|01|20|21)\b/i
 const CONTROL_PLANE_CONTEXT =
   /istiod|pilot|create certificate|warm certificate|rotate certificate|citadelclient|\bca\b|\bADS\b|XDS|StreamAggregatedResources|code = Unavailable/
 
@@ -77,12 +87,13 @@ export function diagnoseLine(
   if (HOST_REASONS.some(re => re.test(message))) return 'host'
   if (THROTTLED.some(re => re.test(message))) return 'control-plane'
   if (/\b(429|503)\b/.test(message) && /istiod|ADS|XDS|pilot/i.test(message)) return 'control-plane'
-  if (UNREACHABLE.test(message)) {
+  if (UNREACHABLE.test(message) || BARE_TIMEOUT.test(message)) {
     const target = controlPlaneTarget(message, extraHosts)
     if (target !== undefined) return target ? 'control-plane' : 'host'
     // upstream's wording often has no address ("Error while dialing dial tcp: i/o timeout"):
-    // the line must be about the CA or XDS connection
-    return CONTROL_PLANE_CONTEXT.test(message) ? 'control-plane' : undefined
+    // the line must be about the CA or XDS connection, or a timeout of no local peer
+    if (CONTROL_PLANE_CONTEXT.test(message)) return 'control-plane'
+    return BARE_TIMEOUT.test(message) && !LOCAL_CONTEXT.test(message) ? 'control-plane' : undefined
   }
   return undefined
 }

@@ -165,6 +165,14 @@ export function hostFix(host: HostResult): Fix {
       code: 'journalctl -u istio -n 50'
     }
   }
+  if (host.diagnosis?.cause === 'control-plane' && host.error?.phase === 'render') {
+    // its token or WorkloadEntry: the Kubernetes API did not keep up, after the same retries
+    return {
+      kind: 'control-plane',
+      text: 'The Kubernetes API did not answer in time (timeouts, overload) while this host’s token or WorkloadEntry was made, after retries: run again, lower settings.parallelism, or give the API server more capacity',
+      code: 'settings.parallelism'
+    }
+  }
   if (host.diagnosis?.cause === 'control-plane') {
     // tried again in the run already (src/host/fanout.ts adaptive): istiod did not keep up
     return {

@@ -1,8 +1,10 @@
 // hosts: the VMs of this shard, each over its one connection: onboarded (apply), connected for
 // the checks (verify), or cleaned (cleanup).
+import pLimit from 'p-limit'
+import { transientApiFailure } from '../../cluster/retry.ts'
 import { closeTransports, askOver, openTransports } from '../../host/connections.ts'
 import { onboardFleet, uninstallFleet } from '../../host/fleet.ts'
-import type { HostResult } from '../../host/onboard.ts'
+import { ControlPlaneError, type HostResult } from '../../host/onboard.ts'
 import { diagnosisTail } from '../../host/readiness.ts'
 import type { HostTransport } from '../../host/transport.ts'
 import { errorMessage } from '../../util/errors.ts'
@@ -18,6 +20,14 @@ function hostProblems(results: readonly HostResult[]): string[] {
         `${r.host}: ${r.error?.phase ?? 'host'}: ${r.error?.message ?? 'failed'}${diagnosisTail(r)}`
     )
 }
+
+/**
+ * Hosts whose files are rendered at once (their WorkloadEntry and token: a few API requests
+ * each). Rendering takes milliseconds, the host's install seconds, so this holds back no host;
+ * it keeps a large `parallelism` from opening that many API connections (TLS handshakes) in the
+ * same moment, which a busy API server answers with connect timeouts.
+ */
+export const RENDER_CONCURRENCY = 8
 
 const ofShard = (state: RunState): string =>
   `${state.vms.length} of ${state.description.vms.length} VM(s)`
@@ -39,6 +49,7 @@ export const onboard: Phase<RunState> = {
     state.transports = transports
     run.defer(() => closeTransports(transports))
     const ask = askOver(vm => transports.get(vm.name), addressOptions.publicLookupUrl)
+    const rendering = pLimit(RENDER_CONCURRENCY)
     const fleet = await onboardFleet({
       keepOpen: transports,
       description,
@@ -48,9 +59,18 @@ export const onboard: Phase<RunState> = {
         options.onHostStarted?.(vm.name)
         if (!addresses.has(vm.name))
           addresses.set(vm.name, await meshAddress(vm, ask, addressOptions))
-        const writes = await strategy.beforeStart(vm, addresses.get(vm.name) ?? '')
-        if (report.cluster) report.cluster.writes += writes
-        return render(vm)
+        return rendering(async () => {
+          try {
+            const writes = await strategy.beforeStart(vm, addresses.get(vm.name) ?? '')
+            if (report.cluster) report.cluster.writes += writes
+            return await render(vm)
+          } catch (error) {
+            // the API's requests were retried within their bounds and it still did not answer:
+            // the control plane's, so the host is tried again later with fewer at once
+            if (transientApiFailure(error)) throw new ControlPlaneError(errorMessage(error))
+            throw error
+          }
+        })
       },
       istioVersion: discovery.istioVersion ?? '',
       controlPlaneHosts: [discovery.gateway.address, discovery.gateway.hostname ?? ''].filter(
