@@ -18,6 +18,7 @@ import {
   classifyRun,
   converged,
   sleep,
+  type Family,
   type FaultCase,
   type FaultContext,
   type FirstRun,
@@ -224,6 +225,35 @@ export function istiodCases(): FaultCase[] {
   ]
 }
 
+/**
+ * A case whose fault is set up by one command in the VM before the run and taken away by another
+ * after it (also when the run throws); what the set-up printed goes to the evidence.
+ */
+function aroundRun(
+  family: Family,
+  name: string,
+  fault: string,
+  inject: string,
+  undo: string,
+  notePrefix = ''
+): FaultCase {
+  return {
+    family,
+    name,
+    fault,
+    async firstRun(ctx, vms) {
+      const vm = vms[0] as LabVm
+      const out = (await ctx.inVm(vm, inject)).out.trim()
+      if (out !== '') ctx.note(`${notePrefix}${out}`)
+      try {
+        return await ctx.apply(vms)
+      } finally {
+        await ctx.inVm(vm, undo)
+      }
+    }
+  }
+}
+
 // ---- SSH --------------------------------------------------------------------------------------
 
 /** Kills the product's SSH session processes in the VM (sshd's per-session children), by pid. */
@@ -312,20 +342,13 @@ export function sshCases(): FaultCase[] {
         }
       }
     },
-    {
-      family: 'ssh',
-      name: 'host never answers',
-      fault: 'the VM drops every SSH packet for the whole run',
-      async firstRun(ctx, vms) {
-        const vm = vms[0] as LabVm
-        await ctx.inVm(vm, DROP_SSH)
-        try {
-          return await ctx.apply(vms)
-        } finally {
-          await ctx.inVm(vm, UNDROP_SSH)
-        }
-      }
-    },
+    aroundRun(
+      'ssh',
+      'host never answers',
+      'the VM drops every SSH packet for the whole run',
+      DROP_SSH,
+      UNDROP_SSH
+    ),
     {
       family: 'ssh',
       name: 'sshd dies between two runs',
@@ -400,70 +423,22 @@ export function vmCases(): FaultCase[] {
         return ctx.apply(vms, { sidecarPackage: deb })
       }
     },
-    {
-      family: 'vm',
-      name: 'dpkg lock held 20 s',
-      fault: 'another process holds the dpkg locks for 20 s from the run start',
-      async firstRun(ctx, vms) {
-        const vm = vms[0] as LabVm
-        ctx.note((await ctx.inVm(vm, HOLD_DPKG_LOCK(20))).out.trim())
-        try {
-          return await ctx.apply(vms)
-        } finally {
-          await ctx.inVm(vm, RELEASE_DPKG_LOCK)
-        }
-      }
-    },
-    {
-      family: 'vm',
-      name: 'dpkg lock held for the whole run',
-      fault: 'another process holds the dpkg locks until the run ends',
-      async firstRun(ctx, vms) {
-        const vm = vms[0] as LabVm
-        ctx.note((await ctx.inVm(vm, HOLD_DPKG_LOCK(600))).out.trim())
-        try {
-          return await ctx.apply(vms)
-        } finally {
-          await ctx.inVm(vm, RELEASE_DPKG_LOCK)
-        }
-      }
-    },
-    {
-      family: 'vm',
-      name: 'disk full under /var/tmp',
-      fault: 'a 64 KiB tmpfs mounted over /var/tmp (where the package is pushed) for the run',
-      async firstRun(ctx, vms) {
-        const vm = vms[0] as LabVm
-        const m = await ctx.inVm(
-          vm,
-          'mount -t tmpfs -o size=64k mx-fault-full /var/tmp && dd if=/dev/zero of=/var/tmp/fill bs=4k 2>/dev/null; df -h /var/tmp | tail -1'
-        )
-        ctx.note(`mounted: ${m.out.trim()}`)
-        try {
-          return await ctx.apply(vms)
-        } finally {
-          await ctx.inVm(vm, 'umount /var/tmp 2>/dev/null || umount -l /var/tmp; true')
-        }
-      }
-    },
-    {
-      family: 'vm',
-      name: 'disk full under /var/lib',
-      fault: 'a 64 KiB tmpfs mounted over /var/lib/istio (where the sidecar files go) for the run',
-      async firstRun(ctx, vms) {
-        const vm = vms[0] as LabVm
-        const m = await ctx.inVm(
-          vm,
-          'mkdir -p /var/lib/istio && mount -t tmpfs -o size=64k mx-fault-full /var/lib/istio && dd if=/dev/zero of=/var/lib/istio/fill bs=4k 2>/dev/null; df -h /var/lib/istio | tail -1'
-        )
-        ctx.note(`mounted: ${m.out.trim()}`)
-        try {
-          return await ctx.apply(vms)
-        } finally {
-          await ctx.inVm(vm, 'umount /var/lib/istio 2>/dev/null || umount -l /var/lib/istio; true')
-        }
-      }
-    },
+    aroundRun(
+      'vm',
+      'dpkg lock held 20 s',
+      'another process holds the dpkg locks for 20 s from the run start',
+      HOLD_DPKG_LOCK(20),
+      RELEASE_DPKG_LOCK
+    ),
+    aroundRun(
+      'vm',
+      'dpkg lock held for the whole run',
+      'another process holds the dpkg locks until the run ends',
+      HOLD_DPKG_LOCK(600),
+      RELEASE_DPKG_LOCK
+    ),
+    diskFull('/var/tmp', '/var/tmp (where the package is pushed)'),
+    diskFull('/var/lib/istio', '/var/lib/istio (where the sidecar files go)', '/var/lib'),
     {
       family: 'vm',
       name: 'reboot during the package install',
@@ -483,6 +458,18 @@ export function vmCases(): FaultCase[] {
       }
     }
   ]
+}
+
+/** A 64 KiB tmpfs, filled, mounted over `dir` for the run. */
+function diskFull(dir: string, what: string, named = dir): FaultCase {
+  return aroundRun(
+    'vm',
+    `disk full under ${named}`,
+    `a 64 KiB tmpfs mounted over ${what} for the run`,
+    `mkdir -p ${dir} && mount -t tmpfs -o size=64k mx-fault-full ${dir} && dd if=/dev/zero of=${dir}/fill bs=4k 2>/dev/null; df -h ${dir} | tail -1`,
+    `umount ${dir} 2>/dev/null || umount -l ${dir}; true`,
+    'mounted: '
+  )
 }
 
 // ---- runner -----------------------------------------------------------------------------------

@@ -2,8 +2,13 @@
 // table per family and writes bench/faults.json (machine, date, commit, every case, the totals).
 // Bounded: each case has its own limit, the whole suite a deadline after which no case starts,
 // and the lab is taken down on every way out (also after a failure or a signal).
+//
+// npm run faults -- --soak [--cycles 50] [--every 10]: the soak instead (./soak.ts): apply →
+// verify → cleanup on 3 VMs, figures before and after; writes the file's `soak` section and keeps
+// its cases (as the cases' runs keep its `soak`). Each cycle has a limit (300 s), the soak the
+// deadline of --minutes.
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, release, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,6 +16,7 @@ import { parseArgs } from 'node:util'
 import { startLabEnvironment, type LabEnvironment } from '../../lab/environment.ts'
 import { allCases, smokeCases } from './cases.ts'
 import { FaultSuite, type CaseResult, type Family } from './framework.ts'
+import { runSoak, type SoakResult } from './soak.ts'
 
 const { values } = parseArgs({
   options: {
@@ -21,7 +27,13 @@ const { values } = parseArgs({
     minutes: { type: 'string' },
     smoke: { type: 'boolean' },
     /** run the selected cases again and replace them in the existing --out file (listed in `rerunCases`) */
-    merge: { type: 'boolean' }
+    merge: { type: 'boolean' },
+    /** the soak instead of the cases */
+    soak: { type: 'boolean' },
+    /** the soak's cycles (default 50) */
+    cycles: { type: 'string' },
+    /** the soak takes figures every this many cycles (default 10), and after the first and last */
+    every: { type: 'string' }
   }
 })
 
@@ -39,6 +51,24 @@ function sourceCommit(): { commit: string; dirty: boolean } {
     }
   } catch {
     return { commit: 'unknown', dirty: true }
+  }
+}
+
+function machine() {
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '',
+    memoryMiB: Math.round(totalmem() / 2 ** 20),
+    kernel: release()
+  }
+}
+
+/** The file as it is, or undefined when there is none yet. */
+async function existing(): Promise<Record<string, unknown> | undefined> {
+  try {
+    return JSON.parse(await readFile(out, 'utf8')) as Record<string, unknown>
+  } catch {
+    return undefined
   }
 }
 
@@ -95,6 +125,7 @@ async function main(): Promise<number> {
     console.error('npm run faults needs root: the lab boots VMs in network namespaces.')
     return 1
   }
+  if (values.soak) return soakMain()
   const source = sourceCommit()
   const say = (line: string) =>
     console.log(`[faults ${((Date.now() - started) / 1000).toFixed(0)}s] ${line}`)
@@ -109,6 +140,7 @@ async function main(): Promise<number> {
         rerunCases?: unknown[]
       } & Record<string, unknown>)
     : undefined
+  const soak = (await existing())?.soak
   const save = async (): Promise<void> => {
     const own = suite?.results ?? []
     const cases = earlier
@@ -125,17 +157,15 @@ async function main(): Promise<number> {
           commit: source.commit,
           uncommittedChanges: source.dirty,
           node: process.version,
-          machine: {
-            cpus: cpus().length,
-            cpuModel: cpus()[0]?.model ?? '',
-            memoryMiB: Math.round(totalmem() / 2 ** 20),
-            kernel: release()
-          },
+          machine: machine(),
           options: earlier ? earlier.options : process.argv.slice(2),
+          durationSec: Math.round((Date.now() - started) / 1000),
+          // --merge: the file's own run stays what it was (its date, commit and duration)
           ...(earlier
             ? {
                 date: earlier.date,
                 commit: earlier.commit,
+                uncommittedChanges: earlier.uncommittedChanges,
                 durationSec: earlier.durationSec,
                 rerunCases: [
                   ...(earlier.rerunCases ?? []),
@@ -149,10 +179,11 @@ async function main(): Promise<number> {
                 ]
               }
             : {}),
-          durationSec: Math.round((Date.now() - started) / 1000),
           ...totals(cases),
           skipped,
-          cases
+          cases,
+          // the soak is measured on its own (--soak): a run of the cases keeps it
+          ...(soak ? { soak } : {})
         },
         null,
         2
@@ -231,6 +262,107 @@ async function main(): Promise<number> {
   if (skipped.length > 0) console.log(`not run (the deadline): ${skipped.join(', ')}`)
   console.log(`written: ${out} (${Math.round((Date.now() - started) / 1000)} s)`)
   return t.notConverged === 0 && t.invariantsViolated === 0 && t.unclear === 0 ? 0 : 1
+}
+
+/** One line per figure of a comparison: `name: before → after`. */
+function comparisonLines(title: string, comparisons: SoakResult['clean']): string[] {
+  return [
+    title,
+    ...comparisons.map(c => `  ${c.grew ? 'GREW ' : ''}${c.figure}: ${c.before} → ${c.after}`)
+  ]
+}
+
+async function soakMain(): Promise<number> {
+  const source = sourceCommit()
+  const say = (line: string) =>
+    console.log(`[soak ${((Date.now() - started) / 1000).toFixed(0)}s] ${line}`)
+  const cycles = Number(values.cycles ?? 50)
+  const every = Number(values.every ?? 10)
+  if (!Number.isInteger(cycles) || cycles < 1 || !Number.isInteger(every) || every < 1) {
+    console.error('--cycles and --every take a whole number of at least 1')
+    return 2
+  }
+  const workdir = await mkdtemp(join(tmpdir(), 'mx-soak-'))
+  // the runs get a private TMPDIR: what they leave there is the runner's temporary-file figure
+  const runnerTmp = join(workdir, 'tmp')
+  await mkdir(runnerTmp)
+  const previousTmp = process.env.TMPDIR
+  process.env.TMPDIR = runnerTmp
+  let env: LabEnvironment | undefined
+  let stopping = false
+  const closeAll = async (): Promise<void> => {
+    await env?.close().catch(error => say(`lab down: ${String(error)}`))
+    if (previousTmp === undefined) delete process.env.TMPDIR
+    else process.env.TMPDIR = previousTmp
+    await rm(workdir, { recursive: true, force: true })
+  }
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) return
+    stopping = true
+    say(`${signal}: stopping, taking the lab down (the file is not written)`)
+    void closeAll().then(() => process.exit(130))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  let result: SoakResult | undefined
+  try {
+    say('lab: 3 VMs, the sandbox API, istiod')
+    env = await startLabEnvironment({ vms: 3, log: say })
+    result = await runSoak(env, {
+      cycles,
+      sampleEvery: every,
+      cycleLimitMs: 300_000,
+      deadlineMs: deadlineMs - (Date.now() - started),
+      log: say
+    })
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    if (!stopping) await closeAll()
+  }
+  const file = (await existing()) ?? {}
+  await writeFile(
+    out,
+    `${JSON.stringify(
+      {
+        ...file,
+        soak: {
+          date: new Date().toISOString(),
+          commit: source.commit,
+          uncommittedChanges: source.dirty,
+          node: process.version,
+          machine: machine(),
+          options: process.argv.slice(2),
+          durationSec: Math.round((Date.now() - started) / 1000),
+          ...result
+        }
+      },
+      null,
+      2
+    )}\n`
+  )
+  console.log('')
+  console.log(
+    comparisonLines('after cleanup: before the first cycle → after the last', result.clean).join(
+      '\n'
+    )
+  )
+  console.log(
+    comparisonLines('after verify: the first cycle → the last', result.installed).join('\n')
+  )
+  console.log(
+    comparisonLines('memory after cleanup: the first cycle → the last', result.memory).join('\n')
+  )
+  console.log(
+    `cycles ${result.cyclesRun} of ${result.cyclesWanted} (${result.cyclesFailed} failed), ` +
+      `${result.cycleSec.mean.toFixed(1)} s a cycle (${result.cycleSec.min.toFixed(1)}–${result.cycleSec.max.toFixed(1)})` +
+      (result.stopped ? `; stopped: ${result.stopped}` : '')
+  )
+  for (const line of result.growth) console.log(`- ${line}`)
+  for (const c of result.cycles.filter(c => !c.ok))
+    console.log(`- cycle ${c.cycle}: ${c.problems.join('; ')}`)
+  console.log(`written: ${out} (soak, ${Math.round((Date.now() - started) / 1000)} s)`)
+  return result.ok ? 0 : 1
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
