@@ -11,6 +11,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['cluster', 'host'],
   ['verify'],
   ['engine'],
+  ['drift'],
   ['report'],
   ['commands'],
   ['action'],

@@ -140,6 +140,42 @@ describe('the Action through @github/local-action', () => {
     assert.equal(writes.length, writesBefore, 'plan wrote to the cluster')
   })
 
+  test('drift without the SSH key: exit 2, nothing asked of the cluster, the outputs set', async () => {
+    const before = sb.requestLog.entries.length
+    const r = await step({ command: 'drift', 'config-file': join(dir, 'mesh.yaml') })
+    assert.equal(r.code, 2, r.stdout)
+    const report = JSON.parse(r.outputs.report ?? '{}') as { command?: string; drifted?: boolean }
+    assert.deepEqual([report.command, report.drifted], ['drift', false], r.outputs.report)
+    assert.equal(r.outputs['drifted-hosts'], '[]')
+    assert.match(r.stdout, /no SSH private key: the variable SSH_PRIVATE_KEY is empty or unset/)
+    assert.equal(sb.requestLog.entries.length, before, 'drift read the cluster without its inputs')
+  })
+
+  test('drift: what the cluster lacks is drift, the step exits 3, nothing written', async () => {
+    const file = join(dir, 'drift.yaml')
+    await writeFile(
+      file,
+      `cluster: {kubeconfig: ${join(dir, 'kubeconfig')}}
+workloadGroups:
+  - {name: shop, namespace: vm, ports: {http: 8080}, service: {kind: ServiceEntry}}
+vms:
+  - {name: runner, host: local, address: 127.0.0.1}
+`
+    )
+    const writesBefore = sb.requestLog.entries.filter(isWrite).length
+    const r = await step({ command: 'drift', 'config-file': file, owner: 'drift-it' })
+    assert.equal(r.code, 3, r.stdout)
+    const report = JSON.parse(r.outputs.report ?? '{}') as {
+      drifted?: boolean
+      driftedHosts?: string[]
+      cluster?: { status?: string }
+    }
+    assert.deepEqual([report.drifted, report.cluster?.status], [true, 'drift'], r.outputs.report)
+    assert.deepEqual(JSON.parse(r.outputs['drifted-hosts'] ?? ''), report.driftedHosts)
+    assert.match(r.stdout, /DRIFT +cluster +WorkloadGroup vm\/shop +missing/)
+    assert.equal(sb.requestLog.entries.filter(isWrite).length, writesBefore, 'drift wrote')
+  })
+
   test('plan with a kubeconfig that cannot be read: the step fails, in preflight', async () => {
     const r = await step({ command: 'plan', 'config-file': join(dir, 'unreachable.yaml') })
     assert.notEqual(r.code, 0, r.stdout)

@@ -117,7 +117,8 @@ describe('defaults', () => {
         shard: { index: 1, count: 1 },
         publicAddressLookup: null,
         reachablePorts: [],
-        adopt: []
+        adopt: [],
+        drift: { tokenExpiryWithin: 86400 }
       },
       checks: []
     })

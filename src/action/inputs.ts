@@ -1,7 +1,7 @@
 // All of the Action's inputs become one typed settings object here, and nowhere else.
 import * as core from '@actions/core'
 
-export const commands = ['validate', 'plan', 'apply', 'verify', 'cleanup'] as const
+export const commands = ['validate', 'plan', 'apply', 'verify', 'cleanup', 'drift'] as const
 export type ActionCommand = (typeof commands)[number]
 
 export const cleanupModes = ['always', 'on-failure', 'never'] as const

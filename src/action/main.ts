@@ -135,23 +135,16 @@ export function kubeconfigRisks(kubeConfig: KubeConfig): string[] {
   return risks
 }
 
-async function runCommand(
+/** Opens the cluster from the inputs; the kubeconfig's risks are warned about once. */
+function clusterAccess(
   settings: ActionSettings,
   loaded: ActionDescription,
-  step: StepLifecycle,
-  /** each phase as it starts: the first change is the cluster phase of apply */
-  phase: (name: PhaseName) => void
-): Promise<RunReport> {
+  step: StepLifecycle
+): () => Promise<Connection> {
   const { description } = loaded
-  // loaded here, not at start-up: `validate` needs neither the Kubernetes client nor SSH
-  const [{ connect }, engines] = await Promise.all([
-    import('../cluster/connection.ts'),
-    import('../engine/run.ts')
-  ])
-  const groups = phaseGroups()
   let warned = false
-  // opened by the run's preflight, so a bad kubeconfig is listed with every other problem
-  const access = async (): Promise<Connection> => {
+  return async () => {
+    const { connect } = await import('../cluster/connection.ts')
     const connection = step.track(
       await connect({
         kubeconfigContent: settings.kubeconfig,
@@ -170,6 +163,21 @@ async function runCommand(
     }
     return connection
   }
+}
+
+async function runCommand(
+  settings: ActionSettings,
+  loaded: ActionDescription,
+  step: StepLifecycle,
+  /** each phase as it starts: the first change is the cluster phase of apply */
+  phase: (name: PhaseName) => void
+): Promise<RunReport> {
+  const { description } = loaded
+  // loaded here, not at start-up: `validate` needs neither the Kubernetes client nor SSH
+  const engines = await import('../engine/run.ts')
+  const groups = phaseGroups()
+  // opened by the run's preflight, so a bad kubeconfig is listed with every other problem
+  const access = clusterAccess(settings, loaded, step)
   const options: EngineOptions = {
     owner: settings.owner,
     env: secretEnv(settings, description),
@@ -214,11 +222,18 @@ async function comment(token: string, report: RunReport, name: string): Promise<
 }
 
 /** The four outputs, from a report or from what an early stop knows. */
-function setOutputs(report: object, ready: string[], failed: string[], checks: unknown[]): void {
+function setOutputs(
+  report: object,
+  ready: string[],
+  failed: string[],
+  checks: unknown[],
+  drifted: readonly string[] = []
+): void {
   core.setOutput('report', JSON.stringify(report))
   core.setOutput('ready-hosts', JSON.stringify(ready))
   core.setOutput('failed-hosts', JSON.stringify(failed))
   core.setOutput('checks', JSON.stringify(checks))
+  core.setOutput('drifted-hosts', JSON.stringify(drifted))
 }
 
 function reportOutputs(report: RunReport): void {
@@ -262,6 +277,8 @@ export async function runMain(): Promise<void> {
   let current: PhaseName | null = null
   // bad input, found before any change: the step exits 2, as the CLI does (any non-zero fails it)
   let invalidInput = false
+  // drift: 3 when drift was found (core.setFailed alone exits 1)
+  let exitCode: number | undefined
   const state = (): void =>
     saveState({
       command: settings?.command ?? givenCommand(),
@@ -312,6 +329,19 @@ export async function runMain(): Promise<void> {
       succeeded = true
       return
     }
+    if (settings.command === 'drift') {
+      const { runDrift } = await import('./drift.ts')
+      const done = await runDrift(settings, loaded, clusterAccess(settings, loaded, step))
+      outputs = true
+      setOutputs(done.report, [], [], [], done.report.driftedHosts)
+      if (done.exitCode === 0) succeeded = true
+      else {
+        invalidInput = done.exitCode === 2
+        core.setFailed(done.failure)
+        exitCode = done.exitCode
+      }
+      return
+    }
     const command = settings.command
     const report = await runCommand(settings, loaded, step, name => {
       current = name
@@ -343,5 +373,6 @@ export async function runMain(): Promise<void> {
     state()
     await step.release()
     if (invalidInput) process.exitCode = 2
+    else if (exitCode !== undefined) process.exitCode = exitCode
   }
 }

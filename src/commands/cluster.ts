@@ -33,7 +33,7 @@ export interface CommonFlags {
 export function parseCommonFlags(
   args: readonly string[],
   help: string,
-  extra: Record<string, { type: 'string'; multiple?: boolean }> = {}
+  extra: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {}
 ): { common: CommonFlags; values: Record<string, unknown> } {
   try {
     const { values, positionals } = parseArgs({

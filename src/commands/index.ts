@@ -9,6 +9,7 @@ const load = {
   plan: async () => (await import('./cluster.ts')).planCommand,
   apply: async () => (await import('./run.ts')).applyCommand,
   verify: async () => (await import('./run.ts')).verifyCommand,
+  drift: async () => (await import('./drift.ts')).driftCommand,
   cleanup: async () => (await import('./run.ts')).fullCleanupCommand,
   sweep: async () => (await import('./cluster.ts')).sweepCommand,
   configure: async () => (await import('./configure.ts')).configure,
@@ -25,6 +26,7 @@ const summaries: Record<CommandName, string> = {
   plan: 'discover the cluster and show what apply would change; writes nothing',
   apply: 'prepare the cluster, onboard the VMs, register them and run the checks',
   verify: 'run the checks against what an earlier apply set up',
+  drift: 'compare the hosts and the cluster with the description; writes nothing',
   cleanup: 'remove the sidecar from the VMs (-c FILE) and what one owner created in the cluster',
   sweep: 'remove the objects of owners older than an age (preview environments)',
   configure: 'write the VM files, a drop-in for `istioctl x workload entry configure`',
@@ -43,7 +45,8 @@ export function usage(): string {
     'Commands:',
     ...lines,
     '',
-    'Exit codes: 0 success, 1 the run failed, 2 invalid input (nothing was changed).',
+    'Exit codes: 0 success, 1 the run failed, 2 invalid input (nothing was changed),',
+    '3 drift found (drift).',
     ''
   ].join('\n')
 }

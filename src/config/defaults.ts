@@ -133,6 +133,8 @@ export interface Settings {
   adopt: Adopt[]
   /** Ports never captured by the sidecar on any host, besides its SSH port. */
   reachablePorts?: number[]
+  /** What `drift` reports besides differences (a token close to its expiry). */
+  drift: { tokenExpiryWithin: number }
 }
 
 export interface Check {

@@ -382,6 +382,19 @@ export const adoptSchema = z
       "description says, and deleted by this owner's cleanup."
   })
 
+/** What the `drift` command counts as drift beyond a difference (docs/drift.md). */
+export const driftSettingsSchema = z
+  .strictObject({
+    tokenExpiryWithin: seconds(
+      0,
+      UINT32,
+      'A bootstrap token that expires within this many seconds is drift: a sidecar that ' +
+        'restarts after it expired cannot get its certificate. Set it to the interval of the ' +
+        'scheduled drift run (default one day), and settings.tokenDuration above it.'
+    ).default(86400)
+  })
+  .meta({ description: 'What `drift` reports besides differences from the description.' })
+
 export const settingsSchema = z
   .strictObject({
     parallelism: int(
@@ -412,7 +425,8 @@ export const settingsSchema = z
       adoptSchema,
       'Objects to take over from someone else. Without it, an existing object that is not ' +
         "this owner's is a conflict and apply changes nothing."
-    )
+    ),
+    drift: driftSettingsSchema.prefault({})
   })
   .meta({ description: 'How the run behaves.' })
 

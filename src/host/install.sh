@@ -870,6 +870,33 @@ manifest_set_package() {
   mv -f "$ms_tmp" "$MX_STATE_DIR/manifest"
 }
 
+# recorded_version_is VERSION: the version recorded when we installed the package (the
+# manifest's package line) is VERSION, or none was recorded. A package changed by hand since (a
+# `dpkg -i` of another version) is installed again, though the package wanted is the same file.
+recorded_version_is() {
+  rv=$(sed -n 's/^package istio-sidecar //p' "$MX_STATE_DIR/manifest" 2>/dev/null | head -n 1)
+  case $rv in '' | pending) return 0 ;; esac
+  [ "$rv" = "$1" ]
+}
+
+# What upstream's postinst makes and nothing takes away (the package has no postrm): the
+# istio-proxy user, the /etc/istio link, its directories, the sidecar's logs. Before a package
+# of ours is installed, each that is absent is recorded (postinst-*), so that an uninstall that
+# purges the package leaves the host as it found it.
+POSTINST_DIRS="/var/lib/istio /var/lib/istio/envoy /var/lib/istio/proxy /var/lib/istio/config /var/log/istio /etc/certs"
+record_postinst() {
+  for pd in $POSTINST_DIRS; do
+    [ -e "$MX_ROOT$pd" ] || [ -L "$MX_ROOT$pd" ] || manifest_add postinst-dir "$MX_ROOT$pd"
+  done
+  if [ ! -e "$MX_ROOT/var/log/istio" ]; then
+    manifest_add postinst-file "$MX_ROOT/var/log/istio/istio.log"
+    manifest_add postinst-file "$MX_ROOT/var/log/istio/istio.err.log"
+  fi
+  [ -e "$MX_ROOT/etc/istio" ] || [ -L "$MX_ROOT/etc/istio" ] || manifest_add postinst-link "$MX_ROOT/etc/istio"
+  # the user only on a real root (a scratch root shares the host's users)
+  [ -n "$MX_ROOT" ] || getent passwd istio-proxy >/dev/null || manifest_add postinst-user istio-proxy
+}
+
 PKG_ACTION=skipped
 PKG_CHANGED=0
 package() {
@@ -882,7 +909,8 @@ package() {
   if [ -n "$current" ]; then
     if [ -n "$MX_VERSION" ] && [ "$current" = "$MX_VERSION" ]; then
       PKG_ACTION=unchanged
-    elif [ -n "$MX_PKG_SHA256" ] && [ "$(cat "$MX_STATE_DIR/package.sha256" 2>/dev/null)" = "$MX_PKG_SHA256" ]; then
+    elif [ -n "$MX_PKG_SHA256" ] && [ "$(cat "$MX_STATE_DIR/package.sha256" 2>/dev/null)" = "$MX_PKG_SHA256" ] &&
+      recorded_version_is "$current"; then
       PKG_ACTION=unchanged
     fi
   fi
@@ -928,6 +956,7 @@ package() {
   if [ -z "$current" ] && ! we_own_package; then
     manifest_set_package pending
   fi
+  [ -n "$current" ] || record_postinst
   if ! install_package_file "$PKG_FILE"; then
     if [ "$FAMILY" = deb ]; then
       die install "dpkg -i istio-sidecar failed (missing dependencies? see the log lines)" 21
@@ -1496,6 +1525,26 @@ has_node_agent() {
   systemctl cat "$NODE_AGENT" >/dev/null 2>&1
 }
 
+# capture_missing: the sidecar runs but its iptables capture is gone: the jumps into its chains,
+# or their redirects (flushed by hand, a firewall reload). istio-start.sh installs the capture
+# only when the sidecar starts, so the sidecar is restarted. ISTIO_CUSTOM_IP_TABLES=true leaves
+# iptables to the host; without inbound ports istio-iptables adds no PREROUTING jump.
+capture_missing() {
+  command -v iptables >/dev/null 2>&1 || return 1
+  cm_env=$ENVOY_DIR/cluster.env
+  [ -f "$cm_env" ] && [ ! -L "$cm_env" ] || return 1
+  ! grep -q "^ISTIO_CUSTOM_IP_TABLES='\{0,1\}true" "$cm_env" || return 1
+  iptables -t nat -C OUTPUT -p tcp -j ISTIO_OUTPUT 2>/dev/null || return 0
+  if grep -q "^ISTIO_SERVICE_CIDR='\{0,1\}[0-9*]" "$cm_env"; then
+    iptables -t nat -S ISTIO_OUTPUT 2>/dev/null | grep -q -- '-j ISTIO_REDIRECT' || return 0
+  fi
+  if grep -q "^ISTIO_INBOUND_PORTS='\{0,1\}[0-9*]" "$cm_env"; then
+    iptables -t nat -C PREROUTING -p tcp -j ISTIO_INBOUND 2>/dev/null || return 0
+    iptables -t nat -S ISTIO_INBOUND 2>/dev/null | grep -q -- '-j ISTIO_IN_REDIRECT' || return 0
+  fi
+  return 1
+}
+
 NODE_AGENT_STARTED=0
 service() {
   begin_phase service
@@ -1509,7 +1558,8 @@ service() {
       systemctl enable --quiet "$node_agent" 2>/dev/null ||
       die enable "systemctl enable $node_agent failed" 40
   fi
-  if [ "$PKG_CHANGED" -eq 1 ] || [ "$FILES_CHANGED" -eq 1 ] || ! systemctl is-active --quiet istio; then
+  if [ "$PKG_CHANGED" -eq 1 ] || [ "$FILES_CHANGED" -eq 1 ] || ! systemctl is-active --quiet istio ||
+    capture_missing; then
     if [ -n "$node_agent" ]; then
       systemctl restart "$node_agent" || die restart "systemctl restart $node_agent failed" 40
     fi
@@ -1551,7 +1601,9 @@ service() {
 # One run at a time per host: flock on /run/mesh-expansion.lock (a file only root can create:
 # /run is root's; a link or anything but a root-owned regular file there is refused). Not in our
 # state directory: a run that ends removes that directory (uninstall; a first run that changed
-# nothing), and a lock file removed under a waiting run would let a third run in beside it. A second run waits up to MX_LOCK_WAIT seconds, saying so, then gives up
+# nothing). An uninstall removes the lock file as it ends, holding it: a run that waited on it
+# then finds another file (or none) at the path and locks that one (take_lock), or it would run
+# beside a third run that locked the new file. A second run waits up to MX_LOCK_WAIT seconds, saying so, then gives up
 # having changed nothing (exit 12). The lock is held by file descriptor 9 until the script ends.
 # flock is util-linux, on every Debian/Ubuntu and RHEL-like host (essential / required): without
 # it the run is refused rather than run unlocked or with a home-made lock that a killed run
@@ -1592,18 +1644,25 @@ take_lock() {
     end_phase fail
     exit 12
   }
-  if [ -L "$lock" ] || { [ -e "$lock" ] && { [ ! -f "$lock" ] || [ "$(stat -c %u "$lock")" != 0 ]; }; }; then
-    die lock "$lock is not a regular file of root's (a symlink?): refused, nothing changed" 12
-  fi
-  exec 9>>"$lock"
-  if ! flock -n 9; then
-    holder=$(head -n 1 "$lock" 2>/dev/null || true)
-    echo "MX-LOG waiting for another mesh-expansion run on this host (pid ${holder:-?})"
-    if ! flock -w "$MX_LOCK_WAIT" 9; then
-      holder=$(head -n 1 "$lock" 2>/dev/null || true)
-      die lock "another mesh-expansion run holds this host's lock (pid ${holder:-?}) after waiting ${MX_LOCK_WAIT}s" 12
+  while :; do
+    if [ -L "$lock" ] || { [ -e "$lock" ] && { [ ! -f "$lock" ] || [ "$(stat -c %u "$lock")" != 0 ]; }; }; then
+      die lock "$lock is not a regular file of root's (a symlink?): refused, nothing changed" 12
     fi
-  fi
+    exec 9>>"$lock"
+    if ! flock -n 9; then
+      holder=$(head -n 1 "$lock" 2>/dev/null || true)
+      echo "MX-LOG waiting for another mesh-expansion run on this host (pid ${holder:-?})"
+      if ! flock -w "$MX_LOCK_WAIT" 9; then
+        holder=$(head -n 1 "$lock" 2>/dev/null || true)
+        die lock "another mesh-expansion run holds this host's lock (pid ${holder:-?}) after waiting ${MX_LOCK_WAIT}s" 12
+      fi
+    fi
+    # an uninstall removes the file as it ends: the lock held is the lock only when it is still
+    # the file at the path (without /proc to tell, as before)
+    held=$(stat -L -c %d:%i /proc/self/fd/9 2>/dev/null) || break
+    [ "$held" != "$(stat -c %d:%i "$lock" 2>/dev/null)" ] || break
+    exec 9>&-
+  done
   # the holder's pid, for the message of a run that waits (same file, same lock)
   echo "$$" >"$lock"
 }
@@ -1684,6 +1743,11 @@ uninstall_files() {
   manifest=$MX_STATE_DIR/manifest
   if [ -f "$manifest" ] && [ ! -L "$manifest" ]; then
     grep -E '^(file|block|dir|agent) /' "$manifest" | grep -v -e '/\.\./' -e '/\.\.$' >"$WORK/entries" || true
+    # what the package's postinst made for our install goes with the package, not when it stays
+    if [ "$PKG_ACTION" = removed ]; then
+      sed -nE 's/^postinst-(file|dir|link) (\/.*)$/\1 \2/p' "$manifest" |
+        grep -v -e '/\.\./' -e '/\.\.$' >>"$WORK/entries" || true
+    fi
   else
     for f in $LEGACY_FILES; do echo "file $f"; done >"$WORK/entries"
     # only a sidecar.env we placed: the package's own goes with the package
@@ -1717,6 +1781,35 @@ uninstall_files() {
     done
     rmdir "$p" 2>/dev/null || echo "MX-LOG $path is not empty: left"
   done
+  # the package's /etc/istio link (root's), once where it led is gone
+  grep '^link ' "$WORK/entries" | cut -d ' ' -f 2- | while read -r path; do
+    p=$MX_ROOT$path
+    if [ -L "$p" ] && [ ! -e "$p" ] && [ "$(stat -c %u "$p")" = 0 ]; then remove_file "$p" || true; fi
+  done
+}
+
+# remove_postinst_user NAME: the package's user, when its postinst made it for our install (the
+# manifest said so) and the package went; not while it runs a process or owns a file (a uid given
+# to the next system user must not own anything), which the log says.
+remove_postinst_user() {
+  [ "$PKG_ACTION" = removed ] && [ -z "$MX_ROOT" ] || return 0
+  pu=$1
+  [ -n "$pu" ] && pu_uid=$(id -u "$pu" 2>/dev/null) && pu_gid=$(id -g "$pu" 2>/dev/null) || return 0
+  if pgrep -u "$pu_uid" >/dev/null 2>&1; then
+    echo "MX-LOG the user $pu still runs processes: left"
+    return 0
+  fi
+  pu_files=$(timeout 30 find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o \
+    \( -uid "$pu_uid" -o -gid "$pu_gid" \) -print -quit 2>/dev/null) || pu_files='(the search did not finish)'
+  if [ -n "$pu_files" ]; then
+    echo "MX-LOG the user $pu still owns $pu_files: left"
+    return 0
+  fi
+  userdel "$pu" >/dev/null 2>&1 || {
+    echo "MX-LOG userdel $pu failed: left"
+    return 0
+  }
+  ! getent group "$pu" >/dev/null || groupdel "$pu" >/dev/null 2>&1 || true
 }
 
 uninstall_main() {
@@ -1769,9 +1862,13 @@ uninstall_main() {
     end_phase fail
     exit 51
   fi
-  # the state directory (its lock with it: a run waiting for it goes on with a new one); one this
-  # run made only for its lock is no change
+  postinst_user=$(sed -n 's/^postinst-user //p' "$MX_STATE_DIR/manifest" 2>/dev/null | head -n 1)
+  # the state directory; one this run made only for its lock is no change
   rm -rf "$MX_STATE_DIR"
+  # after it: the token's copy there is the user's
+  remove_postinst_user "$postinst_user"
+  # the lock file too, held: a run waiting on it locks the file made again (take_lock)
+  rm -f "$MX_LOCK_FILE"
   [ "$STATE_EXISTED" = 0 ] || changed=1
   end_phase ok
   echo "MX-RESULT changed=$changed restarted=0 ready=0 package=$PKG_ACTION"
