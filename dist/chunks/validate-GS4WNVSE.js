@@ -4,4 +4,4 @@ import { dirname as __meDirname } from 'node:path';
 const require = __meCreateRequire(import.meta.url);
 const __filename = __meFileURLToPath(import.meta.url);
 const __dirname = __meDirname(__filename);
-import{a,b,c,d,e}from"./chunk-CWMCCWQZ.js";import"./chunk-NLGP3EGC.js";import"./chunk-GUBLRBW7.js";import"./chunk-EOGCE72U.js";import"./chunk-QRFW3W46.js";export{a as SERVICE_ACCOUNT_DIR,e as connect,d as kubeconfigAvailable,b as noProxyMatches,c as proxyFor};
+import{a,b,c}from"./chunk-S77IAU44.js";import"./chunk-JQAXXHYG.js";import"./chunk-W2OFBG4P.js";import"./chunk-EOWP7LYJ.js";import"./chunk-EOGCE72U.js";import"./chunk-QRFW3W46.js";export{a as DescriptionError,b as loadDescription,c as validate};

@@ -4,4 +4,4 @@ import { dirname as __meDirname } from 'node:path';
 const require = __meCreateRequire(import.meta.url);
 const __filename = __meFileURLToPath(import.meta.url);
 const __dirname = __meDirname(__filename);
-import{a,b,c}from"./chunk-N4AHGFLZ.js";import"./chunk-JQAXXHYG.js";import"./chunk-W2OFBG4P.js";import"./chunk-GUBLRBW7.js";import"./chunk-EOGCE72U.js";import"./chunk-QRFW3W46.js";export{a as DescriptionError,b as loadDescription,c as validate};
+import{a,b,c,d,e}from"./chunk-XIYTK7IP.js";import"./chunk-YVDEVDRF.js";import"./chunk-ZXBIOC32.js";import"./chunk-EOWP7LYJ.js";import"./chunk-EOGCE72U.js";import"./chunk-QRFW3W46.js";export{a as SERVICE_ACCOUNT_DIR,e as connect,d as kubeconfigAvailable,b as noProxyMatches,c as proxyFor};

@@ -4,7 +4,7 @@ import { dirname as __meDirname } from 'node:path';
 const require = __meCreateRequire(import.meta.url);
 const __filename = __meFileURLToPath(import.meta.url);
 const __dirname = __meDirname(__filename);
-import{a as h,b as w,c as v}from"./chunk-5FUFT4SD.js";import"./chunk-XRCL3AOD.js";import{b as k}from"./chunk-N4AHGFLZ.js";import{a as y,b as l}from"./chunk-JQAXXHYG.js";import"./chunk-W2OFBG4P.js";import{a as j}from"./chunk-GUBLRBW7.js";import{a as b}from"./chunk-EOGCE72U.js";import{d as A}from"./chunk-QRFW3W46.js";var p=A(j(),1);import{parseArgs as C}from"node:util";var N=["modern","multinetwork-1.4","meshexpansion-1.1","scripts-0.8"],g=`Usage: mesh-expansion rbac -c FILE (--service-account NAMESPACE/NAME | --user NAME)
+import{b as k}from"./chunk-S77IAU44.js";import{a as y,b as l}from"./chunk-JQAXXHYG.js";import"./chunk-W2OFBG4P.js";import{a as h,b as w,c as v}from"./chunk-5FUFT4SD.js";import"./chunk-XRCL3AOD.js";import{a as j}from"./chunk-EOWP7LYJ.js";import{a as b}from"./chunk-EOGCE72U.js";import{d as A}from"./chunk-QRFW3W46.js";var p=A(j(),1);import{parseArgs as C}from"node:util";var N=["modern","multinetwork-1.4","meshexpansion-1.1","scripts-0.8"],g=`Usage: mesh-expansion rbac -c FILE (--service-account NAMESPACE/NAME | --user NAME)
                           [--command apply,verify,cleanup,sweep] [--generation GEN]
                           [--name NAME] [--create-namespaces] [--strict-mtls]
 

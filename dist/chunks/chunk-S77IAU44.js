@@ -4,7 +4,7 @@ import { dirname as __meDirname } from 'node:path';
 const require = __meCreateRequire(import.meta.url);
 const __filename = __meFileURLToPath(import.meta.url);
 const __dirname = __meDirname(__filename);
-import{a,b as s}from"./chunk-JQAXXHYG.js";import{a as f}from"./chunk-W2OFBG4P.js";import{c as i,g as l,h as u,i as h,j as m,l as g,o as w,p as y}from"./chunk-GUBLRBW7.js";import{a as p}from"./chunk-EOGCE72U.js";import{resolve as C}from"node:path";import{parseArgs as $}from"node:util";var d=`Usage: mesh-expansion validate -c FILE [--json]
+import{a,b as s}from"./chunk-JQAXXHYG.js";import{a as f}from"./chunk-W2OFBG4P.js";import{c as i,g as l,h as u,i as h,j as m,l as g,o as w,p as y}from"./chunk-EOWP7LYJ.js";import{a as p}from"./chunk-EOGCE72U.js";import{resolve as C}from"node:path";import{parseArgs as $}from"node:util";var d=`Usage: mesh-expansion validate -c FILE [--json]
 
 Checks a description file and touches nothing: no cluster, no host, no network, no file written.
 
