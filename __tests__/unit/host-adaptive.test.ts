@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { AdaptiveLimit, ReadyPace, concurrencyLine } from '../../src/host/adaptive.ts'
-import { fanOut } from '../../src/host/fanout.ts'
+import { busyDiagnosis, fanOut } from '../../src/host/fanout.ts'
 import { emptyResult, type HostResult } from '../../src/host/onboard.ts'
 import { diagnoseLine, diagnoseReadiness, diagnosisTail } from '../../src/host/readiness.ts'
 import { hostFix } from '../../src/report/fixes.ts'
@@ -324,6 +324,54 @@ describe('adaptive fan-out', () => {
     assert.deepEqual(report.concurrency?.[0]?.limit, 4)
     assert.equal(report.concurrency?.at(-1)?.limit, 8)
     assert.ok(report.results.every(r => r.attempts === 1))
+  })
+
+  test('cleanup: handshakes that time out under load are tried again with fewer at once; a refused login is not', async () => {
+    const connectFailed = (name: string, message: string): HostResult => {
+      const r = emptyResult(name, 'failed')
+      r.error = { phase: 'connect', message }
+      return r
+    }
+    const calls = new Map<string, number>()
+    let running = 0
+    let peakWhileBusy = 0
+    const report = await fanOut(
+      hosts.slice(0, 8),
+      async host => {
+        const n = (calls.get(host.name) ?? 0) + 1
+        calls.set(host.name, n)
+        running++
+        await sleep(5)
+        const busy = running > 2 && n === 1
+        if (busy) peakWhileBusy = Math.max(peakWhileBusy, running)
+        running--
+        if (host.name === 'vm-8')
+          return connectFailed(host.name, 'mesh@vm-8:22: authentication failed (publickey)')
+        return busy
+          ? connectFailed(host.name, `mesh@${host.name}:22: no SSH handshake within 10000 ms`)
+          : emptyResult(host.name, 'ok')
+      },
+      {
+        parallelism: 8,
+        failFast: false,
+        maxFailures: null,
+        adaptive: { diagnose: busyDiagnosis, retryDelayMs: () => 5 }
+      }
+    )
+    const byName = new Map(report.results.map(r => [r.host, r]))
+    assert.equal(byName.get('vm-8')?.status, 'failed')
+    assert.equal(calls.get('vm-8'), 1, 'a refused login is the host’s own: not tried again')
+    assert.equal(byName.get('vm-8')?.diagnosis, undefined)
+    const retried = report.results.filter(r => (r.attempts ?? 1) > 1)
+    assert.ok(retried.length > 0, 'some handshakes timed out at 4 at once')
+    assert.ok(peakWhileBusy > 2)
+    for (const r of retried) assert.equal(r.status, 'ok', `${r.host} ends cleaned`)
+    assert.equal(report.failed, 1)
+    assert.ok(
+      (report.concurrency ?? []).some((p, i, all) => i > 0 && p.limit < (all[i - 1]?.limit ?? 0)),
+      'the limit shrank'
+    )
+    assert.equal(busyDiagnosis(byName.get('vm-1') ?? emptyResult('x', 'ok')), undefined)
   })
 
   test('a burst refused by the control plane: the limit shrinks, those hosts are tried again and end ready', async () => {

@@ -121,6 +121,17 @@ function summary(results: HostResult[]): FanoutReport {
   return { results, succeeded: count('ok'), failed, skipped, ok: failed === 0 && skipped === 0 }
 }
 
+/**
+ * A host whose SSH handshake did not come in time (src/host/ssh.ts: after its own connect
+ * attempts): nothing ran on it, and with many hosts at once the cause is likely the load (of the
+ * runner, the network, or VMs that share a machine), so it is tried again with fewer at once.
+ */
+export function busyDiagnosis(result: HostResult): ReadinessDiagnosis | undefined {
+  const error = result.error
+  if (error?.phase !== 'connect' || !/no SSH handshake within/.test(error.message)) return undefined
+  return { cause: 'busy', reason: error.message }
+}
+
 const defaultRetryDelay = (attempt: number): number => Math.min(2000 * attempt, 10_000)
 
 async function safely<T extends { name: string }>(
@@ -215,7 +226,7 @@ function adaptiveFanOut<T extends { name: string }>(
       }
       const diagnosis = result.status === 'failed' ? adaptive.diagnose(result) : undefined
       if (diagnosis) result.diagnosis = diagnosis
-      if (diagnosis?.cause !== 'control-plane') {
+      if (diagnosis?.cause !== 'control-plane' && diagnosis?.cause !== 'busy') {
         finish(index, result)
         return
       }

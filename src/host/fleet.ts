@@ -5,7 +5,13 @@
 import type { Description, Vm } from '../config/defaults.ts'
 import type { HostFiles } from './bundle.ts'
 import { DEFAULT_PARAMS } from './bundle.ts'
-import { fanOut, selectShard, type AdaptiveFanout, type FanoutReport } from './fanout.ts'
+import {
+  busyDiagnosis,
+  fanOut,
+  selectShard,
+  type AdaptiveFanout,
+  type FanoutReport
+} from './fanout.ts'
 import { onboardHost, type HostResult, type HostTarget } from './onboard.ts'
 import type { PackageSource } from './package.ts'
 import { diagnoseReadiness } from './readiness.ts'
@@ -183,7 +189,14 @@ export async function uninstallFleet(
         keepPackage: options.keepPackage,
         commandTimeoutMs: description.ssh.commandTimeout * 1000
       }),
-    // cleanup goes on after failures: every host that can be cleaned is
-    { ...fanOutOptions(options), failFast: false, maxFailures: null }
+    // cleanup goes on after failures: every host that can be cleaned is. Uninstalls are heavy
+    // (stop, dpkg purge): started few at once, more as hosts finish, fewer (and the host tried
+    // again) when handshakes time out; 100 at once on the lab's 2 cores lost 24 hosts so.
+    {
+      ...fanOutOptions(options),
+      failFast: false,
+      maxFailures: null,
+      adaptive: { diagnose: busyDiagnosis }
+    }
   )
 }

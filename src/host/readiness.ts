@@ -19,7 +19,9 @@
 //   ...: no such host` (the hosts block), a WorkloadEntry refusal. Retrying changes nothing.
 // Pure (and no import: onboard.ts uses its types).
 
-export type FailureCause = 'control-plane' | 'host'
+/** control-plane: istiod or the API did not keep up (retried, fewer at once); busy: the host did
+ * not answer SSH in time while many were worked on (retried, fewer at once); host: its own fault. */
+export type FailureCause = 'control-plane' | 'busy' | 'host'
 
 export interface ReadinessDiagnosis {
   cause: FailureCause
