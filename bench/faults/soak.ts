@@ -1,6 +1,6 @@
 // The soak (issue 17; `sudo npm run faults -- --soak [--cycles N]`): apply → verify → cleanup on
-// 3 lab VMs, N times (default 50), with the product's engine as the fault suite runs it, each
-// command opening and closing its own cluster connection as the CLI does. Figures are taken
+// 3 lab VMs, N times (default 50), with the product's engine in a runner process of its own
+// (./soakRunner.ts), each command opening and closing its own cluster connection as the CLI does. Figures are taken
 // before the first cycle and at two points of some cycles (after verify: installed; after
 // cleanup: clean): per VM the iptables rules and chains, the files under the sidecar's paths,
 // processes, systemd units, packages and the lines of the files the install script edits; on the
