@@ -125,7 +125,7 @@ export async function baselineRun(ctx: BaselineContext, vms: readonly LabVm[]): 
   const counters: Counters = { connections: 0, bytesSent: 0 }
   const requestLog = env.cluster.requestLog
   const loginsBefore = await sshLogins(vms)
-  const from = requestLog.entries.length
+  const from = requestLog.mark()
   const packageBytes = (await readFile(LAB_SIDECAR_PACKAGE)).length
   const cpuBefore = await cpuSnapshot(vms)
   const started = process.hrtime.bigint()
@@ -203,7 +203,7 @@ export async function baselineRun(ctx: BaselineContext, vms: readonly LabVm[]): 
   }
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6
   const cpu = cpuBetween(cpuBefore, await cpuSnapshot(vms))
-  const api = countApiRequests(toolRequests(requestLog.entries.slice(from)))
+  const api = countApiRequests(toolRequests(requestLog.since(from)))
   const logins = (await sshLogins(vms)) - loginsBefore
   return {
     tool: 'baseline',

@@ -143,7 +143,7 @@ async function measuredApply(
 }> {
   const log = ctx.env.cluster.requestLog
   const loginsBefore = await sshLogins(vms)
-  const from = log.entries.length
+  const from = log.mark()
   const cpuBefore = await cpuSnapshot(vms)
   const sampler = loadSampler()
   let load: { peak: number; end: number } | undefined
@@ -166,7 +166,7 @@ async function measuredApply(
     load = sampler.stop()
   })
   const cpu = cpuBetween(cpuBefore, await cpuSnapshot(vms))
-  const api = countApiRequests(toolRequests(log.entries.slice(from)))
+  const api = countApiRequests(toolRequests(log.since(from)))
   const logins = (await sshLogins(vms)) - loginsBefore
   if (!run.report)
     throw new Error(`apply gave no report (exit ${run.code}): ${run.stderr.slice(-2000)}`)

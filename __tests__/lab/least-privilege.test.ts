@@ -122,7 +122,7 @@ checks:
 
     /** The real CLI as a user runs it, with the ServiceAccount's kubeconfig. */
     async function cli(args: string[], timeoutMs: number): Promise<Run> {
-      const from = env.cluster.requestLog.entries.length
+      const from = env.cluster.requestLog.mark()
       const loginsBefore = await sshLogins(env.lab.vms)
       // asynchronously: the sandbox API answers from this very process
       const r = await new Promise<{ code: number; stdout: string; stderr: string }>(resolve => {
@@ -141,7 +141,7 @@ checks:
       })
       return {
         ...r,
-        log: env.cluster.requestLog.entries.slice(from),
+        log: env.cluster.requestLog.since(from),
         logins: (await sshLogins(env.lab.vms)) - loginsBefore
       }
     }

@@ -62,7 +62,7 @@ ssh: {user: ${vm1.user}}
   ): Promise<{ code: number; stdout: string; writes: number; logins: number }> {
     const file = join(dir, 'mesh.yaml')
     writeFileSync(file, description(fault.packagePath ?? LAB_SIDECAR_PACKAGE))
-    const from = env.cluster.requestLog.entries.length
+    const from = env.cluster.requestLog.mark()
     const loginsBefore = await sshLogins(env.vms)
     const secrets = fault.env ? fault.env(env.secrets) : env.secrets
     // asynchronously: the sandbox API answers from this very process
@@ -86,7 +86,7 @@ ssh: {user: ${vm1.user}}
         }
       )
     })
-    const writes = env.cluster.requestLog.entries.slice(from).filter(isWrite).length
+    const writes = env.cluster.requestLog.since(from).filter(isWrite).length
     return {
       code: result.code,
       stdout: result.out,

@@ -77,8 +77,28 @@ export class RequestLog {
     return () => this.listeners.delete(listener)
   }
 
+  /** entries ever added: a mark that stays right when the oldest entries have gone */
+  private added = 0
+
+  /** A mark for `since`: where the log stands now. */
+  mark(): number {
+    return this.added
+  }
+
+  /** The entries added after `mark`; throws when some of them have gone already (past the limit),
+   * so that a count taken over them is never silently short. */
+  since(mark: number): RequestLogEntry[] {
+    const wanted = this.added - mark
+    if (wanted > this.entries.length)
+      throw new Error(
+        `the request log kept ${this.entries.length} of the ${wanted} requests since the mark (limit ${this.limit})`
+      )
+    return this.entries.slice(this.entries.length - wanted)
+  }
+
   add(entry: RequestLogEntry): void {
     for (const l of this.listeners) l(entry)
+    this.added++
     this.entries.push(entry)
     if (this.entries.length > this.limit) this.entries.splice(0, this.entries.length - this.limit)
   }
