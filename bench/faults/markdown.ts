@@ -76,6 +76,7 @@ export function soakRows(soak: SoakResult): Array<Array<string | number>> {
   }
   const before = at('before', 'first')
   const lastClean = at('clean', 'last')
+  const memoryFrom = soak.samples.find(x => x.point === 'clean' && x.cycle === soak.memoryFromCycle)
   const firstInstalled = at('installed', 'first')
   const lastInstalled = at('installed', 'last')
   const grown = new Set(
@@ -100,6 +101,7 @@ export function soakRows(soak: SoakResult): Array<Array<string | number>> {
   return [...groups.entries()].map(([key, figures]) => [
     key.replace(' (bytes)', ''),
     cell(before, figures),
+    cell(memoryFrom, figures),
     cell(lastClean, figures),
     cell(firstInstalled, figures),
     cell(lastInstalled, figures),
@@ -142,6 +144,7 @@ function main(): void {
         [
           'figure',
           'before the first cycle',
+          `after cleanup ${s.memoryFromCycle} (memory judged from)`,
           `after cleanup ${s.cyclesRun}`,
           'after verify 1',
           `after verify ${s.cyclesRun}`,

@@ -138,8 +138,28 @@ export async function runnerFigures(): Promise<Figures> {
     'runner: external after GC (bytes)': { value: memory.external, kind: 'bytes' },
     // where the heap is: compiled code grows as V8 optimises more, objects in old space
     'runner: V8 old space (bytes)': space('old_space'),
-    'runner: V8 code space (bytes)': space('code_space')
+    'runner: V8 code space (bytes)': space('code_space'),
+    // what the RSS is made of, to tell a leak from an allocator that keeps freed pages: the
+    // heap V8 has committed (used or not), and the resident pages that are anonymous (malloc,
+    // V8, OpenSSL) or mapped from files (the node binary and libraries, touched once)
+    'runner: V8 heap committed (bytes)': { value: memory.heapTotal, kind: 'context' },
+    ...(await residentKinds())
   }
+}
+
+/** RssAnon and RssFile of /proc/self/status, as context figures (none where it is missing). */
+async function residentKinds(): Promise<Figures> {
+  const status = await readFile('/proc/self/status', 'utf8').catch(() => '')
+  const kib = (field: string): number | undefined => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)
+    return m ? Number(m[1]) * 1024 : undefined
+  }
+  const out: Figures = {}
+  const anon = kib('RssAnon')
+  const file = kib('RssFile')
+  if (anon !== undefined) out['runner: RSS anonymous (bytes)'] = { value: anon, kind: 'context' }
+  if (file !== undefined) out['runner: RSS file-backed (bytes)'] = { value: file, kind: 'context' }
+  return out
 }
 
 // Started by the soak (marked, with an IPC channel): answer until the channel closes.
