@@ -106,6 +106,11 @@ async function prepareVm(vm: LabVm, echo: Buffer): Promise<void> {
     `printf 'nameserver ${BRIDGE_ADDRESS}\\noptions timeout:1 attempts:1\\n' > /etc/resolv.conf`
   )
   await inVm(vm, 'cat > /opt/echo.py', echo)
+  await startLabApp(vm)
+}
+
+/** Starts the VM's app (/opt/echo.py) unless it runs: a transient unit, so also after a reboot. */
+export async function startLabApp(vm: LabVm): Promise<void> {
   await inVm(
     vm,
     `systemctl is-active --quiet mx-echo || systemd-run --unit=mx-echo -p Restart=always python3 /opt/echo.py --host 0.0.0.0 --port ${LAB_APP_PORT} --name ${vm.name}`

@@ -111,6 +111,7 @@ describe('defaults', () => {
       settings: {
         parallelism: 10,
         tokenDuration: 3600,
+        tokenRefreshWithin: 86400,
         owner: 'mesh-expansion',
         failFast: false,
         maxFailures: null,
@@ -118,7 +119,7 @@ describe('defaults', () => {
         publicAddressLookup: null,
         reachablePorts: [],
         adopt: [],
-        drift: { tokenExpiryWithin: 86400 }
+        rollout: null
       },
       checks: []
     })

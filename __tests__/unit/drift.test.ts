@@ -43,7 +43,7 @@ const expectation: HostExpectation = {
   wantedSha256: 'a'.repeat(64),
   istioVersion: '1.30.3',
   revision: '',
-  tokenExpiryWithin: 86400,
+  tokenRefreshWithin: 86400,
   entry: { name: 'vm-1', health: { state: 'healthy' } }
 }
 
@@ -159,7 +159,7 @@ describe('a host compared', () => {
     assert.equal(soon.length, 1)
     assert.match(
       soon[0]?.detail ?? '',
-      /^expires in 59 min \(2026-12-07T12:59:00\.000Z\), within settings\.drift\.tokenExpiryWithin \(1 d\); apply places a new token without a restart$/
+      /^expires in 59 min \(2026-12-07T12:59:00\.000Z\), within settings\.tokenRefreshWithin \(1 d\); apply places a new token without a restart$/
     )
     const expired = drifts(parseProbe(probeOutput({ 'token-exp': `token-exp ${now - 7200}` })))
     assert.match(expired[0]?.detail ?? '', /^expired 2 h ago .*cannot get its certificate/)
@@ -167,7 +167,7 @@ describe('a host compared', () => {
     assert.deepEqual(
       drifts(parseProbe(probeOutput({ 'token-exp': `token-exp ${now + 60}` })), {
         ...expectation,
-        tokenExpiryWithin: 0
+        tokenRefreshWithin: 0
       }),
       []
     )
@@ -363,7 +363,7 @@ function report(hosts: HostDrift[], extra: Partial<DriftReport> = {}): DriftRepo
     hosts,
     cluster: { status: 'ok', istioVersion: '1.30.3', revision: '', findings: [] },
     problems: [],
-    tokenExpiryWithinSeconds: 86400,
+    tokenRefreshWithinSeconds: 86400,
     checkedAt: '2026-12-07T12:00:00.000Z',
     durationMs: 1200,
     ...extra

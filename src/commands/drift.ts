@@ -13,7 +13,7 @@ const HELP = `Usage: mesh-expansion drift -c FILE [--owner OWNER] [--kubeconfig 
 
 Compares what the description renders now with what this shard's hosts and the cluster have,
 writing nothing: over one SSH connection per host, each file placed (by SHA-256, computed on the
-host), the bootstrap token (its copy and its expiry, settings.drift.tokenExpiryWithin), the
+host), the bootstrap token (its copy and its expiry, settings.tokenRefreshWithin), the
 workload certificate's expiry, the package version and its skew with istiod, the service, its
 readiness, the iptables capture and the WorkloadEntry's health; in the cluster, the objects of
 the owner against the description. --all lists what is as described too.

@@ -2,7 +2,7 @@
 // group's service account from its name, …). The result has every field explicit, so later
 // code never guesses a default of its own.
 import type { Adopt, Generation, JumpHost, ParsedDescription, Probe, Protocol } from './schema.ts'
-import { parseEndpoint, parseShard, type Endpoint } from './formats.ts'
+import { parseEndpoint, parseShard, type CountOrPercent, type Endpoint } from './formats.ts'
 
 export type { Adopt, Endpoint, Generation, JumpHost, Probe, Protocol }
 
@@ -122,6 +122,8 @@ export interface SshConfig {
 export interface Settings {
   parallelism: number
   tokenDuration: number
+  /** Seconds: apply places a new token, and drift reports one, that expires within it. */
+  tokenRefreshWithin: number
   owner: string
   failFast: boolean
   /** null = no limit. */
@@ -133,8 +135,16 @@ export interface Settings {
   adopt: Adopt[]
   /** Ports never captured by the sidecar on any host, besides its SSH port. */
   reachablePorts?: number[]
-  /** What `drift` reports besides differences (a token close to its expiry). */
-  drift: { tokenExpiryWithin: number }
+  /** Canary upgrades in batches (docs/rollout.md); null = every host at once. */
+  rollout: Rollout | null
+}
+
+/** settings.rollout: counts of hosts, or percentages ("25%") of the hosts to upgrade. */
+export interface Rollout {
+  firstBatch: CountOrPercent
+  batchSize: CountOrPercent
+  /** of each batch's hosts */
+  maxUnavailable: CountOrPercent
 }
 
 export interface Check {
@@ -331,7 +341,8 @@ export function resolveDefaults(parsed: ParsedDescription): Description {
       ...settings,
       maxFailures: settings.maxFailures ?? null,
       shard: parseShard(settings.shard) ?? { index: 1, count: 1 },
-      publicAddressLookup: settings.publicAddressLookup ?? null
+      publicAddressLookup: settings.publicAddressLookup ?? null,
+      rollout: settings.rollout ? (settings.rollout as Rollout) : null
     },
     checks
   }

@@ -228,6 +228,32 @@ export const shard: Check = value =>
     ? undefined
     : `invalid shard ${q(value)}: expected "i/n" with 1 <= i <= n, e.g. "2/4"`
 
+/** A count of hosts (an integer) or a percentage of them (`"25%"`), as settings.rollout takes. */
+export type CountOrPercent = number | `${number}%`
+
+/** The percentage of `"N%"` (0 to 100, integer), or undefined when `value` is not one. */
+export function parsePercent(value: string): number | undefined {
+  const match = /^(\d{1,3})%$/.exec(value)
+  const percent = match ? Number(match[1]) : NaN
+  return percent >= 0 && percent <= 100 ? percent : undefined
+}
+
+/**
+ * A count of hosts from `min`, or a percentage from `min` (`min` 0 allows "0%") to 100. Returns
+ * undefined when valid, else what is wrong and what would be valid.
+ */
+export function countOrPercent(value: number | string, min: 0 | 1): string | undefined {
+  const expected = `expected a number of hosts from ${min} or a percentage from ${min}% to 100% (e.g. ${min === 0 ? '0 or "10%"' : '1 or "25%"'})`
+  if (typeof value === 'number')
+    return Number.isInteger(value) && value >= min && value <= 1000000
+      ? undefined
+      : `invalid count ${String(value)}: ${expected}`
+  const percent = parsePercent(value)
+  return percent !== undefined && percent >= min
+    ? undefined
+    : `invalid value ${q(value)}: ${expected}`
+}
+
 /** Host names of a ServiceEntry: DNS names, optionally with a leading `*.` wildcard. */
 export const serviceHost: Check = value =>
   isSubdomain(value.replace(/^\*\./, '')) || value === '*'

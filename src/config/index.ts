@@ -21,6 +21,7 @@ export {
   type JumpHost,
   type Probe,
   type Protocol,
+  type Rollout,
   type ServiceConfig,
   type ServicePort,
   type Settings,

@@ -46,6 +46,19 @@ function int(min: number, max: number, what: string, description: string) {
   return z.number().int({ error }).min(min, { error }).max(max, { error }).meta({ description })
 }
 
+/** A count of hosts or a percentage of them ("25%"), from `min`: settings.rollout. */
+function countOrPercent(min: 0 | 1, description: string) {
+  const error = (issue: { input?: unknown }): string =>
+    `expected a number of hosts from ${min} or a percentage such as "25%", got ${show(issue.input)}`
+  return z
+    .union([z.number(), z.string()], { error })
+    .superRefine((value, ctx) => {
+      const message = f.countOrPercent(value, min)
+      if (message !== undefined) ctx.addIssue({ code: 'custom', message, input: value })
+    })
+    .meta({ description })
+}
+
 const port = (description: string) => int(1, 65535, 'a port number from 1 to 65535', description)
 const seconds = (min: number, max: number, description: string) =>
   int(min, max, `a number of seconds from ${min} to ${max}`, description)
@@ -382,18 +395,31 @@ export const adoptSchema = z
       "description says, and deleted by this owner's cleanup."
   })
 
-/** What the `drift` command counts as drift beyond a difference (docs/drift.md). */
-export const driftSettingsSchema = z
+/** A canary upgrade of the hosts whose sidecar differs from the description (docs/rollout.md). */
+export const rolloutSchema = z
   .strictObject({
-    tokenExpiryWithin: seconds(
+    firstBatch: countOrPercent(
+      1,
+      'Hosts in the first batch (the canary): a count, or a percentage of the hosts to upgrade ' +
+        '(rounded up, at least 1).'
+    ).default(1),
+    batchSize: countOrPercent(
+      1,
+      'Hosts in each later batch: a count, or a percentage of the hosts to upgrade (rounded up, ' +
+        'at least 1).'
+    ).default('25%'),
+    maxUnavailable: countOrPercent(
       0,
-      UINT32,
-      'A bootstrap token that expires within this many seconds is drift: a sidecar that ' +
-        'restarts after it expired cannot get its certificate. Set it to the interval of the ' +
-        'scheduled drift run (default one day), and settings.tokenDuration above it.'
-    ).default(86400)
+      'Hosts of one batch that may fail (their install, readiness or checks) with the rollout ' +
+        "going on: a count, or a percentage of that batch's hosts (rounded up). One more and " +
+        'the rollout stops: later batches are not touched.'
+    ).default(0)
   })
-  .meta({ description: 'What `drift` reports besides differences from the description.' })
+  .meta({
+    description:
+      'Upgrade the hosts whose installed sidecar version or revision differs from the ' +
+      'description in batches, each checked before the next. Absent: every host at once.'
+  })
 
 export const settingsSchema = z
   .strictObject({
@@ -407,6 +433,15 @@ export const settingsSchema = z
         "host's own failure (certificate, token) is not retried."
     ).default(10),
     tokenDuration: seconds(600, UINT32, 'Lifetime of each bootstrap token.').default(3600),
+    tokenRefreshWithin: seconds(
+      0,
+      UINT32,
+      "apply keeps a host's bootstrap token, without a restart, unless it expires within this " +
+        'many seconds (or names another identity): then it places a new one. drift reports a ' +
+        'token that expires within it (a sidecar that restarts after its token expired cannot ' +
+        'get its certificate). The interval of the scheduled runs (default one day); keep ' +
+        'settings.tokenDuration above it.'
+    ).default(86400),
     owner: text(f.labelValue, 'Value of the owner label on everything created.').default(
       'mesh-expansion'
     ),
@@ -426,7 +461,7 @@ export const settingsSchema = z
       'Objects to take over from someone else. Without it, an existing object that is not ' +
         "this owner's is a conflict and apply changes nothing."
     ),
-    drift: driftSettingsSchema.prefault({})
+    rollout: rolloutSchema.optional()
   })
   .meta({ description: 'How the run behaves.' })
 

@@ -38,7 +38,7 @@ export interface HostExpectation {
   /** '' = the default revision */
   readonly revision: string
   /** seconds: a token that expires within this is drift */
-  readonly tokenExpiryWithin: number
+  readonly tokenRefreshWithin: number
   /** the WorkloadEntry that carries health checks, with its health; undefined = none wanted */
   readonly entry?: { readonly name: string; readonly health: WorkloadEntryHealth }
 }
@@ -167,12 +167,12 @@ function tokenFindings(facts: HostFacts, expected: HostExpectation, nowMs: numbe
         `expired ${duration(now - exp)} ago (${iso(exp)}): a sidecar that restarts cannot get its certificate; apply places a new token`
       )
     )
-  else if (exp - now < expected.tokenExpiryWithin)
+  else if (exp - now < expected.tokenRefreshWithin)
     out.push(
       drift(
         'token',
         `${path} expiry`,
-        `expires in ${duration(exp - now)} (${iso(exp)}), within settings.drift.tokenExpiryWithin (${duration(expected.tokenExpiryWithin)}); apply places a new token without a restart`
+        `expires in ${duration(exp - now)} (${iso(exp)}), within settings.tokenRefreshWithin (${duration(expected.tokenRefreshWithin)}); apply places a new token without a restart`
       )
     )
   else out.push(ok('token', `${path} expiry`, `expires in ${duration(exp - now)} (${iso(exp)})`))

@@ -13,6 +13,7 @@
 //   MX-DRIFT service <systemctl is-active word> | ready yes|no|no-client
 //   MX-DRIFT ipt <an iptables-save line of the nat table that names an ISTIO chain>
 //   MX-DRIFT ipt-status ok|no-iptables|failed
+import { INSTALL_SCRIPT } from '../host/installScript.ts'
 import { shellQuote } from '../util/shell.ts'
 
 /** Where install.sh puts what it places (src/host/install.sh; modern generation). */
@@ -45,6 +46,13 @@ export const TMPFILES_CONTENT = [
   `C /run/secrets/tokens/istio-token - - - - ${STATE_DIR}/istio-token`,
   ''
 ].join('\n')
+
+/** A function of install.sh, as written there (`name() {` to the first `}` line). */
+export function installScriptFunction(name: string): string {
+  const match = new RegExp(`^${name}\\(\\) \\{\n[\\s\\S]*?^\\}$`, 'm').exec(INSTALL_SCRIPT)
+  if (!match) throw new Error(`internal: install.sh has no function ${name}`)
+  return match[0]
+}
 
 /** The probe for a sidecar whose readiness answers on `statusPort`. */
 export function probeScript(statusPort = 15021): string {
@@ -87,14 +95,16 @@ else
     '$0 == e { on = 0 } on { print } $0 == b { on = 1 }' "$hosts" | sha256sum | cut -d ' ' -f 1)"
 fi
 
-# the token's exp claim, decoded here: only its digits leave the host
+# the token's exp claim, decoded here with install.sh's own reader (apply decides on the same
+# claims): only its digits leave the host
+# shellcheck disable=SC2034 # JWT_HEAD and JWT_SIGLEN are apply's, unused here
+${installScriptFunction('jwt_read')}
+${installScriptFunction('jwt_claim')}
 token=${shellQuote(PLACED_PATHS['istio-token'])}
 if [ -f "$token" ] && [ ! -L "$token" ]; then
-  payload=$(head -c 65536 "$token" | tr -d '\\n' | cut -d . -f 2 | tr '_-' '/+')
-  case $((\${#payload} % 4)) in 2) payload="$payload==" ;; 3) payload="$payload=" ;; esac
-  exp=$(printf '%s' "$payload" | base64 -d 2>/dev/null | tr -d '\\n' |
-    sed -n 's/.*"exp"[[:space:]]*:[[:space:]]*\\([0-9][0-9]*\\).*/\\1/p')
-  payload=''
+  jwt_read "$token"
+  exp=$(jwt_claim "$JWT_JSON" exp)
+  JWT_JSON=''
   say token-exp "$(digits "$exp")"
 else say token-exp none
 fi

@@ -165,7 +165,7 @@ function finish(
     hosts: parts.hosts,
     cluster: parts.cluster,
     problems: parts.problems,
-    tokenExpiryWithinSeconds: description.settings.drift.tokenExpiryWithin,
+    tokenRefreshWithinSeconds: description.settings.tokenRefreshWithin,
     checkedAt: new Date(started).toISOString(),
     durationMs: now() - started
   }
@@ -326,7 +326,7 @@ async function driftWith(
         ...(await wantedPackage(vm, discovery)),
         istioVersion: discovery.istioVersion,
         revision: discovery.revision,
-        tokenExpiryWithin: description.settings.drift.tokenExpiryWithin
+        tokenRefreshWithin: description.settings.tokenRefreshWithin
       }
       const result = await transport.exec(remoteCommand(timeoutMs / 1000), {
         stdin: probe,

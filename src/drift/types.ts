@@ -59,8 +59,8 @@ export interface DriftReport {
   readonly cluster: ClusterDrift
   /** why the run could not check everything, one line each */
   readonly problems: readonly string[]
-  /** settings.drift.tokenExpiryWithin used for this run */
-  readonly tokenExpiryWithinSeconds: number
+  /** settings.tokenRefreshWithin used for this run */
+  readonly tokenRefreshWithinSeconds: number
   /** RFC 3339, the runner's clock */
   readonly checkedAt: string
   readonly durationMs: number

@@ -274,6 +274,8 @@ export function legacyStrategy(context: StrategyContext): GenerationStrategy {
     },
     // no entry is named by an older sidecar: nothing to do before it starts
     beforeStart: async () => 0,
+    // no health-checked entries before 1.8
+    reconnect: () => false,
     async register(addresses) {
       return { written: await ready().register(addresses), problems: [] }
     },

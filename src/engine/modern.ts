@@ -9,6 +9,7 @@ import {
 } from '../cluster/registration.ts'
 import { workloadEntryName } from '../istio/index.ts'
 import { errorMessage } from '../util/errors.ts'
+import type { PlanEntry } from '../cluster/plan.ts'
 import { filesRenderer } from './files.ts'
 import type { GenerationStrategy, StrategyContext } from './strategy.ts'
 
@@ -27,6 +28,14 @@ export function modernStrategy(context: StrategyContext): GenerationStrategy {
     return group !== undefined && group.registration === 'manual' && group.probe !== null
   }
   const registeredEarly = new Set<string>()
+  // the WorkloadEntries (namespace/name) this run created, here or in the cluster phase: not
+  // updated ones, which keep their conditions
+  const created = new Set<string>()
+  const noteCreated = (entries: readonly PlanEntry[]): void => {
+    for (const e of entries)
+      if (e.kind === 'WorkloadEntry' && e.action === 'create')
+        created.add(`${e.namespace}/${e.name}`)
+  }
 
   const register = (vms: readonly Vm[], addresses: ReadonlyMap<string, string>) =>
     registerWorkloadEntries(
@@ -37,25 +46,31 @@ export function modernStrategy(context: StrategyContext): GenerationStrategy {
       addresses,
       context.log
     )
+  const registerEarly = async (vms: readonly Vm[], addresses: ReadonlyMap<string, string>) => {
+    const result = await register(vms, addresses)
+    noteCreated(result.written)
+    for (const vm of vms) registeredEarly.add(vm.name)
+    return result.written.length
+  }
 
   return {
     generation: discovery.generation,
 
-    async prepare(addresses) {
+    async prepare(addresses, written) {
+      noteCreated(written)
       const early = description.vms.filter(vm => probed(vm) && addresses.has(vm.name))
-      const result = await register(early, addresses)
-      for (const vm of early) registeredEarly.add(vm.name)
-      return result.written.length
+      return registerEarly(early, addresses)
     },
 
     // a host whose address is asked of it once connected: its probed entry goes in now, before
     // its sidecar connects naming it
     async beforeStart(vm, address) {
       if (!probed(vm) || registeredEarly.has(vm.name)) return 0
-      const result = await register([vm], new Map([[vm.name, address]]))
-      registeredEarly.add(vm.name)
-      return result.written.length
+      return registerEarly([vm], new Map([[vm.name, address]]))
     },
+
+    // a probed entry is a manual one: named after its VM
+    reconnect: vm => probed(vm) && created.has(`${groupOf(vm)?.namespace}/${vm.name}`),
 
     async identity(addresses) {
       // the root certificate of every namespace, read now: a missing one stops the run before

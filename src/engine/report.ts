@@ -24,6 +24,35 @@ export interface ClusterReport {
   warnings: string[]
 }
 
+/** One batch of settings.rollout. */
+export interface RolloutBatchReport {
+  /** 1-based, in the order they ran */
+  number: number
+  hosts: string[]
+  /** hosts of the batch that could fail with the rollout going on */
+  maxUnavailable: number
+  /** passed: within maxUnavailable; failed: the rollout stopped here; not run: after a stop;
+   * planned: `plan`, if every host needed the upgrade */
+  result: 'passed' | 'failed' | 'not run' | 'planned'
+  /** hosts that failed their install or readiness (rolled back or not), or a check */
+  failed: string[]
+  /** hosts whose update was not ready and that went back to their previous sidecar */
+  rolledBack: string[]
+  /** the batch's checks (each VM's own, and the description's between its VMs and pods) */
+  checks: { passed: number; failed: number }
+}
+
+/** apply with settings.rollout: what each host ran, the batches and where the rollout stopped. */
+export interface RolloutReport {
+  batches: RolloutBatchReport[]
+  /** hosts to upgrade, with what differs (`package 1.29.0 → 1.30.0`) */
+  upgrades: Array<{ host: string; differs: string }>
+  /** new hosts and hosts already current: not part of the canary, onboarded after it */
+  rest: string[]
+  /** the batch that failed; null when none did */
+  stoppedAt: number | null
+}
+
 export interface RunReport {
   command: 'apply' | 'verify' | 'plan' | 'cleanup'
   owner: string
@@ -38,6 +67,8 @@ export interface RunReport {
    * since the hosts phase began) */
   concurrency?: ConcurrencyPoint[]
   checks: CheckResult[]
+  /** apply and plan with settings.rollout */
+  rollout?: RolloutReport
   /** cleanup: what was removed */
   removed: string[]
   /** the phases that ran, in order, with their times */

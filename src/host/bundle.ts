@@ -63,6 +63,11 @@ export interface InstallParams {
   /** How long a run waits for another run's lock on the same host (install.sh: flock on
    * /run/mesh-expansion.lock) before it gives up, changing nothing (exit 12). */
   lockWaitSec?: number
+  /** The host keeps its bootstrap token, unless it expires within this many seconds
+   * (settings.tokenRefreshWithin) or names another identity: then the new one is placed. */
+  tokenRefreshWithinSec?: number
+  /** Restart a running sidecar even when nothing of the host's changed (MX_RECONNECT). */
+  reconnect?: boolean
 }
 
 export const DEFAULT_PARAMS: Omit<InstallParams, 'mode' | 'version' | 'package' | 'runnerTime'> = {
@@ -71,7 +76,8 @@ export const DEFAULT_PARAMS: Omit<InstallParams, 'mode' | 'version' | 'package' 
   minDiskMb: 200,
   maxSkewSec: 120,
   keepPackage: false,
-  lockWaitSec: 300
+  lockWaitSec: 300,
+  tokenRefreshWithinSec: 86400
 }
 
 const OFFICIAL_BASE = 'https://storage.googleapis.com/istio-release/releases'
@@ -147,7 +153,11 @@ function environment(params: InstallParams): Record<string, string> {
     MX_MAX_SKEW: String(params.maxSkewSec),
     MX_RUNNER_TIME: String(params.runnerTime),
     MX_KEEP_PACKAGE: params.keepPackage ? '1' : '0',
-    MX_LOCK_WAIT: String(params.lockWaitSec ?? DEFAULT_PARAMS.lockWaitSec)
+    MX_LOCK_WAIT: String(params.lockWaitSec ?? DEFAULT_PARAMS.lockWaitSec),
+    MX_TOKEN_REFRESH_WITHIN: String(
+      params.tokenRefreshWithinSec ?? DEFAULT_PARAMS.tokenRefreshWithinSec
+    ),
+    MX_RECONNECT: params.reconnect ? '1' : '0'
   }
   const p = params.package
   if (p.mode === 'push') {

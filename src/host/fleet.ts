@@ -18,6 +18,9 @@ import { diagnoseReadiness } from './readiness.ts'
 import { hostTarget, sshSecretsFrom, type SshSecrets } from './targets.ts'
 import type { HostTransport } from './transport.ts'
 import { uninstallHost } from './uninstall.ts'
+import { readRunning, type RunningFacts } from './running.ts'
+import pLimit from 'p-limit'
+import { errorMessage } from '../util/errors.ts'
 
 export interface FleetOptions {
   description: Description
@@ -32,6 +35,9 @@ export interface OnboardFleetOptions extends FleetOptions {
   /** The rendered files of a VM, asked once its host is connected (a token only for a host
    * that answered). */
   filesFor: (vm: Vm) => Promise<HostFiles>
+  /** asked once the VM's files are rendered: its sidecar must connect again (install.sh restarts
+   * it even when nothing of its own changed) */
+  reconnect?: (vm: Vm) => boolean
   /** The Istio version found in the cluster: what `sidecar.version: auto` means. */
   istioVersion: string
   /** Air-gapped hosts: the runner downloads official packages into this cache and pushes them. */
@@ -40,9 +46,12 @@ export interface OnboardFleetOptions extends FleetOptions {
   readyTimeoutSec?: number
   /**
    * When given, each host's connection stays open after onboarding and is put here (the caller
-   * closes it), so the checks that follow need no second handshake.
+   * closes it), so the checks that follow need no second handshake. A connection already here
+   * (opened by readFleet) is used for the host's first attempt instead of a new one.
    */
   keepOpen?: Map<string, HostTransport>
+  /** Only these of the shard's VMs (a batch of settings.rollout); default: the whole shard. */
+  vms?: readonly Vm[]
   /** The control plane's addresses as the VMs dial them (the east-west gateway), so that a
    * timeout to them reads as the control plane's (istiod's names and ports always do). */
   controlPlaneHosts?: string[]
@@ -72,9 +81,16 @@ function held(transport: HostTransport): HostTransport {
 
 function keepingOpen(target: HostTarget, into: Map<string, HostTransport> | undefined): HostTarget {
   if (into === undefined) return target
+  // a connection opened before (readFleet) serves the first attempt; a retry opens its own
+  let reuse = into.get(target.name)
   return {
     name: target.name,
     connect: async () => {
+      if (reuse) {
+        const open = reuse
+        reuse = undefined
+        return held(open)
+      }
       const transport = await target.connect()
       // a host tried again: the connection of its earlier attempt is not needed any more
       const earlier = into.get(target.name)
@@ -137,7 +153,7 @@ function fanOutOptions(options: FleetOptions): Parameters<typeof fanOut>[2] {
 /** Onboards this shard's VMs; failed hosts do not stop the others (see FanoutReport.ok). */
 export async function onboardFleet(options: OnboardFleetOptions): Promise<FanoutReport> {
   const { description } = options
-  const vms = shardVms(description)
+  const vms = options.vms ? [...options.vms] : shardVms(description)
   const secrets = secretsIfNeeded(options, vms)
   const byName = new Map(vms.map(vm => [vm.name, vm]))
   const targets = vms.map(vm =>
@@ -162,9 +178,11 @@ export async function onboardFleet(options: OnboardFleetOptions): Promise<Fanout
       if (!vm) throw new Error(`internal: no VM ${target.name}`)
       return onboardHost(target, {
         files: () => options.filesFor(vm),
+        ...(options.reconnect ? { reconnect: () => options.reconnect?.(vm) ?? false } : {}),
         version: sidecarVersion(vm, options.istioVersion),
         package: packageSourceFor(vm, options.istioVersion, options.runnerPackageCache),
         commandTimeoutMs: description.ssh.commandTimeout * 1000,
+        tokenRefreshWithinSec: description.settings.tokenRefreshWithin,
         ...(options.statusPort !== undefined ? { statusPort: options.statusPort } : {}),
         ...(options.readyTimeoutSec !== undefined
           ? { readyTimeoutSec: options.readyTimeoutSec }
@@ -173,6 +191,37 @@ export async function onboardFleet(options: OnboardFleetOptions): Promise<Fanout
     },
     { ...fanOutOptions(options), ...(adaptive ? { adaptive } : {}) }
   )
+}
+
+/** What a host runs before the run changes it, or why it could not be read. */
+export type RunningRead = RunningFacts | { readonly error: string }
+
+/**
+ * Reads what each VM runs (settings.rollout), `parallelism` hosts at once, over the connection
+ * each host's onboarding then goes on with: it is put in `keepOpen`, which onboardFleet uses for
+ * the host's first attempt. One exec per host, nothing written.
+ */
+export async function readFleet(
+  options: FleetOptions & { vms: readonly Vm[]; keepOpen: Map<string, HostTransport> }
+): Promise<Map<string, RunningRead>> {
+  const { description, keepOpen } = options
+  const secrets = secretsIfNeeded(options, [...options.vms])
+  const limit = pLimit(description.settings.parallelism)
+  const reads = new Map<string, RunningRead>()
+  await Promise.all(
+    options.vms.map(vm =>
+      limit(async () => {
+        try {
+          const transport = await hostTarget(vm, description.ssh, secrets, options.warn).connect()
+          keepOpen.set(vm.name, transport)
+          reads.set(vm.name, await readRunning(transport))
+        } catch (error) {
+          reads.set(vm.name, { error: errorMessage(error) })
+        }
+      })
+    )
+  )
+  return reads
 }
 
 /** Cleans up this shard's VMs (stop, capture, package unless kept, files, hosts block). */

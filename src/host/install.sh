@@ -5,6 +5,7 @@
 #   MX-FAIL <phase> <check>: <message>
 #   MX-NEED push family=<deb|rpm> arch=<amd64|arm64>
 #   MX-LOG <line of istio.log>
+#   MX-TOKEN kept|refreshed reason=<valid|missing|not-ours|unreadable|identity|signer|expiring> left=<seconds|->
 #   MX-RESULT changed=0|1 restarted=0|1 ready=0|1 package=<installed|unchanged|skipped|removed|kept> [rolledback=0|1]
 # Usage: install.sh install|uninstall|preflight WORKDIR   (WORKDIR holds the rendered files)
 # Parameters come from the environment (MX_*), set by the bundle. Everything that can be decided
@@ -45,6 +46,11 @@ MX_RUNNER_TIME=${MX_RUNNER_TIME:-}
 MX_KEEP_PACKAGE=${MX_KEEP_PACKAGE:-0}
 MX_OWNER=${MX_OWNER:-istio-proxy}
 MX_LOCK_WAIT=${MX_LOCK_WAIT:-300}
+# the token on the host stays unless it expires within this many seconds (settings.tokenRefreshWithin)
+MX_TOKEN_REFRESH_WITHIN=${MX_TOKEN_REFRESH_WITHIN:-86400}
+# 1: restart a running sidecar even when nothing of this host changed: the run made its
+# health-checked WorkloadEntry again, and the agent reports health when it connects
+MX_RECONNECT=${MX_RECONNECT:-0}
 MX_LOCK_FILE=${MX_LOCK_FILE:-$MX_ROOT/run/mesh-expansion.lock}
 # outbound, inbound, agent status, readiness, Envoy metrics
 MX_SIDECAR_PORTS=${MX_SIDECAR_PORTS:-15001 15006 15020 15021 15090}
@@ -134,6 +140,94 @@ has_official_arm64() {
 
 sha256_of() {
   sha256sum "$1" | cut -d ' ' -f 1
+}
+
+# ---- the bootstrap token: keep it or place the new one ----------------------------------------
+# A token is read only to decide whether the one on the host may stay: never printed, never
+# evaluated, its claims only compared. Whatever does not read as a JWT means "place the new one".
+
+# jwt_read FILE: JWT_JSON, the decoded payload of the JWT in FILE on one line (a JSON object),
+# JWT_HEAD, its header as written (base64url: alg and kid, the signing key), and JWT_SIGLEN, the
+# length of its signature; JWT_JSON is '' when FILE holds no JWT: three non-empty base64url parts,
+# nothing else but a newline, at most 16 KiB.
+JWT_JSON=''
+JWT_HEAD=''
+JWT_SIGLEN=0
+jwt_read() {
+  JWT_JSON=''
+  JWT_HEAD=''
+  JWT_SIGLEN=0
+  jr_tok=$(head -c 16385 "$1" 2>/dev/null | tr -d '\n') || return 0
+  [ ${#jr_tok} -le 16384 ] || return 0
+  case $jr_tok in
+    *[!A-Za-z0-9_.-]* | *.*.*.* | .* | *..* | *.) return 0 ;;
+    *.*.*) ;;
+    *) return 0 ;;
+  esac
+  jr_sig=${jr_tok##*.}
+  jr_b64=${jr_tok#*.}
+  jr_b64=$(printf '%s' "${jr_b64%%.*}" | tr '_-' '/+')
+  case $((${#jr_b64} % 4)) in
+    1) return 0 ;;
+    2) jr_b64="$jr_b64==" ;;
+    3) jr_b64="$jr_b64=" ;;
+  esac
+  jr_json=$(printf '%s' "$jr_b64" | base64 -d 2>/dev/null | tr -d '\n\r') || return 0
+  case $jr_json in '{'*'}') ;; *) return 0 ;; esac
+  JWT_JSON=$jr_json
+  JWT_HEAD=${jr_tok%%.*}
+  JWT_SIGLEN=${#jr_sig}
+}
+
+# jwt_claim JSON NAME: the value of claim NAME in JSON as it is written there: a string (quoted),
+# an array of strings, an object with no object inside, or digits; nothing when absent.
+jwt_claim() {
+  printf '%s\n' "$1" |
+    sed -nE "s/.*\"$2\"[[:space:]]*:[[:space:]]*(\"[^\"]*\"|\\[[^]]*\\]|\\{[^{}]*\\}|[0-9]+).*/\\1/p" |
+    head -n 1
+}
+
+# token_decision CURRENT NEW NOW WITHIN: may the token in file CURRENT stay instead of the new one
+# in NEW? Only when both read as JWTs, CURRENT names the same identity as NEW (sub, iss, aud and
+# the service account's name and uid: a service account made again or another namespace gets the
+# new token), has the same header (alg and kid: a token of a signing key the cluster replaced
+# goes), a signature as long as NEW's (a token cut short is not kept), and an exp more than WITHIN
+# seconds after NOW (the host's clock). Sets TOKEN_ACTION (kept|refreshed), TOKEN_REASON
+# (valid|missing|unreadable|identity|signer|expiring) and TOKEN_LEFT (the seconds CURRENT had
+# left at NOW, '' when unknown).
+TOKEN_ACTION=''
+TOKEN_REASON=''
+TOKEN_LEFT=''
+token_decision() {
+  TOKEN_ACTION=refreshed
+  TOKEN_REASON=missing
+  TOKEN_LEFT=''
+  if [ ! -f "$1" ] || [ -L "$1" ]; then return 0; fi
+  TOKEN_REASON=unreadable
+  jwt_read "$2"
+  td_new=$JWT_JSON
+  td_new_head=$JWT_HEAD
+  td_new_sig=$JWT_SIGLEN
+  jwt_read "$1"
+  td_cur=$JWT_JSON
+  if [ -z "$td_new" ] || [ -z "$td_cur" ] || [ "$JWT_SIGLEN" != "$td_new_sig" ] ||
+    [ -z "$(jwt_claim "$td_new" sub)" ]; then
+    return 0
+  fi
+  td_exp=$(jwt_claim "$td_cur" exp)
+  # digits without a leading zero (sh reads that as octal), small enough for sh arithmetic
+  case $td_exp in '' | 0* | *[!0-9]* | ?????????????*) return 0 ;; esac
+  TOKEN_LEFT=$((td_exp - $3))
+  TOKEN_REASON=identity
+  for td_claim in sub iss aud serviceaccount; do
+    [ "$(jwt_claim "$td_cur" "$td_claim")" = "$(jwt_claim "$td_new" "$td_claim")" ] || return 0
+  done
+  TOKEN_REASON=signer
+  [ "$JWT_HEAD" = "$td_new_head" ] || return 0
+  TOKEN_REASON=expiring
+  [ "$TOKEN_LEFT" -gt "$4" ] || return 0
+  TOKEN_ACTION=kept
+  TOKEN_REASON=valid
 }
 
 # ---- paths on hostile ground -------------------------------------------------------------------
@@ -1107,10 +1201,21 @@ files() {
   FILES_CHANGED=$((FILES_CHANGED | PLACED))
   manifest_add block "$MX_HOSTS_FILE"
   if [ -s "$WORK/istio-token" ]; then
-    # A fresh token every run: the agent reads it when it needs it, so no restart for it.
-    place_file "$WORK/istio-token" "$TOKENS_DIR/istio-token" 600 "$owner" || stop_files
+    # The token on the host stays while it is good for more than MX_TOKEN_REFRESH_WITHIN seconds
+    # and names the same identity (token_decision); else the new one goes in. The agent reads
+    # the file when it needs it: no restart either way, and no change counted.
+    token_src=$WORK/istio-token
+    if current_token; then
+      token_decision "$WORK/istio-token.current" "$WORK/istio-token" "$(date +%s)" \
+        "$MX_TOKEN_REFRESH_WITHIN"
+      [ "$TOKEN_ACTION" != kept ] || token_src=$WORK/istio-token.current
+    fi
+    place_file "$token_src" "$TOKENS_DIR/istio-token" 600 "$owner" || stop_files
     manifest_add file "$TOKENS_DIR/istio-token"
-    place_file "$WORK/istio-token" "$MX_STATE_DIR/istio-token" 600 "$owner" || stop_files
+    # the copy for reboots is what the token path holds now, whichever token that is
+    place_file "$token_src" "$MX_STATE_DIR/istio-token" 600 "$owner" || stop_files
+    rm -f "$WORK/istio-token.current"
+    echo "MX-TOKEN $TOKEN_ACTION reason=$TOKEN_REASON left=${TOKEN_LEFT:--}"
     # /var/run is a tmpfs: systemd-tmpfiles puts the token back at boot, before istio starts
     # (C keeps the owner and mode of the copy it is given). The directories are root's.
     printf '%s\n' \
@@ -1131,6 +1236,33 @@ files() {
   fi
   clean_old_temporaries
   end_phase ok
+}
+
+# current_token: the token at the token path, when it is a regular file of the proxy user's with
+# mode 0600 (as place_file leaves it) and at most 16 KiB, copied to $WORK/istio-token.current,
+# read from inside its checked directory (only root can swap what is there); 1 when there is no
+# such file, with TOKEN_ACTION, TOKEN_REASON (missing|not-ours) and TOKEN_LEFT set for it.
+current_token() {
+  TOKEN_ACTION=refreshed
+  TOKEN_REASON=missing
+  TOKEN_LEFT=''
+  rm -f "$WORK/istio-token.current"
+  [ -e "$TOKENS_DIR/istio-token" ] || [ -L "$TOKENS_DIR/istio-token" ] || return 1
+  TOKEN_REASON=not-ours
+  # already checked by secure_dirs; a refusal here is reported by the place_file that follows
+  (secure_dir "$TOKENS_DIR" '' '') >/dev/null 2>&1 || return 1
+  secure_dir "$TOKENS_DIR" '' '' || return 1
+  (
+    in_checked_dir "$SECURE_DIR" >/dev/null || exit 1
+    [ -f ./istio-token ] && [ ! -L ./istio-token ] || exit 1
+    st ./istio-token
+    [ "$((0$ST_MODE))" = "$((0600))" ] && [ "$ST_UID $ST_GID" = "$OWNER_UID $OWNER_GID" ] &&
+      [ "$(wc -c <./istio-token)" -le 16384 ] || exit 1
+    head -c 16384 ./istio-token >"$WORK/istio-token.current"
+  ) || {
+    rm -f "$WORK/istio-token.current"
+    return 1
+  }
 }
 
 # clean_old_temporaries: what older builds left beside our files when a run was cut (their
@@ -1558,8 +1690,8 @@ service() {
       systemctl enable --quiet "$node_agent" 2>/dev/null ||
       die enable "systemctl enable $node_agent failed" 40
   fi
-  if [ "$PKG_CHANGED" -eq 1 ] || [ "$FILES_CHANGED" -eq 1 ] || ! systemctl is-active --quiet istio ||
-    capture_missing; then
+  if [ "$PKG_CHANGED" -eq 1 ] || [ "$FILES_CHANGED" -eq 1 ] || [ "$MX_RECONNECT" = 1 ] ||
+    ! systemctl is-active --quiet istio || capture_missing; then
     if [ -n "$node_agent" ]; then
       systemctl restart "$node_agent" || die restart "systemctl restart $node_agent failed" 40
     fi
@@ -1878,7 +2010,9 @@ uninstall_main() {
 validate_params() {
   for v in "MX_STATUS_PORT=$MX_STATUS_PORT" "MX_READY_TIMEOUT=$MX_READY_TIMEOUT" \
     "MX_MIN_DISK_MB=$MX_MIN_DISK_MB" "MX_MAX_SKEW=$MX_MAX_SKEW" "MX_LOCK_WAIT=$MX_LOCK_WAIT" \
-    "MX_KEEP_PACKAGE=$MX_KEEP_PACKAGE" "MX_RUNNER_TIME=${MX_RUNNER_TIME:-0}"; do
+    "MX_TOKEN_REFRESH_WITHIN=$MX_TOKEN_REFRESH_WITHIN" \
+    "MX_KEEP_PACKAGE=$MX_KEEP_PACKAGE" "MX_RECONNECT=$MX_RECONNECT" \
+    "MX_RUNNER_TIME=${MX_RUNNER_TIME:-0}"; do
     case ${v#*=} in
       '' | *[!0-9]*)
         echo "MX-FAIL args ${v%%=*} is not a number: ${v#*=}"
@@ -1886,6 +2020,11 @@ validate_params() {
         ;;
     esac
   done
+  # compared in sh arithmetic with a token's seconds left: ten digits at most
+  if [ ${#MX_TOKEN_REFRESH_WITHIN} -gt 10 ]; then
+    echo "MX-FAIL args MX_TOKEN_REFRESH_WITHIN is too large: $MX_TOKEN_REFRESH_WITHIN"
+    exit 2
+  fi
   MX_PKG_SHA256=$(printf '%s' "$MX_PKG_SHA256" | tr 'A-F' 'a-f')
   if [ -n "$MX_PKG_SHA256" ] && ! is_sha256 "$MX_PKG_SHA256"; then
     echo "MX-FAIL args MX_PKG_SHA256 is not a SHA-256 (64 hex digits)"

@@ -14,7 +14,7 @@ import {
 } from './bundle.ts'
 import { cachedOfficialPackage, packageSha256, type PackageSource } from './package.ts'
 import type { FailureCause, ReadinessDiagnosis } from './readiness.ts'
-import { parseRemoteOutput, type RemoteReport } from './results.ts'
+import { parseRemoteOutput, type RemoteReport, type TokenOutcome } from './results.ts'
 import {
   TransportError,
   newStats,
@@ -51,6 +51,9 @@ export interface HostResult {
   /** The update was not ready in time and the host went back to its previous sidecar, which is
    * ready again (install.sh exit 42). The host still counts as failed. */
   rolledBack?: boolean
+  /** Whether the host kept its bootstrap token or got the new one (modern generations); a new
+   * token is not a change: the agent reads it when it needs it. */
+  token?: TokenOutcome
   /** Runner phases (connect, push, exec) and the host's (preflight, package, files, service, ready). */
   phases: PhaseTiming[]
   error?: { phase: string; message: string }
@@ -79,6 +82,11 @@ export interface OnboardOptions {
   readyTimeoutSec?: number
   minDiskMb?: number
   maxSkewSec?: number
+  /** Asked once the files are rendered: restart the sidecar even when nothing of the host's
+   * changed (its health-checked WorkloadEntry was made again: see GenerationStrategy.reconnect). */
+  reconnect?: () => boolean
+  /** settings.tokenRefreshWithin: the host keeps a token good for longer (default one day). */
+  tokenRefreshWithinSec?: number
   /** A pushed package up to this size travels inside the second exec's stream instead of over
    * SFTP (default 8 MiB; 0 = always SFTP). */
   inlinePackageMaxBytes?: number
@@ -228,6 +236,10 @@ export async function runOnHost(
         : {}),
       ...(install && options.minDiskMb !== undefined ? { minDiskMb: options.minDiskMb } : {}),
       ...(install && options.maxSkewSec !== undefined ? { maxSkewSec: options.maxSkewSec } : {}),
+      ...(install && options.tokenRefreshWithinSec !== undefined
+        ? { tokenRefreshWithinSec: options.tokenRefreshWithinSec }
+        : {}),
+      ...(install && options.reconnect?.() ? { reconnect: true } : {}),
       mode,
       version: install ? options.version : '',
       package: plan,
@@ -307,6 +319,7 @@ export async function runOnHost(
       result.package = report.result.package
       result.rolledBack = report.result.rolledBack
     }
+    if (report.token) result.token = report.token
     if (exec.code !== 0) throw failureMessage(exec, report, options.commandTimeoutMs)
     if (!report.result)
       throw new PhaseError('exec', 'the install script ended without a result line')

@@ -15,6 +15,8 @@ export interface LocalJob {
   package: PackageSource
   commandTimeoutSec?: number
   readyTimeoutSec?: number
+  /** settings.tokenRefreshWithin (default one day) */
+  tokenRefreshWithinSec?: number
 }
 
 export function onboardLocal(job: LocalJob): Promise<HostResult> {
@@ -25,7 +27,10 @@ export function onboardLocal(job: LocalJob): Promise<HostResult> {
       version: job.version,
       package: job.package,
       commandTimeoutMs: (job.commandTimeoutSec ?? 600) * 1000,
-      ...(job.readyTimeoutSec !== undefined ? { readyTimeoutSec: job.readyTimeoutSec } : {})
+      ...(job.readyTimeoutSec !== undefined ? { readyTimeoutSec: job.readyTimeoutSec } : {}),
+      ...(job.tokenRefreshWithinSec !== undefined
+        ? { tokenRefreshWithinSec: job.tokenRefreshWithinSec }
+        : {})
     }
   )
 }

@@ -22,6 +22,16 @@ export interface RemoteResult {
   rolledBack: boolean
 }
 
+/** What became of the host's bootstrap token (install.sh's MX-TOKEN line). */
+export interface TokenOutcome {
+  /** kept: the token on the host stays; refreshed: the new one was placed */
+  action: 'kept' | 'refreshed'
+  /** valid (kept) | missing | not-ours | unreadable | identity | signer | expiring */
+  reason: string
+  /** Seconds the token on the host had left by the host's clock; null when unknown. */
+  leftSeconds: number | null
+}
+
 export interface RemoteReport {
   phases: RemotePhase[]
   failures: RemoteFailure[]
@@ -30,6 +40,7 @@ export interface RemoteReport {
   /** Lines of istio.log / dpkg output sent back on failure. */
   logs: string[]
   result?: RemoteResult
+  token?: TokenOutcome
 }
 
 export function parseRemoteOutput(stdout: string): RemoteReport {
@@ -44,6 +55,12 @@ export function parseRemoteOutput(stdout: string): RemoteReport {
       report.need = { family: m[1] ?? '', arch: m[2] ?? '' }
     } else if (line.startsWith('MX-LOG ')) {
       report.logs.push(line.slice(7))
+    } else if ((m = /^MX-TOKEN (kept|refreshed) reason=([a-z-]+) left=(-?\d+|-)$/.exec(line))) {
+      report.token = {
+        action: m[1] === 'kept' ? 'kept' : 'refreshed',
+        reason: m[2] ?? '',
+        leftSeconds: m[3] === '-' || m[3] === undefined ? null : Number(m[3])
+      }
     } else if ((m = /^MX-RESULT (.*)$/.exec(line))) {
       const fields = Object.fromEntries(
         (m[1] ?? '').split(' ').map(kv => kv.split('=') as [string, string])

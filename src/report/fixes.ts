@@ -104,6 +104,12 @@ const HOST_RULES: readonly Rule[] = [
 /** Problems that stopped the run (preflight, cluster, register). */
 const PROBLEM_RULES: readonly Rule[] = [
   {
+    kind: 'rollout-stopped',
+    test: /^rollout stopped at batch \d+/,
+    text: 'Fix what failed in that batch (below); the later batches were not touched, the next apply goes on from there',
+    code: 'settings.rollout.maxUnavailable'
+  },
+  {
     kind: 'ssh-key',
     test: /no SSH private key|private key .*(cannot|could not|unreadable|passphrase)|passphrase/i,
     text: 'Give the SSH private key (and its passphrase) through the inputs or the variables the description names',

@@ -19,6 +19,7 @@ import {
   type FailureGroup
 } from './overview.ts'
 import { duration, flatten, phaseRows, phaseTree, type PhaseNode } from './phases.ts'
+import { batchResult, hostNames } from './rollout.ts'
 import { planLines } from './summary.ts'
 import { concurrencySummary, reportLines } from './terminal.ts'
 
@@ -54,6 +55,8 @@ export function summaryMarkdown(report: RunReport, context: SummaryContext): str
   if (failures.length > 0) parts.push(failuresHtml(failures))
   const glance = glanceHtml(report)
   if (glance) parts.push(glance)
+  const rollout = rolloutHtml(report)
+  if (rollout) parts.push(rollout)
   const concurrency = concurrencySummary(report)
   if (concurrency) parts.push(`<p>${text(concurrency)}</p>`)
   if (report.checks.length > 0) {
@@ -238,6 +241,24 @@ const hostResult = (host: HostResult): string =>
 const checkMark = (check: CheckResult): string =>
   check.status === 'pass' ? MARKS.ok : check.status === 'fail' ? MARKS.failed : MARKS.skipped
 
+/** settings.rollout: a row per batch, in order (plan: the batches if every host needed it). */
+function rolloutHtml(report: RunReport): string {
+  const rollout = report.rollout
+  if (!rollout || rollout.batches.length === 0) return ''
+  const rows = rollout.batches.map(batch => [
+    String(batch.number),
+    text(hostNames(batch.hosts)),
+    text(batchResult(batch, rollout.stoppedAt))
+  ])
+  const title =
+    report.command === 'plan'
+      ? 'Rollout batches, if every host needs an upgrade'
+      : rollout.stoppedAt !== null
+        ? `Rollout: stopped at batch ${rollout.stoppedAt}`
+        : `Rollout: ${rollout.batches.length} batch(es) passed`
+  return `<h3>${text(title)}</h3>\n${table(['batch', 'hosts', 'result'], rows)}`
+}
+
 /** Loopback says nothing about the mesh (the sidecar-ready check asks 127.0.0.1). */
 const resolvedAddress = (check: CheckResult): string => {
   const r = check.evidence.resolved
@@ -271,7 +292,9 @@ function detailsHtml(report: RunReport): string[] {
         '',
         '',
         '',
-        'not started (fail-fast or max-failures)'
+        report.rollout?.stoppedAt != null
+          ? text(`not started: rollout stopped at batch ${report.rollout.stoppedAt}`)
+          : 'not started (fail-fast or max-failures)'
       ])
     }
     const title = `Hosts (${report.hosts.length + report.skippedHosts.length}: ${ok} ${report.command === 'cleanup' ? 'cleaned' : 'ok'}, ${failed} failed, ${report.skippedHosts.length} not started)`

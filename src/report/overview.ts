@@ -89,7 +89,12 @@ function hostWhy(host: HostResult): string {
 export function failureGroups(report: RunReport): FailureGroup[] {
   const groups: FailureGroup[] = []
   if (report.failedPhase !== null) {
-    for (const problem of report.problems) {
+    // a failed host's or check's problem has its own group below
+    const failed = report.hosts.filter(h => h.status === 'failed').map(h => `${h.host}: `)
+    const own = (problem: string): boolean =>
+      failed.some(prefix => problem.startsWith(prefix)) ||
+      (problem.startsWith('check "') && report.checks.some(c => c.status === 'fail'))
+    for (const problem of report.problems.filter(p => !own(p))) {
       groups.push({ subject: 'run', names: [problem], why: problem, fix: problemFix(problem) })
     }
   }

@@ -1,8 +1,10 @@
 // Human output of a run, line by line: pure functions of results, so the CLI and the Action's
 // log print the same words. Each is one line whatever the names and messages hold (oneLine), and
 // starts with our own words, so nothing from outside can begin a line (a workflow command).
+import { duration } from '../drift/compare.ts'
 import { concurrencyLine } from '../host/adaptive.ts'
 import type { HostResult } from '../host/onboard.ts'
+import type { TokenOutcome } from '../host/results.ts'
 import { diagnosisTail } from '../host/readiness.ts'
 import { countResults } from '../verify/index.ts'
 import type { CheckResult } from '../verify/types.ts'
@@ -10,6 +12,7 @@ import { stoppedBeforeChange, type RunReport } from '../engine/report.ts'
 import { oneLine } from './escape.ts'
 import { fixLine, failureGroups, groupSubject, headline } from './overview.ts'
 import { phaseLine } from './phases.ts'
+import { rolloutLines } from './rollout.ts'
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
 
@@ -24,7 +27,8 @@ function hostText(result: HostResult): string {
       return `✗ ${result.host}: rolled back to the previous sidecar after ${seconds(result.totalMs)}: ${result.error?.message ?? ''}${diagnosisTail(result)}`
     return `✗ ${result.host}: failed in ${result.error?.phase ?? '?'} after ${seconds(result.totalMs)}: ${result.error?.message ?? ''}${diagnosisTail(result)}`
   }
-  if (result.status === 'skipped') return `- ${result.host}: skipped`
+  if (result.status === 'skipped')
+    return `- ${result.host}: skipped${result.error ? `: ${result.error.message}` : ''}`
   if (result.package === 'removed' || result.package === 'kept') {
     return `✓ ${result.host}: sidecar removed${result.package === 'kept' ? ' (package kept)' : ''} (${seconds(result.totalMs)})`
   }
@@ -33,7 +37,31 @@ function hostText(result: HostResult): string {
   const { connections, channels } = result.stats
   // a host tried again after the control plane failed it: the figures are its last attempt's
   const attempt = (result.attempts ?? 1) > 1 ? `, attempt ${result.attempts}` : ''
-  return `✓ ${result.host}: ${ready}, ${what}, package ${result.package || 'n/a'} (${seconds(result.totalMs)}; ${connections} connection, ${channels} channels${attempt})`
+  const token = result.token ? `, ${tokenText(result.token)}` : ''
+  return `✓ ${result.host}: ${ready}, ${what}, package ${result.package || 'n/a'}${token} (${seconds(result.totalMs)}; ${connections} connection, ${channels} channels${attempt})`
+}
+
+/** `token kept (expires in 5 h)`, `token refreshed (expired in 9 min)`: the seconds the token on
+ * the host had left, by the host's clock. */
+export function tokenText(token: TokenOutcome): string {
+  const left = token.leftSeconds
+  const when =
+    left === null
+      ? ''
+      : left > 0
+        ? `expires in ${duration(left)}`
+        : `expired ${duration(-left)} ago`
+  if (token.action === 'kept') return `token kept${when ? ` (${when})` : ''}`
+  const why: Record<string, string> = {
+    expiring: when.replace(/^expires/, 'expired'),
+    identity: 'another identity',
+    signer: 'another signing key',
+    missing: 'none on the host',
+    'not-ours': 'the one on the host is not as placed',
+    unreadable: 'the one on the host is unreadable'
+  }
+  const reason = why[token.reason] || when || token.reason
+  return `token refreshed${reason ? ` (${reason})` : ''}`
 }
 
 export function checkLine(result: CheckResult): string {
@@ -59,6 +87,8 @@ export function reportLines(report: RunReport): string[] {
     const concurrency = concurrencySummary(report)
     if (concurrency) lines.push(concurrency)
   }
+  if (report.rollout && (report.command === 'plan' || reachedHosts))
+    lines.push(...rolloutLines(report))
   if (report.checks.length > 0) {
     const { passed, failed, skipped } = countResults(report.checks)
     lines.push(`checks: ${passed} passed, ${failed} failed, ${skipped} skipped`)

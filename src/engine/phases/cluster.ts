@@ -21,7 +21,7 @@ export const cluster: Phase<RunState> = {
     // decided now where the description or the SSH host tells; the others ask their host once
     // it is connected, over that same connection
     state.addresses = knownAddresses(state.vms, produced(state, 'inputs').addressOptions)
-    const extra = await produced(state, 'strategy').prepare(state.addresses)
+    const extra = await produced(state, 'strategy').prepare(state.addresses, applied.written)
     if (report.cluster) {
       report.cluster.writes = applied.written.length + extra
       report.cluster.unchanged = applied.unchanged

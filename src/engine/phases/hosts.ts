@@ -3,6 +3,8 @@
 import pLimit from 'p-limit'
 import { transientApiFailure } from '../../cluster/retry.ts'
 import { closeTransports, askOver, openTransports } from '../../host/connections.ts'
+import type { Vm } from '../../config/index.ts'
+import type { FanoutReport } from '../../host/fanout.ts'
 import { onboardFleet, uninstallFleet } from '../../host/fleet.ts'
 import { ControlPlaneError, type HostResult } from '../../host/onboard.ts'
 import { diagnosisTail } from '../../host/readiness.ts'
@@ -11,6 +13,7 @@ import { errorMessage } from '../../util/errors.ts'
 import { knownAddresses, meshAddress } from '../addresses.ts'
 import { produced, type Phase } from '../runner.ts'
 import type { RunState } from '../state.ts'
+import { rolloutFleet } from './rollout.ts'
 
 function hostProblems(results: readonly HostResult[]): string[] {
   return results
@@ -34,7 +37,10 @@ const ofShard = (state: RunState): string =>
 
 export const onboard: Phase<RunState> = {
   name: 'hosts',
-  title: state => `onboarding ${ofShard(state)}`,
+  title: state =>
+    state.description.settings.rollout
+      ? `onboarding ${ofShard(state)}, upgrades in batches (settings.rollout)`
+      : `onboarding ${ofShard(state)}`,
   needs: ['inputs', 'prepared', 'strategy', 'addresses', 'render'],
   produces: ['transports', 'fleet', 'ready'],
   async run(state, run) {
@@ -50,46 +56,58 @@ export const onboard: Phase<RunState> = {
     run.defer(() => closeTransports(transports))
     const ask = askOver(vm => transports.get(vm.name), addressOptions.publicLookupUrl)
     const rendering = pLimit(RENDER_CONCURRENCY)
-    const fleet = await onboardFleet({
-      keepOpen: transports,
-      description,
-      env: options.env,
-      warn: options.warn,
-      filesFor: async vm => {
-        options.onHostStarted?.(vm.name)
-        if (!addresses.has(vm.name))
-          addresses.set(vm.name, await meshAddress(vm, ask, addressOptions))
-        return rendering(async () => {
-          try {
-            const writes = await strategy.beforeStart(vm, addresses.get(vm.name) ?? '')
-            if (report.cluster) report.cluster.writes += writes
-            return await render(vm)
-          } catch (error) {
-            // the API's requests were retried within their bounds and it still did not answer:
-            // the control plane's, so the host is tried again later with fewer at once
-            if (transientApiFailure(error)) throw new ControlPlaneError(errorMessage(error))
-            throw error
-          }
-        })
-      },
-      istioVersion: discovery.istioVersion ?? '',
-      controlPlaneHosts: [discovery.gateway.address, discovery.gateway.hostname ?? ''].filter(
-        host => host !== ''
-      ),
-      ...(options.onHostResult ? { onResult: options.onHostResult } : {}),
-      ...(options.runnerPackageCache ? { runnerPackageCache: options.runnerPackageCache } : {}),
-      ...(options.readyTimeoutSec !== undefined ? { readyTimeoutSec: options.readyTimeoutSec } : {})
-    })
+    const onboardVms = (vms?: readonly Vm[]): Promise<FanoutReport> =>
+      onboardFleet({
+        keepOpen: transports,
+        description,
+        env: options.env,
+        warn: options.warn,
+        ...(vms ? { vms } : {}),
+        filesFor: async vm => {
+          options.onHostStarted?.(vm.name)
+          if (!addresses.has(vm.name))
+            addresses.set(vm.name, await meshAddress(vm, ask, addressOptions))
+          return rendering(async () => {
+            try {
+              const writes = await strategy.beforeStart(vm, addresses.get(vm.name) ?? '')
+              if (report.cluster) report.cluster.writes += writes
+              return await render(vm)
+            } catch (error) {
+              // the API's requests were retried within their bounds and it still did not answer:
+              // the control plane's, so the host is tried again later with fewer at once
+              if (transientApiFailure(error)) throw new ControlPlaneError(errorMessage(error))
+              throw error
+            }
+          })
+        },
+        reconnect: vm => strategy.reconnect(vm),
+        istioVersion: discovery.istioVersion ?? '',
+        controlPlaneHosts: [discovery.gateway.address, discovery.gateway.hostname ?? ''].filter(
+          host => host !== ''
+        ),
+        ...(options.onHostResult ? { onResult: options.onHostResult } : {}),
+        ...(options.runnerPackageCache ? { runnerPackageCache: options.runnerPackageCache } : {}),
+        ...(options.readyTimeoutSec !== undefined
+          ? { readyTimeoutSec: options.readyTimeoutSec }
+          : {})
+      })
+    const rollout = description.settings.rollout
+    const outcome = rollout
+      ? await rolloutFleet(state, rollout, onboardVms)
+      : { fleet: await onboardVms(), stopped: null }
+    const { fleet } = outcome
     state.fleet = fleet
     if (fleet.concurrency) report.concurrency = fleet.concurrency
     report.hosts = fleet.results.filter(result => result.status !== 'skipped')
     report.skippedHosts = fleet.results.filter(r => r.status === 'skipped').map(r => r.host)
     report.problems.push(...hostProblems(fleet.results))
+    // a host that went back to its previous sidecar is up (rollout): its entry stays
     state.ready = new Map(
       fleet.results
-        .filter(r => r.status === 'ok' && r.ready)
+        .filter(r => r.ready && (r.status === 'ok' || (rollout && r.rolledBack)))
         .map(r => [r.host, addresses.get(r.host) ?? ''])
     )
+    if (outcome.stopped) return { failed: true, problems: [outcome.stopped] }
   }
 }
 

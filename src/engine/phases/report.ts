@@ -3,6 +3,7 @@
 // through, and no check failed.
 import type { Phase } from '../runner.ts'
 import type { RunState } from '../state.ts'
+import { plannedRollout } from './rollout.ts'
 
 export const result: Phase<RunState> = {
   name: 'report',
@@ -11,6 +12,9 @@ export const result: Phase<RunState> = {
   produces: [],
   async run(state) {
     const { description, report, fleet } = state
+    // plan reads no host: the batches as they would be if every host needed the upgrade
+    const rollout = description.settings.rollout
+    if (report.command === 'plan' && rollout) report.rollout = plannedRollout(state.vms, rollout)
     const tolerated = description.settings.maxFailures ?? 0
     const hostsOk = fleet
       ? fleet.skipped === 0 && fleet.failed <= tolerated
