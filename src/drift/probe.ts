@@ -14,6 +14,7 @@
 //   MX-DRIFT ipt <an iptables-save line of the nat table that names an ISTIO chain>
 //   MX-DRIFT ipt-status ok|no-iptables|failed
 import { INSTALL_SCRIPT } from '../host/installScript.ts'
+import { INSTALLED_PACKAGE_SH } from '../host/running.ts'
 import { shellQuote } from '../util/shell.ts'
 
 /** Where install.sh puts what it places (src/host/install.sh; modern generation). */
@@ -122,14 +123,7 @@ elif [ -f "$cert" ]; then say cert-not-after unreadable
 else say cert-not-after none
 fi
 
-if command -v dpkg-query >/dev/null 2>&1; then
-  v=$(dpkg-query -W -f '\${Status} \${Version}' istio-sidecar 2>/dev/null | sed -n 's/^install ok installed //p')
-else
-  v=$(rpm -q --qf '%{VERSION}' istio-sidecar 2>/dev/null) || v=''
-fi
-case $v in '' | *[!0-9A-Za-z.+~:-]*) v=none ;; esac
-say package "$v"
-s=$(head -c 64 ${shellQuote(`${STATE_DIR}/package.sha256`)} 2>/dev/null | tr -d '\\n')
+${INSTALLED_PACKAGE_SH}s=$(head -c 64 ${shellQuote(`${STATE_DIR}/package.sha256`)} 2>/dev/null | tr -d '\\n')
 case $s in *[!0-9a-f]* | '') s=none ;; esac
 say package-sha256 "$s"
 r=$(sed -n 's/^package istio-sidecar //p' ${shellQuote(`${STATE_DIR}/manifest`)} 2>/dev/null | head -n 1)

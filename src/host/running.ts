@@ -11,18 +11,22 @@ import type { HostTransport } from './transport.ts'
 
 const CLUSTER_ENV = '/var/lib/istio/envoy/cluster.env'
 
-export const RUNNING_SCRIPT = `# mesh-expansion: what this host runs; read-only, run as root by sh -s
-set -u
-PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-say() { printf 'MX-RUNNING %s\\n' "$*"; }
-if command -v dpkg-query >/dev/null 2>&1; then
+/** Shell lines that print `say package <version|none>`: the installed istio-sidecar (dpkg or
+ * rpm), a version of safe characters only. Shared with the drift probe. */
+export const INSTALLED_PACKAGE_SH = `if command -v dpkg-query >/dev/null 2>&1; then
   v=$(dpkg-query -W -f '\${Status} \${Version}' istio-sidecar 2>/dev/null | sed -n 's/^install ok installed //p')
 else
   v=$(rpm -q --qf '%{VERSION}' istio-sidecar 2>/dev/null) || v=''
 fi
 case $v in '' | *[!0-9A-Za-z.+~:-]*) v=none ;; esac
 say package "$v"
-if [ -f ${CLUSTER_ENV} ] && [ ! -L ${CLUSTER_ENV} ]; then
+`
+
+export const RUNNING_SCRIPT = `# mesh-expansion: what this host runs; read-only, run as root by sh -s
+set -u
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+say() { printf 'MX-RUNNING %s\\n' "$*"; }
+${INSTALLED_PACKAGE_SH}if [ -f ${CLUSTER_ENV} ] && [ ! -L ${CLUSTER_ENV} ]; then
   a=$(sed -n "s/^CA_ADDR=//p" ${CLUSTER_ENV} | head -n 1 | tr -d "'\\"")
   case $a in '' | *[!0-9A-Za-z.:-]*) a=none ;; esac
 else a=missing

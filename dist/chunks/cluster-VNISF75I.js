@@ -1,7 +1,0 @@
-import { createRequire as __meCreateRequire } from 'node:module';
-import { fileURLToPath as __meFileURLToPath } from 'node:url';
-import { dirname as __meDirname } from 'node:path';
-const require = __meCreateRequire(import.meta.url);
-const __filename = __meFileURLToPath(import.meta.url);
-const __dirname = __meDirname(__filename);
-import{a,b,c,d,e,f}from"./chunk-ZNRWNTYF.js";import"./chunk-BKZHW5XL.js";import"./chunk-JQAXXHYG.js";import"./chunk-W2OFBG4P.js";import"./chunk-OIFSDWKP.js";import"./chunk-KDVTBRSI.js";import"./chunk-5FUFT4SD.js";import"./chunk-YVDEVDRF.js";import"./chunk-IL2ZK3Y3.js";import"./chunk-E2DWYW7I.js";import"./chunk-27EGESLR.js";import"./chunk-PDFKHMK6.js";import"./chunk-6EFQ66Q2.js";import"./chunk-XRCL3AOD.js";import"./chunk-ZXBIOC32.js";import"./chunk-Q7ADEFCN.js";import"./chunk-EOGCE72U.js";import"./chunk-QRFW3W46.js";export{d as cleanupCommand,b as openCluster,e as parseAge,a as parseCommonFlags,c as planCommand,f as sweepCommand};
