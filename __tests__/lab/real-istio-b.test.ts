@@ -21,7 +21,9 @@ const SLEEP = 'spiffe://cluster.local/ns/sample/sa/sleep'
 
 /** GET with curl -i in a VM's network namespace (as root: captured like any app). */
 async function curlIn(vm: LabVm, args: string): Promise<{ code: number; out: string }> {
-  const r = await runInVm(vm, `curl -sS -i --max-time 5 ${args}`, { timeoutMs: 20_000 })
+  // requests that must succeed: through two stand-in sidecars on a loaded CI machine, 5 s was
+  // once not enough (curl exit 28); 15 s bounds it still
+  const r = await runInVm(vm, `curl -sS -i --max-time 15 ${args}`, { timeoutMs: 25_000 })
   return { code: r.code, out: r.stdout + r.stderr }
 }
 
