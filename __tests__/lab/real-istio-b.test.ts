@@ -21,9 +21,7 @@ const SLEEP = 'spiffe://cluster.local/ns/sample/sa/sleep'
 
 /** GET with curl -i in a VM's network namespace (as root: captured like any app). */
 async function curlIn(vm: LabVm, args: string): Promise<{ code: number; out: string }> {
-  // requests that must succeed: through two stand-in sidecars on a loaded CI machine, 5 s was
-  // once not enough (curl exit 28); 15 s bounds it still
-  const r = await runInVm(vm, `curl -sS -i --max-time 15 ${args}`, { timeoutMs: 25_000 })
+  const r = await runInVm(vm, `curl -sS -i --max-time 10 ${args}`, { timeoutMs: 20_000 })
   return { code: r.code, out: r.stdout + r.stderr }
 }
 
@@ -132,9 +130,23 @@ checks:
             `^By=spiffe://cluster\\.local/ns/vm/sa/echo-vm;Hash=[0-9a-f]{64};Subject="";URI=${SLEEP}$`
           )
         )
-        // by IP: no service, PassthroughCluster in plaintext, so the VM's sidecar adds no XFCC
-        const byIp = await curlIn(podVm, `http://${vm.address}:8080/`)
+        // by IP: no service, PassthroughCluster in plaintext, so the VM's sidecar adds no XFCC.
+        // The run's STRICT policy for its checks was removed as it ended; until that removal
+        // reaches the VM (istiod pushes asynchronously; the stand-in within a heartbeat) the
+        // VM's sidecar still resets plaintext and the pod's sidecar answers Envoy's 503
+        let attempts = 0
+        const byIp = await until(
+          'plaintext by IP passes once PERMISSIVE is back',
+          30_000,
+          async () => {
+            attempts++
+            const r = await curlIn(podVm, `http://${vm.address}:8080/`)
+            return /^HTTP\/1\.1 503 .*\r\n[^]*reset before headers/.test(r.out) ? undefined : r
+          }
+        )
+        t.diagnostic(`plaintext by IP: ${attempts} attempt(s)`)
         assert.equal(byIp.code, 0, byIp.out)
+        assert.match(byIp.out, /^HTTP\/1\.1 200 /, byIp.out)
         assert.equal(echoed(byIp.out)['x-forwarded-client-cert'], undefined, byIp.out)
         // a caller without a sidecar reaches the VM's inbound sidecar itself: `istio-envoy`
         const plain = await exec(

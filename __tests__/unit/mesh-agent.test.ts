@@ -341,3 +341,100 @@ describe('pilot-agent stand-in: the multi-network generation', () => {
     assert.ok(global < lines.indexOf('-A ISTIO_OUTPUT -o lo -j RETURN'))
   })
 })
+
+// Real loopback sockets through the agent's relay: what the downstream sees when the upstream
+// fails, and that a closed relay lets its peer go (Envoy closes with a FIN; it never hangs).
+const RELAY_SCENARIOS = `
+import importlib.util, json, socket, struct, sys, threading
+spec = importlib.util.spec_from_file_location('agent', sys.argv[1])
+agent = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(agent)
+
+def pair():
+    listener = socket.create_server(('127.0.0.1', 0))
+    near = socket.create_connection(listener.getsockname(), timeout=5)
+    far, _ = listener.accept()
+    listener.close()
+    return near, far
+
+def read_all(sock):
+    sock.settimeout(5)
+    data = b''
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data, True
+            data += chunk
+    except socket.timeout:
+        return data, False
+
+def upstream_that(ending):
+    upstream, server = pair()
+    def serve():
+        server.recv(65536)
+        if ending == 'reset':
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        server.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return upstream
+
+result = {}
+for ending in ('reset', 'close'):
+    downstream, proxy_side = pair()
+    upstream = upstream_that(ending)
+    status = {}
+    def relay():
+        status['code'] = agent.relay_http(proxy_side, upstream, b'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n', {},
+                                          server='istio-envoy')
+        agent.close(proxy_side)
+    threading.Thread(target=relay, daemon=True).start()
+    data, eof = read_all(downstream)
+    result[ending] = {'status': status.get('code'), 'eof': eof, 'response': data.decode('latin-1')}
+
+# a relay thread still blocked reading the connection: close() must still let the peer go
+# (the reader waits in poll(), which holds the file: a bare close() then sends nothing)
+near, far = pair()
+near.settimeout(60)
+threading.Thread(target=lambda: near.recv(1), daemon=True).start()
+threading.Event().wait(0.2)
+agent.close(near)
+far.settimeout(2)
+try:
+    result['closedWhileRead'] = far.recv(1) == b''
+except socket.timeout:
+    result['closedWhileRead'] = False
+print(json.dumps(result))
+`
+
+describe('pilot-agent stand-in: relaying over real sockets', () => {
+  const out = spawnSync('python3', ['-c', RELAY_SCENARIOS, AGENT], {
+    encoding: 'utf8',
+    timeout: 30_000
+  })
+  const scenario = (): Record<string, { status: number; eof: boolean; response: string }> & {
+    closedWhileRead: boolean
+  } => {
+    assert.equal(out.status, 0, out.stderr)
+    return JSON.parse(out.stdout) as ReturnType<typeof scenario>
+  }
+
+  for (const ending of ['reset', 'close']) {
+    test(`an upstream that ${ending === 'reset' ? 'resets' : 'closes'} before the response headers: Envoy's own 503, then the connection ends`, () => {
+      const seen = scenario()[ending]
+      assert.ok(seen, ending)
+      assert.equal(seen.status, 503)
+      assert.match(seen.response, /^HTTP\/1\.1 503 Service Unavailable\r\n/)
+      assert.match(seen.response, /^server: istio-envoy\r$/m)
+      assert.match(
+        seen.response,
+        /\r\n\r\nupstream connect error or disconnect\/reset before headers\. reset reason: connection termination$/
+      )
+      assert.equal(seen.eof, true, 'the downstream connection was left open')
+    })
+  }
+
+  test('closing a connection another relay thread is still reading sends the FIN', () => {
+    assert.equal(scenario().closedWhileRead, true)
+  })
+})

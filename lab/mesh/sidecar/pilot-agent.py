@@ -1004,8 +1004,17 @@ def relay_http(client, upstream, initial, request_headers, server='envoy', drop=
     upstream.sendall(rewrite_head(head, {**request_headers, b'connection': 'close'}, HOP_HEADERS | drop) + rest)
     thread = threading.Thread(target=pipe, args=(client, upstream), daemon=True)
     thread.start()
-    response, body = read_head(upstream)
+    try:
+        response, body = read_head(upstream)
+    except OSError:
+        response, body = None, b''
     status = 0
+    if response is None and not body:
+        # reset or closed before any response byte: Envoy answers with its own 503
+        if on_response:
+            on_response(503)
+        upstream_failure(client, True, b'connection termination', server=server)
+        return 503
     if response is None:
         client.sendall(body)
     else:
@@ -1186,6 +1195,20 @@ def first_connection(targets):
     return None, error
 
 
+def close(sock):
+    """Shut down, then close: a bare close() leaves the connection open while a relay thread
+    is still blocked reading it (the thread holds the file), so the peer would wait for a FIN
+    that never comes; shutdown wakes that thread and sends the FIN, as Envoy's close does."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
 def reset(sock):
     """Close with RST, as Envoy does with a connection that matches no filter chain."""
     try:
@@ -1252,10 +1275,7 @@ class Proxy:
         finally:
             for sock in (client, upstream):
                 if sock is not None:
-                    try:
-                        sock.close()
-                    except OSError:
-                        pass
+                    close(sock)
 
     # -- the modern sidecar (istiod pushed mesh config) ------------------------------------------
 
