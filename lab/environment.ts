@@ -17,6 +17,7 @@ import { apply } from '../src/engine/run.ts'
 import { buildSidecarDeb } from './mesh/deb.ts'
 import { serviceNamesFromApi, startLabIstiod, type LabIstiod } from './mesh/index.ts'
 import { startClusterDns, type ClusterDns } from './mesh/clusterDns.ts'
+import { startSniRouter, type SniRouter } from './mesh/sniRouter.ts'
 import {
   addClusterAddress,
   BRIDGE_ADDRESS,
@@ -41,7 +42,10 @@ export interface LabEnvironment {
   /** The VMs the product onboards (the meshed pod's VM excluded). */
   vms: LabVm[]
   cluster: SandboxCluster
+  /** The default revision's istiod stand-in. */
   istiod: LabIstiod
+  /** The istiod stand-in of each revision of `moreRevisions`, by revision name. */
+  revisionIstiods: ReadonlyMap<string, LabIstiod>
   /** The kubeconfig file (0600) of the sandbox cluster. */
   kubeconfigPath: string
   /** The secrets a description names: SSH_PRIVATE_KEY and SSH_KNOWN_HOSTS. */
@@ -76,6 +80,12 @@ export interface LabEnvironmentOptions {
    * scripts-0.8 a cluster DNS server at the dns-ilb address.
    */
   generation?: LabGeneration
+  /**
+   * More revisions installed beside the default one (modern only): each gets istiod-<rev> in the
+   * cluster and an istiod stand-in of its own, and the gateway's 15012 routes by SNI as the
+   * east-west gateway does for revisions (lab/mesh/sniRouter.ts).
+   */
+  moreRevisions?: readonly string[]
   /** The cluster's network (modern): the east-west gateway and istio-system carry it. */
   network?: string
   /** meshexpansion-1.1 / multinetwork-1.4: false seeds the ingress gateway without its meshExpansion ports */
@@ -166,6 +176,8 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
   const workdir = await mkdtemp(join(tmpdir(), 'mesh-expansion-env-'))
   let cluster: SandboxCluster | undefined
   let istiod: LabIstiod | undefined
+  const revisionIstiods = new Map<string, LabIstiod>()
+  let router: SniRouter | undefined
   let dns: ClusterDns | undefined
   const generation = options.generation ?? 'modern'
   const legacy = generation !== 'modern'
@@ -174,6 +186,8 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
   let wrotePackage = false
   const close = async (): Promise<void> => {
     await dns?.close()
+    await router?.close()
+    for (const revisioned of revisionIstiods.values()) await revisioned.close()
     await istiod?.close()
     await cluster?.close()
     await downLab()
@@ -196,20 +210,51 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
       ...(generation === 'multinetwork-1.4' ? { network: 'network1' } : {}),
       ...(options.network !== undefined ? { network: options.network } : {}),
       ...(options.meshExpansionPorts === false ? { meshExpansion: false } : {}),
-      istiodDebug: path =>
-        path === '/debug/connections' && istiod
-          ? debugConnections(istiod.connectedProxies())
+      ...(options.moreRevisions
+        ? {
+            moreRevisions: options.moreRevisions.map(revision => ({
+              revision,
+              istioVersion: LAB_GENERATION_VERSIONS.modern
+            }))
+          }
+        : {}),
+      istiodDebug: (path, revision) => {
+        const asked = revision === '' ? istiod : revisionIstiods.get(revision)
+        return path === '/debug/connections' && asked
+          ? debugConnections(asked.connectedProxies())
           : undefined
+      }
     })
     const echoService = cluster.store.get('services', 'sample', 'echo') as {
       spec: { clusterIP: string }
     }
     await addClusterAddress(echoService.spec.clusterIP)
-    istiod = await startLabIstiod({
-      cluster,
-      host: GATEWAY_ADDRESS,
-      ...(legacy ? { legacyPilot: true, autoRegistration: false } : {})
-    })
+    if (options.moreRevisions?.length) {
+      // each revision's istiod behind the gateway's 15012, told apart by SNI
+      istiod = await startLabIstiod({ cluster, host: '127.0.0.1', port: 0 })
+      for (const revision of options.moreRevisions)
+        revisionIstiods.set(
+          revision,
+          await startLabIstiod({ cluster, host: '127.0.0.1', port: 0, revision })
+        )
+      router = await startSniRouter({
+        host: GATEWAY_ADDRESS,
+        port: 15012,
+        route: name => {
+          const revision = /^istiod-([a-z0-9-]+)\.istio-system\.svc(?:\.cluster\.local)?$/.exec(
+            name ?? ''
+          )?.[1]
+          const target = (revision && revisionIstiods.get(revision)) || istiod
+          return { host: '127.0.0.1', port: target?.port ?? 0 }
+        }
+      })
+    } else {
+      istiod = await startLabIstiod({
+        cluster,
+        host: GATEWAY_ADDRESS,
+        ...(legacy ? { legacyPilot: true, autoRegistration: false } : {})
+      })
+    }
     if (generation === 'scripts-0.8') {
       // the dns-ilb of mesh-expansion.yaml: the VMs' dnsmasq sends *.svc.cluster.local here
       dns = await startClusterDns({
@@ -237,6 +282,7 @@ export async function startLabEnvironment(options: LabEnvironmentOptions): Promi
       vms,
       cluster,
       istiod,
+      revisionIstiods,
       kubeconfigPath,
       secrets: {
         SSH_PRIVATE_KEY: lab.vms[0]?.privateKey ?? '',

@@ -33,6 +33,30 @@ async function discoverIn(
 }
 
 describe('discovery', () => {
+  test('two revisions installed: the default tag keeps auto on its revision; an explicit revision finds its own istiod and mesh config', async () => {
+    const options: SandboxClusterOptions = {
+      istioVersion: '1.30.3',
+      clusterID: 'Kubernetes',
+      moreRevisions: [{ revision: 'canary', istioVersion: '1.30.4' }]
+    }
+    const auto = await discoverIn(options)
+    assert.equal(auto.revision, '')
+    assert.equal(auto.istioVersion, '1.30.3')
+    assert.equal(auto.discoveryAddress, 'istiod.istio-system.svc:15012')
+    const canary = await discoverIn(options, { revision: 'canary' })
+    assert.equal(canary.revision, 'canary')
+    assert.equal(canary.revisionSource, 'explicit')
+    assert.equal(canary.istioVersion, '1.30.4')
+    assert.equal(canary.discoveryAddress, 'istiod-canary.istio-system.svc:15012')
+    assert.equal(canary.clusterID, 'Kubernetes')
+    assert.equal(canary.gateway.address, '198.18.0.2')
+    assert.deepEqual(
+      canary.warnings.filter(w => /canary/.test(w)),
+      [],
+      canary.warnings.join('\n')
+    )
+  })
+
   test('a default install', async () => {
     const d = await discoverIn({ istioVersion: '1.30.3', clusterID: 'Kubernetes' })
     assert.equal(d.istioVersion, '1.30.3')

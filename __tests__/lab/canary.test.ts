@@ -2,25 +2,27 @@
 // sidecar version A, then the description moved to a version whose sidecar never becomes ready
 // with batches of 1, then 50%: the first batch fails, its host is rolled back and ready on A,
 // the 5 others were not touched (same package, same sidecar process since the same moment), exit
-// 1 with a per-batch report. Then the description moved to a good version B: the batches run in
-// order (each batch's sidecars started after the previous batch's), every host ends on B and
-// ready. The CLI runs from the sources in a child process. Timings are printed.
+// 1 with a per-batch report. A version that becomes ready but breaks the VM's outbound traffic:
+// batch 1's check fails and its host is put back on A after the fact (install.sh's rollback
+// mode), the others untouched, exit 1. Then the description moved to a good version B: the
+// batches run in order (each batch's sidecars started after the previous batch's), every host
+// ends on B and ready. The CLI runs from the sources in a child process. Timings are printed.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { labTestOptions } from '../helpers/lab.ts'
-import { inVm, labCli } from '../helpers/labCli.ts'
+import { inVm, labApply, sidecarState, type LabApply } from '../helpers/labCli.ts'
 import { startLabEnvironment, type LabEnvironment } from '../../lab/environment.ts'
 import { buildSidecarDeb } from '../../lab/mesh/deb.ts'
 import type { LabVm } from '../../lab/vms/index.ts'
-import type { RunReport } from '../../src/engine/report.ts'
 
 const OWNER = 'canary-lab'
 const A = '1.30.3'
 const B = '1.30.4'
 const NEVER_READY = '1.30.5'
+const BROKEN_OUTBOUND = '1.30.6'
 
 describe('canary upgrades on the lab', labTestOptions(), () => {
   let env: LabEnvironment
@@ -47,43 +49,20 @@ vms:
 ${vms.map(vm => `  - {name: ${vm.name}, host: ${vm.address}}`).join('\n')}
 ssh: {user: ${first.user}}
 settings: {parallelism: 6, rollout: ${rollout}}
+checks:
+  - {name: first vm to the cluster, from: vm/${first.name}, url: 'http://echo.sample.svc.cluster.local/'}
 `
   }
 
-  async function apply(yaml: string): Promise<{ code: number; report: RunReport; why: string }> {
-    const t = Date.now()
-    const run = await labCli(env, { command: 'apply', yaml, dir, owner: OWNER })
-    let report: RunReport
-    try {
-      report = JSON.parse(run.stdout) as RunReport
-    } catch {
-      assert.fail(`apply printed no JSON report: exit ${run.code}\n${run.stdout}\n${run.stderr}`)
-    }
-    console.log(`  apply: exit ${run.code} in ${((Date.now() - t) / 1000).toFixed(1)} s`)
-    const why = JSON.stringify(
-      {
-        problems: report.problems,
-        rollout: report.rollout,
-        hosts: report.hosts.map(h => [h.host, h.status, h.ready, h.package, h.error]),
-        skipped: report.skippedHosts,
-        stderr: run.stderr.slice(-2000)
-      },
-      null,
-      1
-    )
-    return { code: run.code, report, why }
-  }
+  const apply = (yaml: string): Promise<LabApply> => labApply(env, { yaml, dir, owner: OWNER })
 
   /** The installed package version, the sidecar's start (monotonic µs) and its readiness. */
   async function sidecar(vm: LabVm): Promise<{ version: string; since: number; ready: boolean }> {
-    const out = await inVm(
+    const { first, since, ready } = await sidecarState(
       vm,
-      "dpkg-query -W -f '${Version}\\n' istio-sidecar; " +
-        'systemctl show -p ActiveEnterTimestampMonotonic --value istio; ' +
-        'if curl -fsS -o /dev/null --max-time 3 http://127.0.0.1:15021/healthz/ready; then echo ready; else echo not-ready; fi'
+      "dpkg-query -W -f '${Version}\\n' istio-sidecar"
     )
-    const [version = '', since = '0', ready = ''] = out.trim().split('\n')
-    return { version, since: Number(since), ready: ready === 'ready' }
+    return { version: first, since, ready }
   }
 
   const all = (): Promise<{ version: string; since: number; ready: boolean }[]> =>
@@ -102,6 +81,14 @@ settings: {parallelism: 6, rollout: ${rollout}}
         version: NEVER_READY,
         fileName: 'never.deb',
         readiness: 'never'
+      })
+    )
+    packages.set(
+      BROKEN_OUTBOUND,
+      await buildSidecarDeb(dir, {
+        version: BROKEN_OUTBOUND,
+        fileName: 'broken.deb',
+        traffic: 'broken-outbound'
       })
     )
     console.log(`  lab up: ${((Date.now() - started) / 1000).toFixed(1)} s`)
@@ -172,6 +159,46 @@ settings: {parallelism: 6, rollout: ${rollout}}
       assert.deepEqual(now[i], before[i], `${vms[i]?.name} was touched`)
       assert.equal(now[i]?.ready, true, `${vms[i]?.name}`)
     }
+  })
+
+  test("a version that is ready but breaks outbound traffic: batch 1's check fails, its host is rolled back to A after the fact; the others are not touched; exit 1", async () => {
+    const before = await all()
+    const { code, report, why } = await apply(description(BROKEN_OUTBOUND))
+    assert.equal(code, 1, why)
+    assert.equal(report.failedPhase, 'hosts', why)
+    const rollout = report.rollout
+    assert.ok(rollout, why)
+    assert.deepEqual(
+      rollout.batches.map(b => [b.hosts, b.result]),
+      [
+        [[vms[0]?.name], 'failed'],
+        [vms.slice(1, 4).map(vm => vm.name), 'not run'],
+        [vms.slice(4).map(vm => vm.name), 'not run']
+      ],
+      why
+    )
+    assert.equal(rollout.batches[0]?.checks.failed, 1, why)
+    assert.deepEqual(rollout.batches[0]?.rolledBack, [vms[0]?.name], why)
+    assert.ok(
+      report.problems.some(p => /^check "first vm to the cluster": /.test(p)),
+      why
+    )
+    const [first] = report.hosts
+    assert.equal(first?.status, 'failed', why)
+    assert.equal(first?.rolledBack, true, why)
+    assert.equal(first?.error?.phase, 'checks', why)
+    assert.match(first?.error?.message ?? '', /rolled back to the previous sidecar, which is ready/)
+    const now = await all()
+    assert.equal(now[0]?.version, A, why)
+    assert.equal(now[0]?.ready, true, why)
+    for (let i = 1; i < vms.length; i++)
+      assert.deepEqual(now[i], before[i], `${vms[i]?.name} was touched`)
+    // and the canary's traffic flows again on A
+    const again = await inVm(
+      vms[0] as LabVm,
+      'curl -sS -o /dev/null -w "%{http_code}" --max-time 10 http://echo.sample.svc.cluster.local/'
+    )
+    assert.equal(again, '200')
   })
 
   test('a good version B: batches of 1, 3 and 2 in order, every host on B and ready', async () => {

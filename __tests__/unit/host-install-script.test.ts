@@ -8,6 +8,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -64,6 +65,23 @@ describe('install.sh', () => {
     const r = spawnSync('/bin/sh', [scriptPath, 'dance', dir], { encoding: 'utf8' })
     assert.equal(r.status, 2)
     assert.match(r.stdout, /^MX-FAIL args unknown mode dance$/m)
+  })
+
+  test('rollback on a host with no state kept: exit 43, nothing created, nothing changed', () => {
+    const root = join(dir, 'rollback-root')
+    mkdirSync(root, { recursive: true })
+    const r = spawnSync('/bin/sh', [scriptPath, 'rollback', dir], {
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        MX_ROOT: root,
+        MX_LOCK_FILE: join(root, 'lock')
+      }
+    })
+    assert.equal(r.status, 43, r.stdout + r.stderr)
+    assert.match(r.stdout, /^MX-FAIL rollback last-good: no last known good sidecar is kept/m)
+    assert.match(r.stdout, /^MX-PHASE rollback fail \d+$/m)
+    assert.deepEqual(readdirSync(root), [])
   })
 
   test('arch_of maps uname -m to package architectures', () => {

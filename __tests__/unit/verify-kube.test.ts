@@ -8,6 +8,7 @@ import { hostShellOverTransport } from '../../src/verify/hostShell.ts'
 import {
   execExitCode,
   parseDebugConnections,
+  ofRevision,
   pickPod,
   podRefOf,
   workloadEntryHealthOf
@@ -66,6 +67,23 @@ describe('WorkloadEntry health', () => {
 })
 
 describe('pods', () => {
+  test("istiod pods of a revision: by istio.io/rev ('' is default); unlabelled pods all count", () => {
+    const istiod = (
+      name: string,
+      rev?: string
+    ): { metadata: { name: string; labels: Record<string, string> } } => ({
+      metadata: { name, labels: { app: 'istiod', ...(rev ? { 'istio.io/rev': rev } : {}) } }
+    })
+    const two = [istiod('istiod-1', 'default'), istiod('istiod-canary-1', 'canary')]
+    const names = (pods: Array<{ metadata: { name: string } }>): string[] =>
+      pods.map(p => p.metadata.name)
+    assert.deepEqual(names(ofRevision(two, '')), ['istiod-1'])
+    assert.deepEqual(names(ofRevision(two, 'canary')), ['istiod-canary-1'])
+    assert.deepEqual(names(ofRevision(two, 'other')), [])
+    const old = [istiod('istiod-1'), istiod('istiod-2')]
+    assert.deepEqual(names(ofRevision(old, '')), ['istiod-1', 'istiod-2'])
+  })
+
   const pod = (name: string, phase: string, extra: Record<string, unknown> = {}) => ({
     metadata: { name, annotations: {} as Record<string, string> },
     spec: { serviceAccountName: 'sleep', containers: [{ name: 'istio-proxy' }, { name: 'sleep' }] },

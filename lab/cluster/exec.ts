@@ -172,7 +172,10 @@ export class ExecServer {
     const base = program.split('/').pop() ?? program
     // istiod's own binary asks its debug endpoint on localhost, in process
     const istiod = pod.metadata?.labels?.['app'] === 'istiod'
-    const answer = istiod ? pilotDiscoveryRequest(command, this.ctx.istiodDebug) : undefined
+    const rev = pod.metadata?.labels?.['istio.io/rev'] ?? 'default'
+    const answer = istiod
+      ? pilotDiscoveryRequest(command, this.ctx.istiodDebug, rev === 'default' ? '' : rev)
+      : undefined
     if (answer) {
       if (answer.stdout !== '') frame(1, answer.stdout)
       if (answer.stderr !== '') frame(2, answer.stderr)

@@ -14,7 +14,7 @@ import { ExecServer } from './exec.ts'
 import { DenyList, Faults, RequestLog } from './observe.ts'
 import { compareVersions, istioVersionsFor, resourceTypes, type ResourceType } from './resources.ts'
 import { seedBootstrapPolicy, type AuthorizationMode } from './rbac.ts'
-import { installCitadelHooks, seedIstio } from './seed.ts'
+import { installCitadelHooks, seedIstio, seedRevision } from './seed.ts'
 import { handleRequest, reviewToken, type ServerContext, type UserInfo } from './server.ts'
 import { istiodDebugNeedsAuth, type IstiodDebug } from './serviceProxy.ts'
 import { ObjectStore } from './store.ts'
@@ -47,6 +47,8 @@ export interface SandboxClusterOptions {
   istioVersion?: string
   /** Istio revision ('' = default) */
   revision?: string
+  /** More revisions installed beside it (modern only): istiod-<rev>, its ConfigMaps and webhook */
+  moreRevisions?: ReadonlyArray<{ revision: string; istioVersion: string }>
   istioNamespace?: string
   clusterID?: string
   trustDomain?: string
@@ -303,6 +305,19 @@ export async function startSandboxCluster(
         ...(options.multiNetwork !== undefined ? { multiNetwork: options.multiNetwork } : {}),
         ...(options.apiserverPod !== undefined ? { apiserverPod: options.apiserverPod } : {})
       })
+      for (const more of options.moreRevisions ?? []) {
+        seedRevision(store, {
+          istioVersion: more.istioVersion,
+          revision: more.revision,
+          istioNamespace: options.istioNamespace ?? 'istio-system',
+          clusterID: options.clusterID ?? 'Kubernetes',
+          trustDomain: options.trustDomain ?? 'cluster.local',
+          ...(options.meshId ? { meshId: options.meshId } : {}),
+          ...(options.network ? { network: options.network } : {}),
+          eastWestGateway: 'none',
+          rootCertPem: ca.certPem
+        })
+      }
       if (compareVersions(istioVersion, '1.5') < 0) {
         citadel = installCitadelHooks(
           store,

@@ -237,12 +237,180 @@ export function sidecarInjectorValues(o: SeedOptions): Record<string, unknown> {
   }
 }
 
+/** istiod[-rev] of a modern install: its ServiceAccount, Deployment, pod, Service and Endpoints. */
+function seedIstiod(put: Put, o: SeedOptions, podIp: string): void {
+  const rev = o.revision ?? ''
+  const suffix = rev ? `-${rev}` : ''
+  const ns = o.istioNamespace
+  const istiodLabels = { app: 'istiod', istio: 'pilot', ...labelsFor(rev) }
+  const image = `docker.io/istio/pilot:${o.istioVersion}`
+  const env = [
+    { name: 'REVISION', value: rev === '' ? 'default' : rev },
+    { name: 'CLUSTER_ID', value: o.clusterID },
+    { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
+    { name: 'ISTIOD_ADDR', value: `istiod${suffix}.${ns}.svc:15012` }
+  ]
+  put({
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: `istiod${suffix}`, namespace: ns }
+  })
+  put(
+    deployment(
+      `istiod${suffix}`,
+      ns,
+      istiodLabels,
+      [
+        {
+          name: 'discovery',
+          image,
+          env,
+          ports: [
+            { containerPort: 8080 },
+            { containerPort: 15010 },
+            { containerPort: 15012 },
+            { containerPort: 15017 }
+          ]
+        }
+      ],
+      `istiod${suffix}`
+    )
+  )
+  put(
+    pod(
+      `istiod${suffix}-5d8f7c9b4-x2v7k`,
+      ns,
+      istiodLabels,
+      [{ name: 'discovery', image }],
+      podIp,
+      `istiod${suffix}`,
+      // the distroless image: the only executable is pilot-discovery (exec.ts answers its
+      // `request` subcommand from istiod's debug endpoint)
+      { 'lab.mesh-expansion.dev/executables': 'pilot-discovery' }
+    ),
+    'kube-controller-manager'
+  )
+  put(
+    service(
+      `istiod${suffix}`,
+      ns,
+      {
+        clusterIP: rev ? undefined : '198.19.0.2',
+        selector: istiodLabels,
+        ports: [
+          { name: 'grpc-xds', port: 15010, targetPort: 15010 },
+          { name: 'https-dns', port: 15012, targetPort: 15012 },
+          { name: 'https-webhook', port: 443, targetPort: 15017 },
+          { name: 'http-monitoring', port: 15014, targetPort: 15014 }
+        ]
+      },
+      { app: 'istiod', istio: 'pilot', ...labelsFor(rev) }
+    )
+  )
+  put(
+    endpoints(
+      `istiod${suffix}`,
+      ns,
+      podIp,
+      [
+        { name: 'grpc-xds', port: 15010 },
+        { name: 'https-dns', port: 15012 },
+        { name: 'https-webhook', port: 15017 }
+      ],
+      `istiod${suffix}-5d8f7c9b4-x2v7k`
+    ),
+    'kube-controller-manager'
+  )
+}
+/** ConfigMaps istio[-rev] and istio-sidecar-injector[-rev], the revision's injection webhook and,
+ * for the cluster's own revision (`tagDefault`), the default tag's. */
+function seedRevisionConfig(put: Put, o: SeedOptions, tagDefault: boolean): void {
+  const rev = o.revision ?? ''
+  const suffix = rev ? `-${rev}` : ''
+  const ns = o.istioNamespace
+  const modern = compareVersions(o.istioVersion, '1.5') >= 0
+  put({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: `istio${suffix}`,
+      namespace: ns,
+      labels: { ...labelsFor(rev), release: 'istio' }
+    },
+    data: { mesh: meshConfigYaml(o), meshNetworks: 'networks: {}\n' }
+  })
+  if (compareVersions(o.istioVersion, '1.0') >= 0) {
+    // the injector's values key appeared in 1.3; before 1.5 the webhook served from istio-sidecar-injector
+    const injectorService = modern ? `istiod${suffix}` : 'istio-sidecar-injector'
+    put({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: `istio-sidecar-injector${suffix}`,
+        namespace: ns,
+        labels: { ...labelsFor(rev), release: 'istio' }
+      },
+      data: {
+        ...(compareVersions(o.istioVersion, '1.3') >= 0
+          ? { values: JSON.stringify(sidecarInjectorValues(o), null, 2) }
+          : {}),
+        config: stringify({
+          defaultTemplates: ['sidecar'],
+          policy: 'enabled',
+          alwaysInjectSelector: [],
+          neverInjectSelector: [],
+          injectedAnnotations: {},
+          templates: { sidecar: '# the sandbox does not inject\n' }
+        })
+      }
+    })
+    const webhook = (name: string, labels: Record<string, string>): KubeObject => ({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name, labels: { app: 'sidecar-injector', ...labels } },
+      webhooks: [
+        {
+          name: 'rev.namespace.sidecar-injector.istio.io',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Fail',
+          clientConfig: {
+            service: { name: injectorService, namespace: ns, path: '/inject', port: 443 }
+          },
+          namespaceSelector: {
+            matchExpressions: [
+              { key: 'istio.io/rev', operator: 'In', values: [rev === '' ? 'default' : rev] }
+            ]
+          }
+        }
+      ]
+    })
+    put(webhook(`istio-sidecar-injector${suffix}`, labelsFor(rev)))
+    if (tagDefault && compareVersions(o.istioVersion, '1.10') >= 0) {
+      const tagName =
+        ns === 'istio-system' ? 'istio-revision-tag-default' : `istio-revision-tag-default-${ns}`
+      put(webhook(tagName, { ...labelsFor(rev), 'istio.io/tag': 'default' }))
+    }
+  }
+}
+
+/**
+ * Another revision beside the seeded one, as `istioctl install --revision <rev>` adds it: istiod-<rev>
+ * (its own pod IP) with its ConfigMaps and injection webhook; the default tag stays where it was.
+ */
+export function seedRevision(store: ObjectStore, o: SeedOptions & { revision: string }): void {
+  const put: Put = (obj, manager = fieldManagerHelm) => {
+    store.put(obj, { manager })
+  }
+  seedIstiod(put, o, '198.18.1.3')
+  seedRevisionConfig(put, o, false)
+}
+
 export function seedIstio(store: ObjectStore, o: SeedOptions): void {
   const put = (obj: KubeObject, manager = fieldManagerHelm): void => {
     store.put(obj, { manager })
   }
   const rev = o.revision ?? ''
-  const suffix = rev ? `-${rev}` : ''
   const ns = o.istioNamespace
   const app = o.appNamespace ?? 'sample'
   const modern = compareVersions(o.istioVersion, '1.5') >= 0
@@ -266,85 +434,7 @@ export function seedIstio(store: ObjectStore, o: SeedOptions): void {
   seedClusterBasics(store, put, o)
 
   if (modern) {
-    const istiodLabels = { app: 'istiod', istio: 'pilot', ...labelsFor(rev) }
-    const image = `docker.io/istio/pilot:${o.istioVersion}`
-    const env = [
-      { name: 'REVISION', value: rev === '' ? 'default' : rev },
-      { name: 'CLUSTER_ID', value: o.clusterID },
-      { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
-      { name: 'ISTIOD_ADDR', value: `istiod${suffix}.${ns}.svc:15012` }
-    ]
-    put({
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: `istiod${suffix}`, namespace: ns }
-    })
-    put(
-      deployment(
-        `istiod${suffix}`,
-        ns,
-        istiodLabels,
-        [
-          {
-            name: 'discovery',
-            image,
-            env,
-            ports: [
-              { containerPort: 8080 },
-              { containerPort: 15010 },
-              { containerPort: 15012 },
-              { containerPort: 15017 }
-            ]
-          }
-        ],
-        `istiod${suffix}`
-      )
-    )
-    put(
-      pod(
-        `istiod${suffix}-5d8f7c9b4-x2v7k`,
-        ns,
-        istiodLabels,
-        [{ name: 'discovery', image }],
-        '198.18.1.2',
-        `istiod${suffix}`,
-        // the distroless image: the only executable is pilot-discovery (exec.ts answers its
-        // `request` subcommand from istiod's debug endpoint)
-        { 'lab.mesh-expansion.dev/executables': 'pilot-discovery' }
-      ),
-      'kube-controller-manager'
-    )
-    put(
-      service(
-        `istiod${suffix}`,
-        ns,
-        {
-          clusterIP: rev ? undefined : '198.19.0.2',
-          selector: istiodLabels,
-          ports: [
-            { name: 'grpc-xds', port: 15010, targetPort: 15010 },
-            { name: 'https-dns', port: 15012, targetPort: 15012 },
-            { name: 'https-webhook', port: 443, targetPort: 15017 },
-            { name: 'http-monitoring', port: 15014, targetPort: 15014 }
-          ]
-        },
-        { app: 'istiod', istio: 'pilot', ...labelsFor(rev) }
-      )
-    )
-    put(
-      endpoints(
-        `istiod${suffix}`,
-        ns,
-        '198.18.1.2',
-        [
-          { name: 'grpc-xds', port: 15010 },
-          { name: 'https-dns', port: 15012 },
-          { name: 'https-webhook', port: 15017 }
-        ],
-        `istiod${suffix}-5d8f7c9b4-x2v7k`
-      ),
-      'kube-controller-manager'
-    )
+    seedIstiod(put, o, '198.18.1.2')
   } else {
     // before 1.5: separate pilot and citadel (mesh expansion generations)
     const pilotLabels = { app: 'pilot', istio: 'pilot' }
@@ -407,69 +497,7 @@ export function seedIstio(store: ObjectStore, o: SeedOptions): void {
     )
   }
 
-  put({
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: {
-      name: `istio${suffix}`,
-      namespace: ns,
-      labels: { ...labelsFor(rev), release: 'istio' }
-    },
-    data: { mesh: meshConfigYaml(o), meshNetworks: 'networks: {}\n' }
-  })
-  if (compareVersions(o.istioVersion, '1.0') >= 0) {
-    // the injector's values key appeared in 1.3; before 1.5 the webhook served from istio-sidecar-injector
-    const injectorService = modern ? `istiod${suffix}` : 'istio-sidecar-injector'
-    put({
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: {
-        name: `istio-sidecar-injector${suffix}`,
-        namespace: ns,
-        labels: { ...labelsFor(rev), release: 'istio' }
-      },
-      data: {
-        ...(compareVersions(o.istioVersion, '1.3') >= 0
-          ? { values: JSON.stringify(sidecarInjectorValues(o), null, 2) }
-          : {}),
-        config: stringify({
-          defaultTemplates: ['sidecar'],
-          policy: 'enabled',
-          alwaysInjectSelector: [],
-          neverInjectSelector: [],
-          injectedAnnotations: {},
-          templates: { sidecar: '# the sandbox does not inject\n' }
-        })
-      }
-    })
-    const webhook = (name: string, labels: Record<string, string>): KubeObject => ({
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingWebhookConfiguration',
-      metadata: { name, labels: { app: 'sidecar-injector', ...labels } },
-      webhooks: [
-        {
-          name: 'rev.namespace.sidecar-injector.istio.io',
-          admissionReviewVersions: ['v1'],
-          sideEffects: 'None',
-          failurePolicy: 'Fail',
-          clientConfig: {
-            service: { name: injectorService, namespace: ns, path: '/inject', port: 443 }
-          },
-          namespaceSelector: {
-            matchExpressions: [
-              { key: 'istio.io/rev', operator: 'In', values: [rev === '' ? 'default' : rev] }
-            ]
-          }
-        }
-      ]
-    })
-    put(webhook(`istio-sidecar-injector${suffix}`, labelsFor(rev)))
-    if (compareVersions(o.istioVersion, '1.10') >= 0) {
-      const tagName =
-        ns === 'istio-system' ? 'istio-revision-tag-default' : `istio-revision-tag-default-${ns}`
-      put(webhook(tagName, { ...labelsFor(rev), 'istio.io/tag': 'default' }))
-    }
-  }
+  seedRevisionConfig(put, o, true)
 
   if (!modern) seedLegacyMeshExpansion(put, o)
   if (o.eastWestGateway !== 'none' && modern) {

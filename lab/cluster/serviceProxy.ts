@@ -12,7 +12,8 @@ import { ApiError } from './status.ts'
 import type { KubeObject } from './store.ts'
 
 /** Answers a debug path of istiod (e.g. `/debug/connections`); undefined = 404. */
-export type IstiodDebug = (path: string) => unknown
+/** istiod's debug answer for a path, asked of one revision's istiod ('' = the default one). */
+export type IstiodDebug = (path: string, revision: string) => unknown
 
 export interface ProxyRequest {
   namespace: string
@@ -58,7 +59,7 @@ export function serveServiceProxy(
   if (/^istiod(-.+)?$/.test(name) && monitoring && istiodDebug) {
     // the proxied request comes from the API server: not loopback, no credentials
     if (debugNeedsAuth && request.path.startsWith('/debug')) return { code: 401, body: '' }
-    const body = istiodDebug(request.path.split('?')[0] ?? '/')
+    const body = istiodDebug(request.path.split('?')[0] ?? '/', name.replace(/^istiod-?/, ''))
     if (body === undefined) return { code: 404, body: '404 page not found\n' }
     return { code: 200, body }
   }
@@ -91,7 +92,8 @@ export function debugConnections(
  */
 export function pilotDiscoveryRequest(
   command: readonly string[],
-  istiodDebug: IstiodDebug | undefined
+  istiodDebug: IstiodDebug | undefined,
+  revision = ''
 ): { code: number; stdout: string; stderr: string } | undefined {
   const [program = '', sub, method = '', path = ''] = command
   if (program.split('/').pop() !== 'pilot-discovery' || sub !== 'request') return undefined
@@ -106,7 +108,7 @@ export function pilotDiscoveryRequest(
       stderr: `Error: Get "${url}": dial tcp 127.0.0.1:15014: connect: connection refused\n`
     }
   }
-  const body = method === 'GET' ? istiodDebug(new URL(url).pathname) : undefined
+  const body = method === 'GET' ? istiodDebug(new URL(url).pathname, revision) : undefined
   if (body === undefined) return { code: 0, stdout: '404 page not found\n\n', stderr: '' }
   return { code: 0, stdout: `${JSON.stringify(body)}\n`, stderr: '' }
 }

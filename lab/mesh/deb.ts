@@ -23,6 +23,12 @@ export interface SidecarDebOptions {
    */
   readiness?: 'normal' | 'never'
   /**
+   * `broken-outbound`: an agent that becomes ready like the good one but answers every outbound
+   * request of the VM's apps with a 503 (a bad update that readiness does not catch, for the
+   * rollout's checks). Default `normal`.
+   */
+  traffic?: 'normal' | 'broken-outbound'
+  /**
    * Text of one more file, `usr/share/doc/istio-sidecar/lab-marker`: a package that installs
    * and runs as the plain one but whose bytes differ (a tampered copy, for the checksum tests).
    */
@@ -45,6 +51,20 @@ export function neverReadyAgent(content: string): string {
     )
   }
   return content.replace(READY_LINE, NEVER_READY_LINES)
+}
+
+/** The first line of the outbound route, and what a `traffic: 'broken-outbound'` package adds. */
+const ROUTE_LINE = '        service = MESH.route(host, address, port)\n'
+const BROKEN_OUTBOUND_LINES =
+  "        upstream_failure(client, is_http, b'lab: this package breaks outbound traffic')\n" +
+  '        return\n'
+
+/** pilot-agent.py of a package that breaks outbound traffic (SidecarDebOptions.traffic). */
+export function brokenOutboundAgent(content: string): string {
+  if (content.split(ROUTE_LINE).length !== 2) {
+    throw new Error('pilot-agent.py: the outbound route line (MESH.route(...)) is not there once')
+  }
+  return content.replace(ROUTE_LINE, BROKEN_OUTBOUND_LINES + ROUTE_LINE)
 }
 
 /** Where each file of lab/mesh/sidecar/ goes in the package, with its mode. */
@@ -124,12 +144,12 @@ export async function buildSidecarDeb(outDir: string, options: SidecarDebOptions
         await readFile(join(sources, file.source), 'utf8'),
         options.version
       )
-      await writeFile(
-        target,
-        file.source === 'pilot-agent.py' && options.readiness === 'never'
-          ? neverReadyAgent(content)
-          : content
-      )
+      let written = content
+      if (file.source === 'pilot-agent.py' && options.readiness === 'never')
+        written = neverReadyAgent(written)
+      if (file.source === 'pilot-agent.py' && options.traffic === 'broken-outbound')
+        written = brokenOutboundAgent(written)
+      await writeFile(target, written)
       await chmod(target, file.mode)
     }
     if (options.marker !== undefined) {

@@ -49,7 +49,7 @@ export type PackagePlan =
   | { mode: 'auto'; version: string }
 
 export interface InstallParams {
-  mode: 'install' | 'uninstall' | 'preflight'
+  mode: 'install' | 'uninstall' | 'rollback' | 'preflight'
   /** The Istio version wanted; '' when unknown (then the package's SHA-256 decides "installed"). */
   version: string
   package: PackagePlan

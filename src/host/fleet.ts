@@ -18,6 +18,7 @@ import { diagnoseReadiness } from './readiness.ts'
 import { hostTarget, sshSecretsFrom, type SshSecrets } from './targets.ts'
 import type { HostTransport } from './transport.ts'
 import { uninstallHost } from './uninstall.ts'
+import { rollbackHost } from './rollback.ts'
 import { readRunning, type RunningFacts } from './running.ts'
 import pLimit from 'p-limit'
 import { errorMessage } from '../util/errors.ts'
@@ -222,6 +223,29 @@ export async function readFleet(
     )
   )
   return reads
+}
+
+/**
+ * Puts the last known good back on these VMs (a rollout batch's hosts whose checks failed after
+ * their new sidecar was ready), each over the connection its onboarding used (a new one when it
+ * has none), `parallelism` at once.
+ */
+export async function rollbackFleet(
+  options: FleetOptions & { vms: readonly Vm[]; keepOpen: Map<string, HostTransport> }
+): Promise<HostResult[]> {
+  const { description } = options
+  const secrets = secretsIfNeeded(options, [...options.vms])
+  const limit = pLimit(description.settings.parallelism)
+  return Promise.all(
+    options.vms.map(vm =>
+      limit(() =>
+        rollbackHost(
+          keepingOpen(hostTarget(vm, description.ssh, secrets, options.warn), options.keepOpen),
+          { keepPackage: false, commandTimeoutMs: description.ssh.commandTimeout * 1000 }
+        )
+      )
+    )
+  )
 }
 
 /** Cleans up this shard's VMs (stop, capture, package unless kept, files, hosts block). */

@@ -7,7 +7,7 @@
 #   MX-LOG <line of istio.log>
 #   MX-TOKEN kept|refreshed reason=<valid|missing|not-ours|unreadable|identity|signer|expiring> left=<seconds|->
 #   MX-RESULT changed=0|1 restarted=0|1 ready=0|1 package=<installed|unchanged|skipped|removed|kept> [rolledback=0|1]
-# Usage: install.sh install|uninstall|preflight WORKDIR   (WORKDIR holds the rendered files)
+# Usage: install.sh install|uninstall|rollback|preflight WORKDIR   (WORKDIR: the rendered files)
 # Parameters come from the environment (MX_*), set by the bundle. Everything that can be decided
 # on the runner is decided there; this script only does what needs the host.
 #
@@ -16,7 +16,7 @@
 # symlink or a directory of someone else where ours is expected; nothing changed by this run
 # before it); 35 dnsmasq; 40 service; 41 not ready (capture removed, host reachable); 42 not
 # ready, the previous sidecar restored and ready again (rolled back); 50 uninstall; 51 uninstall
-# left a path it judged unsafe.
+# left a path it judged unsafe; 43 rollback: no last known good on the host (nothing changed).
 #
 # Root on hostile ground: the sidecar's user (istio-proxy) may be hostile and may plant links
 # anywhere it can write. So this script never follows a link it did not make (every directory on
@@ -2065,19 +2065,54 @@ validate_params() {
   case ${SUDO_UID:-0} in '' | *[!0-9]*) SUDO_UID=0 ;; esac
 }
 
+# ---- rollback (settings.rollout) --------------------------------------------------------------
+# rollback_main: the run that just upgraded this host saw its new sidecar ready, then one of its
+# rollout batch's checks failed. last-good/ (taken by that run before it changed anything) is put
+# back as after a failed readiness, and must be ready again. Without one nothing changes (43).
+rollback_main() {
+  FAMILY=deb
+  command -v dpkg >/dev/null 2>&1 || FAMILY=rpm
+  begin_phase rollback
+  if [ ! -d "$MX_STATE_DIR" ] || [ -L "$MX_STATE_DIR" ]; then
+    die last-good "no last known good sidecar is kept on this host: nothing was changed" 43
+  fi
+  take_lock
+  state_dir
+  paths_check
+  begin_phase rollback
+  if [ -L "$LAST_GOOD" ] || [ ! -d "$LAST_GOOD" ] || [ ! -f "$LAST_GOOD/files" ]; then
+    die last-good "no last known good sidecar is kept on this host: nothing was changed" 43
+  fi
+  PKG_CHANGED=0
+  [ "$(cat "$LAST_GOOD/version" 2>/dev/null)" = "$(installed_version)" ] || PKG_CHANGED=1
+  PKG_ACTION=unchanged
+  [ "$PKG_CHANGED" = 0 ] || PKG_ACTION=installed
+  if rollback; then
+    end_phase ok
+    echo "MX-RESULT changed=1 restarted=1 ready=1 package=$PKG_ACTION rolledback=1"
+    return 0
+  fi
+  # as after a failed readiness: stopped and disabled, capture removed, the host reachable
+  systemctl disable --now --quiet istio 2>/dev/null || true
+  clean_iptables
+  echo "MX-RESULT changed=1 restarted=1 ready=0 package=$PKG_ACTION rolledback=0"
+  die rollback-failed "putting back the previous sidecar failed: $ROLLBACK_ERROR; service stopped and disabled, iptables capture removed" 41
+}
+
 main() {
   mode=${1:-}
   WORK=${2:-}
   if [ -z "$WORK" ] || [ ! -d "$WORK" ]; then
-    echo "MX-FAIL args usage: install.sh install|uninstall|preflight WORKDIR"
+    echo "MX-FAIL args usage: install.sh install|uninstall|rollback|preflight WORKDIR"
     exit 2
   fi
   case $mode in
-    install | uninstall | preflight) validate_params ;;
+    install | uninstall | rollback | preflight) validate_params ;;
   esac
   case $mode in
     install) install_main ;;
     uninstall) uninstall_main ;;
+    rollback) rollback_main ;;
     # preflight alone changes nothing and takes no lock
     preflight) preflight ;;
     *)

@@ -201,11 +201,11 @@ export async function onboardHost(
   return runOnHost(target, options, 'install')
 }
 
-/** Shared by onboarding and uninstall. */
+/** Shared by onboarding, uninstall and rollback. */
 export async function runOnHost(
   target: HostTarget,
   options: OnboardOptions | UninstallRunOptions,
-  mode: 'install' | 'uninstall'
+  mode: 'install' | 'uninstall' | 'rollback'
 ): Promise<HostResult> {
   const started = Date.now()
   const result = emptyResult(target.name, 'failed')

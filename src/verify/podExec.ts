@@ -49,14 +49,30 @@ export interface KubeVerifyClients {
   policy: PolicyClient
 }
 
-interface PodLike {
-  metadata?: { name?: string; annotations?: Record<string, string>; deletionTimestamp?: unknown }
+export interface PodLike {
+  metadata?: {
+    name?: string
+    labels?: Record<string, string>
+    annotations?: Record<string, string>
+    deletionTimestamp?: unknown
+  }
   spec?: {
     serviceAccountName?: string
     containers?: Array<{ name?: string }>
     initContainers?: Array<{ name?: string }>
   }
   status?: { phase?: string; podIP?: string }
+}
+
+/**
+ * The istiod pods of one revision ('' or `default`: the default one). Helm labels every istiod
+ * pod `istio.io/rev` (`default` without a revision) since revisions came (1.6); pods without the
+ * label (older installs) all count, as there is only one control plane then.
+ */
+export function ofRevision<T extends PodLike>(pods: readonly T[], revision: string): T[] {
+  const wanted = revision === '' ? 'default' : revision
+  if (!pods.some(p => p.metadata?.labels?.['istio.io/rev'] !== undefined)) return [...pods]
+  return pods.filter(p => (p.metadata?.labels?.['istio.io/rev'] ?? 'default') === wanted)
 }
 
 /** What the checks need of a pod object. */
@@ -287,7 +303,10 @@ export function createKubeVerifyClients(
     } catch (error) {
       return cannot(`its pods cannot be listed: ${errorMessage(error)}`)
     }
-    const running = istiods.filter(p => p.status?.phase === 'Running' && p.metadata?.name)
+    const running = ofRevision(
+      istiods.filter(p => p.status?.phase === 'Running' && p.metadata?.name),
+      rev
+    )
     if (running.length === 0) return cannot(`no running pod matches ${selector} in ${ns}`)
     const all: ConnectedProxy[] = []
     for (const pod of running) {

@@ -5,7 +5,7 @@
 // batches are not touched. New and current hosts follow the batches (docs/rollout.md).
 import type { Rollout, Vm } from '../../config/index.ts'
 import type { FanoutReport } from '../../host/fanout.ts'
-import { readFleet, sidecarVersion, type RunningRead } from '../../host/fleet.ts'
+import { readFleet, rollbackFleet, sidecarVersion, type RunningRead } from '../../host/fleet.ts'
 import { emptyResult, type HostResult } from '../../host/onboard.ts'
 import type { RolloutBatchReport, RolloutReport } from '../report.ts'
 import {
@@ -165,6 +165,39 @@ export async function rolloutFleet(
         .map(check => `check "${check.name}": ${check.diagnosis ?? 'failed'}`)
     }
     batch.failed = batch.hosts.filter(name => failed.has(name))
+    // ready, then failed one of the batch's checks: back to the sidecar it had, as a host whose
+    // new sidecar was not ready went back by itself
+    const checkFailed = batch.failed.filter(name => results.get(name)?.status === 'ok')
+    if (checkFailed.length > 0) {
+      const back = await rollbackFleet({
+        description,
+        env: options.env,
+        warn: options.warn,
+        vms: vmsOf(checkFailed),
+        keepOpen: transports
+      })
+      for (const rolled of back) {
+        const upgraded = results.get(rolled.host)
+        if (!upgraded) continue
+        const how =
+          rolled.status === 'ok'
+            ? 'rolled back to the previous sidecar, which is ready'
+            : `rolling back failed: ${rolled.error?.message ?? 'unknown'}`
+        results.set(rolled.host, {
+          ...upgraded,
+          status: 'failed',
+          ready: rolled.ready,
+          restarted: true,
+          rolledBack: rolled.status === 'ok' && rolled.rolledBack,
+          package: rolled.package,
+          phases: [...upgraded.phases, ...rolled.phases],
+          logs: [...upgraded.logs, ...rolled.logs],
+          error: { phase: 'checks', message: `its batch's checks failed; ${how}` }
+        })
+        options.log(`${rolled.host}: its batch's checks failed; ${how}`)
+      }
+      batch.rolledBack = batch.hosts.filter(name => results.get(name)?.rolledBack)
+    }
     if (failed.size > batch.maxUnavailable) {
       batch.result = 'failed'
       plan.stoppedAt = batch.number
