@@ -1,7 +1,8 @@
 // Off the lab, no root: is the runner's growing RSS in the soak a leak or a pool that levels off?
 // The sandbox API runs in a child process (its memory is not measured); this process runs the
 // Kubernetes client's connect → list → close N times and prints, every K connections after a
-// forced collection, the RSS (anonymous and file-backed pages) and the V8 heap (committed, used).
+// forced collection, the RSS (anonymous and file-backed pages), the V8 heap (committed, used)
+// and the memory V8 tracks outside it (external, of which array buffers).
 //   node --expose-gc bench/faults/connectLoop.ts [N=6000] [K=500]
 // Loopback only; bounded by N and by the child's own 20-minute limit.
 import { fork } from 'node:child_process'
@@ -38,7 +39,9 @@ if (process.env[SERVE_MARK] === '1') {
       )
       return m ? Math.round(Number(m[1]) / 1024) : -1
     }
-    console.log('connections\tRSS MiB\tanonymous\tfile-backed\theap committed\theap used')
+    console.log(
+      'connections\tRSS MiB\tanonymous\tfile-backed\theap committed\theap used\texternal\tarray buffers'
+    )
     for (let i = 1; i <= n; i++) {
       const c = await connect({ kubeconfigContent: kubeconfig, env: {} })
       await c.client.list('v1', 'Namespace', {})
@@ -54,7 +57,9 @@ if (process.env[SERVE_MARK] === '1') {
             status('RssAnon'),
             status('RssFile'),
             mib(m.heapTotal),
-            mib(m.heapUsed)
+            mib(m.heapUsed),
+            mib(m.external),
+            mib(m.arrayBuffers)
           ].join('\t')
         )
       }
