@@ -6,7 +6,9 @@
 //   back to its default-revision files and is ready there again, the 5 others are not touched,
 //   exit 1;
 // - once it signs, the batches of 1, 3 and 2 hosts move in order and every host ends connected
-//   to the canary istiod, none to the default one; a re-run changes nothing.
+//   to the canary istiod, none to the default one; a re-run changes nothing;
+// - with `revision: auto` the default tag decides: it names the default revision, so the same
+//   batches move every host back.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -183,6 +185,37 @@ settings: {parallelism: 6, rollout: {firstBatch: 1, batchSize: "50%"}}
     assert.ok(
       again.report.hosts.every(h => !h.changed && !h.restarted),
       again.why
+    )
+  })
+
+  test('revision auto follows the default tag: it names the default revision, so the batches move every host back', async () => {
+    const tag = env.cluster.store.get(
+      'mutatingwebhookconfigurations',
+      '',
+      'istio-revision-tag-default'
+    ) as { metadata?: { labels?: Record<string, string> } } | undefined
+    assert.equal(tag?.metadata?.labels?.['istio.io/rev'], 'default')
+    const { code, report, why } = await apply(description('auto'))
+    assert.equal(code, 0, why)
+    assert.deepEqual(
+      report.rollout?.batches.map(b => [b.hosts, b.result]),
+      [
+        [[vms[0]?.name], 'passed'],
+        [vms.slice(1, 4).map(vm => vm.name), 'passed'],
+        [vms.slice(4).map(vm => vm.name), 'passed']
+      ],
+      why
+    )
+    assert.match(report.rollout?.upgrades[0]?.differs ?? '', /revision canary → default/, why)
+    for (const [i, s] of (await all()).entries()) {
+      assert.equal(s.caAddr, '', `${vms[i]?.name}: ${why}`)
+      assert.equal(s.ready, true, `${vms[i]?.name}`)
+    }
+    await until('every host connected to the default istiod only', 30_000, async () =>
+      connectedTo(env.istiod).join() === names(vms).join() &&
+      connectedTo(canaryIstiod()).length === 0
+        ? true
+        : undefined
     )
   })
 })
