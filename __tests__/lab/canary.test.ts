@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { labTestOptions } from '../helpers/lab.ts'
+import { assertBatchOrder, batchesOf, batchesOfSix } from '../helpers/rollout.ts'
 import { inVm, labApply, sidecarState, type LabApply } from '../helpers/labCli.ts'
 import { startLabEnvironment, type LabEnvironment } from '../../lab/environment.ts'
 import { buildSidecarDeb } from '../../lab/mesh/deb.ts'
@@ -168,15 +169,7 @@ checks:
     assert.equal(report.failedPhase, 'hosts', why)
     const rollout = report.rollout
     assert.ok(rollout, why)
-    assert.deepEqual(
-      rollout.batches.map(b => [b.hosts, b.result]),
-      [
-        [[vms[0]?.name], 'failed'],
-        [vms.slice(1, 4).map(vm => vm.name), 'not run'],
-        [vms.slice(4).map(vm => vm.name), 'not run']
-      ],
-      why
-    )
+    assert.deepEqual(batchesOf(report), batchesOfSix(vms, ['failed', 'not run', 'not run']), why)
     assert.equal(rollout.batches[0]?.checks.failed, 1, why)
     assert.deepEqual(rollout.batches[0]?.rolledBack, [vms[0]?.name], why)
     assert.ok(
@@ -207,15 +200,7 @@ checks:
     assert.equal(report.ok, true, why)
     const rollout = report.rollout
     assert.ok(rollout, why)
-    assert.deepEqual(
-      rollout.batches.map(b => [b.hosts, b.result]),
-      [
-        [[vms[0]?.name], 'passed'],
-        [vms.slice(1, 4).map(vm => vm.name), 'passed'],
-        [vms.slice(4).map(vm => vm.name), 'passed']
-      ],
-      why
-    )
+    assert.deepEqual(batchesOf(report), batchesOfSix(vms, ['passed', 'passed', 'passed']), why)
     // each batch's own checks ran (each VM's sidecar, istiod connection, entry health)
     for (const batch of rollout.batches) assert.ok(batch.checks.passed >= batch.hosts.length, why)
     assert.equal(rollout.stoppedAt, null, why)
@@ -225,13 +210,7 @@ checks:
       assert.equal(s.ready, true, `${vms[i]?.name}`)
     }
     // in order: every sidecar of a batch started after every sidecar of the batch before
-    const since = (names: readonly string[]): number[] =>
-      names.map(name => now[vms.findIndex(vm => vm.name === name)]?.since ?? NaN)
-    for (let b = 1; b < rollout.batches.length; b++) {
-      const earlier = Math.max(...since(rollout.batches[b - 1]?.hosts ?? []))
-      const later = Math.min(...since(rollout.batches[b]?.hosts ?? []))
-      assert.ok(earlier < later, `batch ${b + 1} started before batch ${b} was done: ${why}`)
-    }
+    assertBatchOrder(report, name => now[vms.findIndex(vm => vm.name === name)]?.since ?? NaN, why)
     // a re-run: nothing to upgrade, no batch, nothing changed or restarted
     const again = await apply(description(B))
     assert.equal(again.code, 0, again.why)
