@@ -2,14 +2,11 @@
 // installed it (the recorded version differs, the wanted file is the same), and a running
 // sidecar whose iptables capture is gone. The helpers sourced one by one, iptables a stub.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
-
-const scriptPath = fileURLToPath(new URL('../../src/host/install.sh', import.meta.url))
+import { sourced } from '../helpers/installScript.ts'
 
 describe('install.sh repairs what drift reports', () => {
   let dir = ''
@@ -18,13 +15,7 @@ describe('install.sh repairs what drift reports', () => {
   })
   after(() => rmSync(dir, { recursive: true, force: true }))
 
-  function sh(body: string, env: Record<string, string> = {}): number {
-    const r = spawnSync('/bin/sh', ['-c', `. "$1"\n${body}`, 'sh', scriptPath], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MX_SOURCE_ONLY: '1', ...env }
-    })
-    return r.status ?? -1
-  }
+  const sh = (body: string, env: Record<string, string> = {}): number => sourced(body, env).code
 
   test('recorded_version_is: the manifest says which version we installed', () => {
     const state = join(dir, 'state')

@@ -18,23 +18,13 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
 import { INSTALL_SCRIPT } from '../../src/host/installScript.ts'
+import { INSTALL_SH_PATH, sourced } from '../helpers/installScript.ts'
 
-const scriptPath = fileURLToPath(new URL('../../src/host/install.sh', import.meta.url))
+const scriptPath = INSTALL_SH_PATH
 
-/** Sources install.sh (helpers only) and runs `body` in /bin/sh. */
-function sh(
-  body: string,
-  env: Record<string, string> = {}
-): { code: number; out: string; err: string } {
-  const r = spawnSync('/bin/sh', ['-c', `. "$1"\n${body}`, 'sh', scriptPath], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MX_SOURCE_ONLY: '1', ...env }
-  })
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr }
-}
+const sh = sourced
 
 describe('install.sh', () => {
   let dir: string

@@ -5,7 +5,6 @@
 // The JWTs are made here (header.payload.signature, base64url, not signed: the host never checks
 // a signature, only reads claims).
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import {
   chmodSync,
   existsSync,
@@ -20,30 +19,17 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
 import { formatError, parseDescription } from '../../src/config/index.ts'
 import { buildBundle, DEFAULT_PARAMS } from '../../src/host/bundle.ts'
 import { parseRemoteOutput } from '../../src/host/results.ts'
 import { emptyResult } from '../../src/host/onboard.ts'
 import { hostLine, tokenText } from '../../src/report/terminal.ts'
+import { sourced } from '../helpers/installScript.ts'
 
-const scriptPath = fileURLToPath(new URL('../../src/host/install.sh', import.meta.url))
 const PROXY = 12345
 
-interface Run {
-  code: number
-  out: string
-  err: string
-}
-
-function sh(body: string, env: Record<string, string> = {}): Run {
-  const r = spawnSync('/bin/sh', ['-c', `. "$1"\n${body}`, 'sh', scriptPath], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MX_SOURCE_ONLY: '1', ...env }
-  })
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr }
-}
+const sh = sourced
 
 const b64url = (text: string): string => Buffer.from(text).toString('base64url')
 const now = (): number => Math.floor(Date.now() / 1000)

@@ -1,14 +1,11 @@
 // install.sh reads the sidecar package's own dependencies (dpkg-deb -f, rpm -qpR) and names the
 // ones no alternative of which is installed, with fake package tools on PATH.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
-
-const scriptPath = fileURLToPath(new URL('../../src/host/install.sh', import.meta.url))
+import { sourced } from '../helpers/installScript.ts'
 
 describe('install.sh: the package dependencies', () => {
   let bin: string
@@ -32,12 +29,9 @@ describe('install.sh: the package dependencies', () => {
   after(() => rmSync(bin, { recursive: true, force: true }))
 
   function sh(body: string): string {
-    const r = spawnSync('/bin/sh', ['-c', `. "$1"\n${body}`, 'sh', scriptPath], {
-      encoding: 'utf8',
-      env: { PATH: `${bin}:/usr/bin:/bin`, MX_SOURCE_ONLY: '1' }
-    })
-    assert.equal(r.status, 0, r.stderr)
-    return r.stdout
+    const r = sourced(body, { PATH: `${bin}:/usr/bin:/bin` })
+    assert.equal(r.code, 0, r.err)
+    return r.out
   }
 
   test('deb: groups from Depends without versions or architectures; sudo is missing', () => {
